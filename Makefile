@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both build .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= $(or $(AUDITLOG_DATA_DIR),data)
+DEMO_DAYS ?= 14
+DEMO_EVENTS_PER_DAY ?= 20000
+PORT ?= 8501
+
+.PHONY: run test lint bench bench-full demo etl clean-data
+
+$(BIN)/.installed-run: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed-run requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: venv, demo data when the data folder is empty, ETL, then the explorer on http://localhost:$(PORT)
+run: $(BIN)/.installed-run
+	@if [ -z "$$(ls -A $(DATA_DIR)/raw 2>/dev/null)" ]; then \
+		$(BIN)/auditlog demo --data-dir $(DATA_DIR) --days $(DEMO_DAYS) --events-per-day $(DEMO_EVENTS_PER_DAY); \
+	fi
+	$(BIN)/auditlog etl --data-dir $(DATA_DIR) --all
+	AUDITLOG_DATA_DIR=$(DATA_DIR) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+
+## test: lint, then every test CI runs (unit, integration, parity, browser)
+test: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+
+## bench: quick benchmarks (BENCH_FULL=1 or `make bench-full` for 7/90/365 days)
+bench: $(BIN)/.installed-dev
+	$(BIN)/python -m bench.run
+
+bench-full: $(BIN)/.installed-dev
+	$(BIN)/python -m bench.run --full

@@ -1,0 +1,1 @@
+"""The `auditlog` command line: one dispatcher, commands contributed by each package."""

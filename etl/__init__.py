@@ -1,0 +1,1 @@
+"""Raw -> Parquet: the one table schema, the storage layout, the local DuckDB ETL and the Glue job."""

@@ -1,0 +1,49 @@
+"""Where every file lives under a data folder or bucket (DESIGN §4). Local and S3 share these keys.
+
+>>> from datetime import datetime, date
+>>> raw_hour_prefix(datetime(2026, 11, 27, 5, 59))
+'raw/year=2026/month=11/day=27/hour=05/'
+>>> analytics_partition_prefix(date(2026, 11, 26), "shop.orders")
+'analytics/auditlog/dt=2026-11-26/source=shop.orders/'
+>>> run_id(date(2026, 11, 27))
+'run-20261127'
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+RAW_PREFIX = "raw/"
+ANALYTICS_PREFIX = "analytics/auditlog/"
+QUARANTINE_PREFIX = "quarantine/"
+REPORTS_PREFIX = "reports/"
+
+
+def raw_hour_prefix(arrival: datetime) -> str:
+    """Firehose's arrival-time prefix: raw/year=YYYY/month=MM/day=DD/hour=HH/ (UTC)."""
+    return f"{RAW_PREFIX}year={arrival:%Y}/month={arrival:%m}/day={arrival:%d}/hour={arrival:%H}/"
+
+
+def raw_day_prefix(day: date) -> str:
+    """All raw objects that arrived on one UTC day."""
+    return f"{RAW_PREFIX}year={day:%Y}/month={day:%m}/day={day:%d}/"
+
+
+def analytics_partition_prefix(dt: date, source: str) -> str:
+    """Parquet partition for one event date and one source."""
+    return f"{ANALYTICS_PREFIX}dt={dt:%Y-%m-%d}/source={source}/"
+
+
+def run_id(arrival_day: date) -> str:
+    """The id of the run that processes one raw arrival day; its output files carry it."""
+    return f"run-{arrival_day:%Y%m%d}"
+
+
+def quarantine_key(arrival_day: date) -> str:
+    """Quarantined records of one run, JSON Lines with a reason each."""
+    return f"{QUARANTINE_PREFIX}{run_id(arrival_day)}.jsonl"
+
+
+def report_key(arrival_day: date) -> str:
+    """The JSON run report of one run."""
+    return f"{REPORTS_PREFIX}{run_id(arrival_day)}.json"

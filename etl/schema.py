@@ -1,0 +1,87 @@
+"""The audit table schema, defined once (DESIGN §2, §4).
+
+Everything else derives from these tuples: the local ETL's column types, the Glue job's schema, the
+Athena DDL in infra/ and the query library's column allowlist. Order matters: it is the file order.
+
+>>> [c.name for c in COLUMNS][:3]
+['Id', 'EventId', 'Timestamp']
+>>> column("Before").athena_type
+'string'
+>>> [c.name for c in PARTITION_COLUMNS]
+['dt', 'source']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+TABLE_NAME = "auditlog"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: its name and its type in each engine that reads or writes it."""
+
+    name: str
+    athena_type: str
+    duckdb_type: str
+    arrow_type: pa.DataType
+    description: str
+
+
+def _s(name: str, description: str) -> Column:
+    return Column(name, "string", "VARCHAR", pa.string(), description)
+
+
+COLUMNS: tuple[Column, ...] = (
+    _s("Id", "dedup key + ':' + entity position; unique per row"),
+    _s("EventId", "dedup key: detail.event_id when present, else the envelope id"),
+    Column(
+        "Timestamp",
+        "timestamp",
+        "TIMESTAMP_MS",
+        pa.timestamp("ms"),
+        "event time (envelope `time`), UTC, millisecond precision, stored as INT64 millis",
+    ),
+    _s("DetailType", "envelope detail-type"),
+    _s("ActorName", "detail.actor.name"),
+    _s("ActorType", "'Service', 'User', 'Client', or the raw code when unknown"),
+    _s("EntityId", "entities[i].entity.id, numbers stored as their JSON text"),
+    _s("EntityName", "entities[i].entity.name"),
+    _s("EntityType", "detail.entity_type"),
+    _s("EntityParentId", "entities[i].parent.id"),
+    _s("EntityParentName", "entities[i].parent.name"),
+    _s("EntityParentType", "entities[i].parent.type"),
+    _s("ChannelCode", "entities[i].channel_code"),
+    _s("ChannelAccountCode", "entities[i].channel_account_code"),
+    _s("Action", "detail.action: Create, Update, Delete, Read, Export or the raw string"),
+    _s("Before", "entities[i].before as the original JSON text"),
+    _s("After", "entities[i].after as the original JSON text"),
+    _s("CorrelationId", "detail.correlation_id"),
+)
+
+PARTITION_COLUMNS: tuple[Column, ...] = (
+    _s("dt", "the event's UTC date, YYYY-MM-DD"),
+    _s("source", "envelope source"),
+)
+
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+ALL_COLUMNS: tuple[Column, ...] = COLUMNS + PARTITION_COLUMNS
+ALL_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in ALL_COLUMNS)
+
+ACTOR_TYPE_NAMES: dict[int, str] = {0: "Service", 1: "User", 2: "Client"}
+
+
+def column(name: str) -> Column:
+    """Return the column called `name` (data or partition); KeyError names the allowed ones."""
+    for c in ALL_COLUMNS:
+        if c.name == name:
+            return c
+    raise KeyError(f"unknown column {name!r}; allowed: {', '.join(ALL_COLUMN_NAMES)}")
+
+
+def arrow_schema() -> pa.Schema:
+    """The Parquet file schema (data columns only; partitions live in the path)."""
+    return pa.schema([pa.field(c.name, c.arrow_type) for c in COLUMNS])
