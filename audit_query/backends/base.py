@@ -1,0 +1,43 @@
+"""The interface every query engine implements (DuckDB locally, Athena in the cloud).
+
+A backend runs SQL that `audit_query.sql` built and knows nothing about filters; the client knows nothing
+about the engine beyond `dialect` and `table_ref()`. Same public API, same rows for the same data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from ..model import QueryStats
+
+
+class ResultSet(list[dict[str, Any]]):
+    """Rows as dicts keyed by column name (a plain list), with the engine's `stats` attached."""
+
+    def __init__(self, rows: list[dict[str, Any]] | None = None, stats: QueryStats | None = None) -> None:
+        super().__init__(rows or [])
+        self.stats = stats
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A query engine over the audit table."""
+
+    #: SQL dialect the builder must produce for this engine: "duckdb" or "athena".
+    dialect: str
+
+    def table_ref(self) -> str:
+        """The SQL text naming the audit table in FROM (built by the backend, never from user input)."""
+        ...
+
+    def execute(self, sql: str) -> ResultSet:
+        """Run one SELECT; return every row as a dict. Engine failures raise BackendError."""
+        ...
+
+    def list_sources(self) -> list[str]:
+        """Every source that has data, sorted (from the storage listing, cached briefly)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the backend is unusable afterwards."""
+        ...

@@ -1,0 +1,182 @@
+"""`AuditLogClient`: the public entry point. Validates queries, builds SQL for the backend's dialect, runs it,
+and turns rows into records and pages with signed cursors. Knows nothing about the engine beyond the
+`Backend` protocol, and imports no UI code.
+
+>>> import tempfile
+>>> from datetime import date
+>>> from audit_query.backends.duckdb import DuckDBBackend
+>>> client = AuditLogClient(DuckDBBackend(tempfile.mkdtemp()))
+>>> client.query(AuditLogQuery(date(2026, 11, 26), date(2026, 11, 26), ("shop.orders",))).rows
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+from . import sql
+from .backends.base import Backend
+from .cursor import Keyset, decode_cursor, encode_cursor
+from .errors import CursorError, QueryValidationError
+from .model import SOURCE_PATTERN, AuditLogQuery, AuditRecord, CountRow, Page
+from .settings import QuerySettings
+
+
+class AuditLogClient:
+    """Query the audit log through one backend (DuckDB locally, Athena in the cloud)."""
+
+    def __init__(self, backend: Backend, settings: QuerySettings | None = None) -> None:
+        self.backend = backend
+        self.settings = settings or QuerySettings()
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _sql_args(self) -> dict[str, str]:
+        return {"dialect": self.backend.dialect, "table_ref": self.backend.table_ref()}
+
+    def _records(self, sql_text: str) -> tuple[list[AuditRecord], object]:
+        result = self.backend.execute(sql_text)
+        return [AuditRecord.from_row(r) for r in result], getattr(result, "stats", None)
+
+    def _default_sources(self, sources: Sequence[str] | None) -> tuple[str, ...]:
+        if sources is not None:
+            return tuple(sources)
+        # Folder names that are not valid source names cannot be queried; they are left out here.
+        return tuple(s for s in self.backend.list_sources() if SOURCE_PATTERN.match(s))
+
+    def _position(self, query: AuditLogQuery) -> Keyset | None:
+        if query.cursor is None:
+            return None
+        position = decode_cursor(query.cursor, query, self.settings.cursor_secret)
+        if position.direction != query.direction:
+            raise CursorError(
+                f"this cursor reads direction {position.direction!r} but the query asks for "
+                f"{query.direction!r}; use query.next_query(page) / query.prev_query(page)",
+                "direction",
+            )
+        return position
+
+    # -- public API ------------------------------------------------------------------------------------
+
+    def query(self, q: AuditLogQuery) -> Page:
+        """One page of `q`, newest first, with cursors to the older (`next_cursor`) and newer pages."""
+        q.validate(self.settings)
+        position = self._position(q)
+        rows, stats = self._records(sql.build_page_sql(q, position=position, **self._sql_args()))
+        extra = len(rows) > q.limit
+        rows = rows[: q.limit]
+        reading_back = position is not None and position.direction == "prev"
+        if reading_back:
+            rows.reverse()
+        secret = self.settings.cursor_secret
+        older = newer = False
+        if rows:
+            older = extra if not reading_back else True
+            newer = position is not None if not reading_back else extra
+        next_cursor = encode_cursor(Keyset.of(rows[-1], "next"), q, secret) if older else None
+        prev_cursor = encode_cursor(Keyset.of(rows[0], "prev"), q, secret) if newer else None
+        return Page(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, has_more=extra, stats=stats)
+
+    def count(self, q: AuditLogQuery) -> int:
+        """How many rows match `q`'s filters (limit, cursor and direction do not matter)."""
+        q.validate(self.settings)
+        result = self.backend.execute(sql.build_count_sql(q, **self._sql_args()))
+        return int(result[0]["count"]) if result else 0
+
+    def counts(self, q: AuditLogQuery, group_by: str | Sequence[str]) -> list[CountRow]:
+        """Row counts of `q` grouped by "day", "source", "action", "actor", "actor_type" or "entity_type"
+        (one name, or two for a breakdown): days in date order, other groups largest first."""
+        q.validate(self.settings)
+        try:
+            text = sql.build_counts_sql(q, group_by, **self._sql_args())
+        except ValueError as exc:
+            raise QueryValidationError("group_by", "enum", str(exc)) from None
+        return [
+            CountRow(
+                key=None if r["key"] is None else str(r["key"]),
+                count=int(r["count"]),
+                key2=None if r.get("key2") is None else str(r["key2"]),
+            )
+            for r in self.backend.execute(text)
+        ]
+
+    def _related_range(self, date_from: date | None, date_to: date | None, days: int) -> tuple[date, date]:
+        end = date_to or datetime.now(UTC).date()
+        start = date_from or end - timedelta(days=days - 1)
+        return start, end
+
+    def _check_limit(self, limit: int | None) -> int:
+        n = self.settings.max_related_rows if limit is None else limit
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self.settings.max_related_rows:
+            raise QueryValidationError(
+                "limit", "range", f"{n!r} is outside 1..{self.settings.max_related_rows}"
+            )
+        return n
+
+    def history(
+        self,
+        entity_id: str,
+        *,
+        include_children: bool = True,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        sources: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]:
+        """Every change of one entity (and, by default, of its children), newest first.
+
+        Dates default to the last `max_history_days` days up to today (UTC); sources to every discovered
+        source; limit to `max_related_rows`.
+        """
+        start, end = self._related_range(date_from, date_to, self.settings.max_history_days)
+        srcs = self._default_sources(sources)
+        n = self._check_limit(limit)
+        q = AuditLogQuery(start, end, srcs, entity_id=entity_id, include_children=include_children)
+        if not srcs:
+            replace(q, sources=("none",)).validate(self.settings)  # still report bad input
+            return []
+        q.validate(self.settings)
+        rows, _ = self._records(sql.build_history_sql(q, limit=n, **self._sql_args()))
+        return rows
+
+    def correlation(
+        self,
+        correlation_id: str,
+        *,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        sources: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]:
+        """Every row that one request (correlation id) produced across sources, in time order.
+
+        Dates default to the last `max_range_days` days up to today (UTC); sources to every discovered one.
+        """
+        start, end = self._related_range(date_from, date_to, self.settings.max_range_days)
+        srcs = self._default_sources(sources)
+        n = self._check_limit(limit)
+        q = AuditLogQuery(start, end, srcs, correlation_id=correlation_id)
+        if not srcs:
+            replace(q, sources=("none",)).validate(self.settings)
+            return []
+        q.validate(self.settings)
+        rows, _ = self._records(sql.build_correlation_sql(q, limit=n, **self._sql_args()))
+        return rows
+
+    def sources(self) -> list[str]:
+        """Every source with data (from the storage listing, cached briefly), sorted."""
+        return self.backend.list_sources()
+
+    def iter_pages(self, q: AuditLogQuery) -> Iterator[Page]:
+        """Every page of `q` from its cursor (or the first page) towards older rows; export walks this."""
+        current: AuditLogQuery | None = q
+        while current is not None:
+            page = self.query(current)
+            yield page
+            current = current.next_query(page)
+
+    def close(self) -> None:
+        """Close the backend."""
+        self.backend.close()

@@ -1,0 +1,123 @@
+"""The one place a value becomes SQL text: `literal()` for values, `identifier()` for column names.
+
+Athena (Trino) has no bind parameters for LIMIT or identifiers and pyathena's own parameters are client-side
+formatting, so escaping is the mechanism; this module owns it and is tested string-in/string-out.
+
+Facts this relies on (checked, see tests/audit_query/test_formatter.py): in both Trino (grammar rule
+`STRING: '\\'' ( ~'\\'' | '\\'\\'' )* '\\''`) and DuckDB a standard string literal ends only at a single quote
+that is not doubled; backslash is an ordinary character (DuckDB needs an E'' prefix for escapes, Trino
+has none). Control characters are refused rather than encoded: no filter value needs them.
+
+>>> literal("O'Brien", "athena")
+"'O''Brien'"
+>>> literal("C:\\\\temp\\\\", "duckdb")
+"'C:\\\\temp\\\\'"
+>>> literal(42, "duckdb"), literal(True, "athena"), literal(None, "duckdb")
+('42', 'TRUE', 'NULL')
+>>> from datetime import date, datetime
+>>> literal(date(2026, 11, 27), "athena")
+"DATE '2026-11-27'"
+>>> literal(datetime(2026, 11, 27, 5, 59, 1, 123456), "duckdb")
+"TIMESTAMP '2026-11-27 05:59:01.123'"
+>>> identifier("EntityId")
+'"EntityId"'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime
+from enum import Enum
+
+from etl import schema
+
+DIALECTS = ("duckdb", "athena")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,127}\Z")
+
+
+def _check_dialect(dialect: str) -> None:
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown SQL dialect {dialect!r}; use one of: {', '.join(DIALECTS)}")
+
+
+def string_literal(value: str) -> str:
+    """Quote text as a standard SQL string: quotes doubled, control characters refused (ValueError).
+
+    >>> string_literal("it's \\\\ fine")
+    "'it''s \\\\ fine'"
+    >>> string_literal("a\\x00")
+    Traceback (most recent call last):
+    ...
+    ValueError: text contains control character U+0000 at position 1; SQL literals may not contain it
+    """
+    for i, ch in enumerate(value):
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            raise ValueError(
+                f"text contains control character U+{ord(ch):04X} at position {i}; "
+                "SQL literals may not contain it"
+            )
+    return "'" + value.replace("'", "''") + "'"
+
+
+def timestamp_text(value: datetime) -> str:
+    """A datetime as 'YYYY-MM-DD HH:MM:SS.fff' in UTC (naive values are taken as UTC), milliseconds.
+
+    >>> from datetime import timedelta, timezone
+    >>> timestamp_text(datetime(2026, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1))))
+    '2026-01-01 00:00:00.000'
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def literal(value: object, dialect: str) -> str:
+    """SQL literal for str, int, bool, date, datetime or None in `dialect` ("duckdb" or "athena").
+
+    Enum members become their value's literal. Any other type raises TypeError (no silent str()).
+    """
+    _check_dialect(dialect)
+    if value is None:
+        return "NULL"
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, str):
+        return string_literal(value)
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{timestamp_text(value)}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    raise TypeError(f"no SQL literal for {type(value).__name__}; pass str, int, bool, date, datetime or None")
+
+
+def identifier(name: str) -> str:
+    """A column name quoted for SQL; only names from the table schema (etl.schema) are accepted.
+
+    >>> identifier("Id; DROP TABLE x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 'Id; DROP TABLE x' is not a column of the audit table; allowed: Id, EventId, ...
+    """
+    if name not in schema.ALL_COLUMN_NAMES:
+        allowed = ", ".join(schema.ALL_COLUMN_NAMES)
+        raise ValueError(f"{name!r} is not a column of the audit table; allowed: {allowed}")
+    return '"' + name + '"'
+
+
+def qualified_table(database: str, table: str) -> str:
+    """The quoted Athena table name `"database"."table"`; names must be lower-case Glue names.
+
+    >>> qualified_table("auditlog", "auditlog")
+    '"auditlog"."auditlog"'
+    """
+    for what, name in (("database", database), ("table", table)):
+        if not _NAME.match(name):
+            raise ValueError(
+                f"Athena {what} name {name!r} must be lower-case letters, digits and '_' (at most 128)"
+            )
+    return f'"{database}"."{table}"'

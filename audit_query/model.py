@@ -1,0 +1,343 @@
+"""The query model: what a caller may ask for (`AuditLogQuery`), what comes back (`AuditRecord`, `Page`,
+`CountRow`), and the validation rules, each error naming the field and the rule it broke.
+
+Users never supply SQL; they fill these fields. Enums are enums (their string values are accepted too),
+strings are length-capped and control characters rejected, sources match a strict pattern.
+
+>>> from datetime import date
+>>> q = AuditLogQuery(date(2026, 11, 20), date(2026, 11, 26), sources=["shop.orders"], actions=["Update"])
+>>> q.sources, q.actions
+(('shop.orders',), (<Action.UPDATE: 'Update'>,))
+>>> q.validate() is q
+True
+>>> AuditLogQuery(date(2026, 11, 1), date(2026, 11, 30), sources=("shop",)).validate()  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+audit_query.errors.QueryValidationError: date_to: the range spans 30 days; ... (rule: max_range)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from etl import schema
+
+from .errors import QueryValidationError
+from .settings import QuerySettings
+
+SOURCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}\Z")
+Direction = Literal["next", "prev"]
+
+
+class Action(StrEnum):
+    """What happened to an entity (DESIGN §3); Read and Export are the explorer's own access events."""
+
+    CREATE = "Create"
+    UPDATE = "Update"
+    DELETE = "Delete"
+    READ = "Read"
+    EXPORT = "Export"
+
+
+class ActorType(StrEnum):
+    """Who acted: codes 0/1/2 of the event contract, stored as these names."""
+
+    SERVICE = "Service"
+    USER = "User"
+    CLIENT = "Client"
+
+
+def check_text(value: object, field_name: str, max_length: int) -> str:
+    """Return `value` when it is an acceptable text filter, else raise QueryValidationError naming the rule.
+
+    >>> check_text("o'brien", "actor_name", 256)
+    "o'brien"
+    >>> check_text("a\\x00b", "actor_name", 256)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    audit_query.errors.QueryValidationError: actor_name: control character U+0000 ...
+    """
+    if not isinstance(value, str):
+        raise QueryValidationError(field_name, "type", f"expected text, got {type(value).__name__}")
+    if value == "":
+        raise QueryValidationError(field_name, "not_empty", "empty text; leave the filter unset (None)")
+    if len(value) > max_length:
+        raise QueryValidationError(
+            field_name, "max_length", f"{len(value)} characters; at most {max_length} allowed"
+        )
+    for i, ch in enumerate(value):
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            raise QueryValidationError(
+                field_name,
+                "control_characters",
+                f"control character U+{ord(ch):04X} at position {i} is not allowed; remove it",
+            )
+    return value
+
+
+def _as_tuple(value: object, field_name: str) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes):
+        return (value,)
+    if isinstance(value, Iterable):
+        return tuple(value)
+    raise QueryValidationError(field_name, "type", f"expected a list of values, got {type(value).__name__}")
+
+
+def _as_enum(values: tuple[Any, ...], enum: type[StrEnum], field_name: str) -> tuple[Any, ...]:
+    out = []
+    for v in values:
+        try:
+            out.append(enum(v))
+        except ValueError:
+            allowed = ", ".join(m.value for m in enum)
+            raise QueryValidationError(field_name, "enum", f"{v!r} is not one of: {allowed}") from None
+    return tuple(dict.fromkeys(out))
+
+
+def _as_date(value: object, field_name: str) -> date:
+    if isinstance(value, datetime):
+        raise QueryValidationError(field_name, "type", "expected a date (YYYY-MM-DD), got a datetime")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise QueryValidationError(field_name, "type", f"expected a date (YYYY-MM-DD), got {value!r}")
+
+
+@dataclass(frozen=True)
+class AuditLogQuery:
+    """One filtered, paged view of the audit log. Dates are inclusive UTC event dates.
+
+    Construction normalises types (lists to tuples, strings to enums, ISO strings to dates); `validate()`
+    checks every limit against `QuerySettings`. Both raise QueryValidationError naming field and rule.
+    """
+
+    date_from: date
+    date_to: date
+    sources: tuple[str, ...]
+    entity_types: tuple[str, ...] = ()
+    actions: tuple[Action, ...] = ()
+    actor_name: str | None = None
+    actor_types: tuple[ActorType, ...] = ()
+    entity_id: str | None = None
+    include_children: bool = False
+    correlation_id: str | None = None
+    channel_codes: tuple[str, ...] = ()
+    limit: int = 100
+    cursor: str | None = None
+    direction: Direction = "next"
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "date_from", _as_date(self.date_from, "date_from"))
+        put(self, "date_to", _as_date(self.date_to, "date_to"))
+        for name in ("sources", "entity_types", "channel_codes"):
+            put(self, name, tuple(dict.fromkeys(_as_tuple(getattr(self, name), name))))
+        put(self, "actions", _as_enum(_as_tuple(self.actions, "actions"), Action, "actions"))
+        put(
+            self,
+            "actor_types",
+            _as_enum(_as_tuple(self.actor_types, "actor_types"), ActorType, "actor_types"),
+        )
+        if not isinstance(self.include_children, bool):
+            raise QueryValidationError("include_children", "type", "expected true or false")
+        if self.direction not in ("next", "prev"):
+            raise QueryValidationError("direction", "enum", f"{self.direction!r} is not one of: next, prev")
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int):
+            raise QueryValidationError("limit", "type", f"expected a whole number, got {self.limit!r}")
+
+    def validate(self, settings: QuerySettings | None = None) -> AuditLogQuery:
+        """Check every rule; return self so calls chain. Raises QueryValidationError (field + rule)."""
+        s = settings or QuerySettings()
+        if self.date_to < self.date_from:
+            raise QueryValidationError(
+                "date_to", "order", f"{self.date_to} is before date_from {self.date_from}; swap them"
+            )
+        span = (self.date_to - self.date_from).days + 1
+        max_days = s.max_history_days if self.entity_id is not None else s.max_range_days
+        if span > max_days:
+            what = "an entity history" if self.entity_id is not None else "filtered browsing"
+            raise QueryValidationError(
+                "date_to",
+                "max_range",
+                f"the range spans {span} days; at most {max_days} days for {what}; narrow the dates"
+                + ("" if self.entity_id is not None else " or look up one entity id"),
+            )
+        if not self.sources:
+            raise QueryValidationError("sources", "required", "at least one source")
+        for name in ("sources", "entity_types", "channel_codes", "actions", "actor_types"):
+            n = len(getattr(self, name))
+            if n > s.max_filter_values:
+                raise QueryValidationError(
+                    name, "max_values", f"{n} values; at most {s.max_filter_values} allowed"
+                )
+        for src in self.sources:
+            check_text(src, "sources", s.max_string_length)
+            if not SOURCE_PATTERN.match(src):
+                raise QueryValidationError(
+                    "sources",
+                    "pattern",
+                    f"{src!r} is not a source name (lower-case letters, digits, '.', '_', '-'; "
+                    "starting with a letter or digit; at most 128 characters)",
+                )
+        for name in ("entity_types", "channel_codes"):
+            for v in getattr(self, name):
+                check_text(v, name, s.max_string_length)
+        for name in ("actor_name", "entity_id", "correlation_id"):
+            v = getattr(self, name)
+            if v is not None:
+                check_text(v, name, s.max_string_length)
+        if self.include_children and self.entity_id is None:
+            raise QueryValidationError(
+                "include_children", "requires_entity_id", "set entity_id to include children"
+            )
+        if not 1 <= self.limit <= s.max_limit:
+            raise QueryValidationError("limit", "range", f"{self.limit} is outside 1..{s.max_limit}")
+        if self.cursor is not None:
+            check_text(self.cursor, "cursor", 4096)
+        return self
+
+    def filters(self) -> dict[str, Any]:
+        """The filters as plain JSON data: everything except limit, cursor and direction.
+
+        >>> AuditLogQuery("2026-11-26", "2026-11-26", ("b", "a")).filters()["sources"]
+        ['a', 'b']
+        """
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("limit", "cursor", "direction"):
+                continue
+            v = getattr(self, f.name)
+            if isinstance(v, date):
+                v = v.isoformat()
+            elif isinstance(v, tuple):
+                v = sorted(str(x) for x in v)
+            out[f.name] = v
+        return out
+
+    def fingerprint(self) -> str:
+        """A short hash of `filters()`: a cursor is bound to the filters it was issued for."""
+        canonical = json.dumps(self.filters(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:32]
+
+    def next_query(self, page: Page) -> AuditLogQuery | None:
+        """The query for the page after `page` (older rows), or None on the last page."""
+        if page.next_cursor is None:
+            return None
+        return replace(self, cursor=page.next_cursor, direction="next")
+
+    def prev_query(self, page: Page) -> AuditLogQuery | None:
+        """The query for the page before `page` (newer rows), or None on the first page."""
+        if page.prev_cursor is None:
+            return None
+        return replace(self, cursor=page.prev_cursor, direction="prev")
+
+    def first_query(self) -> AuditLogQuery:
+        """The same filters, back to the first (newest) page."""
+        return replace(self, cursor=None, direction="next")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One row of the audit table: one field per schema column (same names), then the partitions.
+
+    `Timestamp` is a timezone-aware UTC datetime (millisecond precision); `dt` is 'YYYY-MM-DD'.
+    """
+
+    Id: str
+    EventId: str | None
+    Timestamp: datetime
+    DetailType: str | None
+    ActorName: str | None
+    ActorType: str | None
+    EntityId: str | None
+    EntityName: str | None
+    EntityType: str | None
+    EntityParentId: str | None
+    EntityParentName: str | None
+    EntityParentType: str | None
+    ChannelCode: str | None
+    ChannelAccountCode: str | None
+    Action: str | None
+    Before: str | None
+    After: str | None
+    CorrelationId: str | None
+    dt: str
+    source: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> AuditRecord:
+        """Build a record from an engine row dict keyed by column name; naive timestamps are read as UTC."""
+        values = {name: row.get(name) for name in schema.ALL_COLUMN_NAMES}
+        ts = values["Timestamp"]
+        if isinstance(ts, str):
+            ts = datetime.fromisoformat(ts)
+        if isinstance(ts, datetime):
+            ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        values["Timestamp"] = ts
+        if isinstance(values["dt"], date):
+            values["dt"] = values["dt"].isoformat()
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a plain dict in schema column order (for grids and export)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class QueryStats:
+    """What the engine reported about one query, where it reports it (Athena: all; DuckDB: elapsed)."""
+
+    query_id: str | None = None
+    state: str | None = None
+    bytes_scanned: int | None = None
+    elapsed_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of rows, newest first. `next_cursor` leads to older rows, `prev_cursor` to newer rows.
+
+    `has_more` is true when more rows exist in the direction the page was fetched.
+    """
+
+    rows: list[AuditRecord]
+    next_cursor: str | None
+    prev_cursor: str | None
+    has_more: bool
+    stats: QueryStats | None = field(default=None, compare=False)
+
+
+GroupBy = Literal["day", "source", "action", "actor", "actor_type", "entity_type"]
+
+#: counts() group names and the column each one groups by.
+GROUP_BY_COLUMNS: dict[str, str] = {
+    "day": "dt",
+    "source": "source",
+    "action": "Action",
+    "actor": "ActorName",
+    "actor_type": "ActorType",
+    "entity_type": "EntityType",
+}
+
+
+@dataclass(frozen=True)
+class CountRow:
+    """One bucket of a count: `key` for the first group, `key2` for the optional second one."""
+
+    key: str | None
+    count: int
+    key2: str | None = None

@@ -1,0 +1,184 @@
+"""The SQL builder: one set of functions, two dialects ("duckdb", "athena"). Builds text, runs nothing.
+
+Every value goes through `formatter.literal`, every column through `formatter.identifier`; the table
+reference comes from the backend. Rules (DESIGN §4-§5):
+- `dt` is compared as a string ('YYYY-MM-DD' literals, BETWEEN): Athena's date projection and DuckDB's
+  hive partitions (read as VARCHAR) both prune partitions on it.
+- `source` is always a literal equality or IN list: Athena's injected projection requires it.
+- Keyset pagination on (Timestamp DESC, Id DESC): "next" reads rows after the cursor, "prev" reverses
+  the comparison and the order (the client flips the rows back); `limit + 1` rows say whether there is more.
+- An entity with its children is a UNION ALL of `EntityId = x` and `EntityParentId = x AND EntityId <> x`:
+  each branch is a plain conjunction, so DuckDB pushes the equality into the Parquet scan as a table filter
+  (row-group min/max pruning) and Athena into its reader, where `EntityId = x OR EntityParentId = x` stays
+  a post-scan filter in DuckDB (checked with EXPLAIN in tests/audit_query/test_sql_duckdb.py).
+
+>>> from datetime import date
+>>> from audit_query.model import AuditLogQuery
+>>> q = AuditLogQuery(date(2026, 11, 26), date(2026, 11, 26), ("shop.orders",), actor_name="o'brien")
+>>> print(build_where(q, dialect="athena"))
+"dt" BETWEEN '2026-11-26' AND '2026-11-26'
+  AND "source" = 'shop.orders'
+  AND "ActorName" = 'o''brien'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from etl import schema
+
+from .cursor import Keyset
+from .formatter import _check_dialect, identifier, literal
+from .model import GROUP_BY_COLUMNS, AuditLogQuery
+
+_ALIAS = "u"
+
+
+def _in(column: str, values: Sequence[object], dialect: str) -> str:
+    col = identifier(column)
+    if len(values) == 1:
+        return f"{col} = {literal(values[0], dialect)}"
+    return f"{col} IN ({', '.join(literal(v, dialect) for v in values)})"
+
+
+def select_list() -> str:
+    """Every column of the table (schema order, then the partitions), quoted."""
+    return ", ".join(identifier(name) for name in schema.ALL_COLUMN_NAMES)
+
+
+def _conditions(query: AuditLogQuery, dialect: str) -> list[str]:
+    """The filter conditions shared by every statement, entity id excluded."""
+    conds = [
+        f"{identifier('dt')} BETWEEN {literal(query.date_from.isoformat(), dialect)}"
+        f" AND {literal(query.date_to.isoformat(), dialect)}",
+        _in("source", sorted(query.sources), dialect),
+    ]
+    if query.entity_types:
+        conds.append(_in("EntityType", query.entity_types, dialect))
+    if query.actions:
+        conds.append(_in("Action", [a.value for a in query.actions], dialect))
+    if query.actor_name is not None:
+        conds.append(f"{identifier('ActorName')} = {literal(query.actor_name, dialect)}")
+    if query.actor_types:
+        conds.append(_in("ActorType", [t.value for t in query.actor_types], dialect))
+    if query.correlation_id is not None:
+        conds.append(f"{identifier('CorrelationId')} = {literal(query.correlation_id, dialect)}")
+    if query.channel_codes:
+        conds.append(_in("ChannelCode", query.channel_codes, dialect))
+    return conds
+
+
+def keyset_condition(position: Keyset, dialect: str) -> str:
+    r"""Rows strictly after `position` in the direction it reads: older for "next", newer for "prev".
+
+    >>> print(keyset_condition(Keyset(0, "a:0", "next"), "duckdb").replace(" OR ", "\n OR "))
+    ("Timestamp" < TIMESTAMP '1970-01-01 00:00:00.000'
+     OR ("Timestamp" = TIMESTAMP '1970-01-01 00:00:00.000' AND "Id" < 'a:0'))
+    """
+    op = "<" if position.direction == "next" else ">"
+    ts = literal(position.timestamp(), dialect)
+    t, i = identifier("Timestamp"), identifier("Id")
+    return f"({t} {op} {ts} OR ({t} = {ts} AND {i} {op} {literal(position.id, dialect)}))"
+
+
+def _branches(query: AuditLogQuery, dialect: str, extra: Sequence[str] = ()) -> list[list[str]]:
+    """One condition list per UNION ALL branch (one branch unless children are included)."""
+    base = _conditions(query, dialect) + list(extra)
+    if query.entity_id is None:
+        return [base]
+    eid = literal(query.entity_id, dialect)
+    own = base + [f"{identifier('EntityId')} = {eid}"]
+    if not query.include_children:
+        return [own]
+    children = base + [f"{identifier('EntityParentId')} = {eid}", f"{identifier('EntityId')} <> {eid}"]
+    return [own, children]
+
+
+def build_where(query: AuditLogQuery, *, dialect: str) -> str:
+    """The WHERE body for a query without children (one branch); for tests and for readers of the SQL."""
+    _check_dialect(dialect)
+    return "\n  AND ".join(_branches(query, dialect)[0])
+
+
+def _source(
+    query: AuditLogQuery, dialect: str, table_ref: str, columns: str, extra: Sequence[str] = ()
+) -> str:
+    """`SELECT columns FROM table WHERE ...`, or a parenthesised UNION ALL of the branches aliased u."""
+    branches = _branches(query, dialect, extra)
+    selects = [f"SELECT {columns}\nFROM {table_ref}\nWHERE " + "\n  AND ".join(conds) for conds in branches]
+    if len(selects) == 1:
+        return selects[0]
+    return f"SELECT {columns}\nFROM (\n" + "\nUNION ALL\n".join(selects) + f"\n) AS {_ALIAS}"
+
+
+def build_page_sql(
+    query: AuditLogQuery, *, dialect: str, table_ref: str, position: Keyset | None = None
+) -> str:
+    """One page of rows: filters, the keyset condition when `position` is given, `limit + 1` rows.
+
+    Rows come newest first, except for a "prev" position where they come oldest first (flip them).
+    """
+    _check_dialect(dialect)
+    extra = [keyset_condition(position, dialect)] if position is not None else []
+    order = "ASC" if position is not None and position.direction == "prev" else "DESC"
+    body = _source(query, dialect, table_ref, select_list(), extra)
+    return (
+        f"{body}\nORDER BY {identifier('Timestamp')} {order}, {identifier('Id')} {order}\n"
+        f"LIMIT {literal(query.limit + 1, dialect)}"
+    )
+
+
+def build_count_sql(query: AuditLogQuery, *, dialect: str, table_ref: str) -> str:
+    """The number of rows matching the filters (cursor and limit ignored), as column "count"."""
+    _check_dialect(dialect)
+    if query.entity_id is not None and query.include_children:
+        body = _source(query, dialect, table_ref, select_list())
+        return f'SELECT COUNT(*) AS "count"\nFROM (\n{body}\n) AS c'
+    return _source(query, dialect, table_ref, 'COUNT(*) AS "count"')
+
+
+def build_counts_sql(
+    query: AuditLogQuery, group_by: str | Sequence[str], *, dialect: str, table_ref: str
+) -> str:
+    """Row counts per group ("day", "source", "action", "actor", "actor_type", "entity_type"; one or two),
+    as columns "key" (and "key2") and "count": days in date order, other groups largest first."""
+    _check_dialect(dialect)
+    groups = [group_by] if isinstance(group_by, str) else list(group_by)
+    if not 1 <= len(groups) <= 2 or any(g not in GROUP_BY_COLUMNS for g in groups):
+        raise ValueError(f"group_by must be one or two of: {', '.join(GROUP_BY_COLUMNS)}; got {group_by!r}")
+    cols = [identifier(GROUP_BY_COLUMNS[g]) for g in groups]
+    aliases = ['"key"', '"key2"'][: len(cols)]
+    selected = ", ".join(f"{c} AS {a}" for c, a in zip(cols, aliases, strict=True))
+    body = _source(query, dialect, table_ref, select_list())
+    if groups[0] == "day":
+        order = ", ".join(f"{a} ASC NULLS LAST" for a in aliases)
+    else:
+        order = '"count" DESC, ' + ", ".join(f"{a} ASC NULLS LAST" for a in aliases)
+    return (
+        f'SELECT {selected}, COUNT(*) AS "count"\nFROM (\n{body}\n) AS c\n'
+        f"GROUP BY {', '.join(cols)}\nORDER BY {order}"
+    )
+
+
+def build_history_sql(query: AuditLogQuery, *, dialect: str, table_ref: str, limit: int) -> str:
+    """An entity's changes (and its children's when `include_children`), newest first, at most `limit`."""
+    _check_dialect(dialect)
+    if query.entity_id is None:
+        raise ValueError("entity_id: required for an entity history")
+    body = _source(query, dialect, table_ref, select_list())
+    return (
+        f"{body}\nORDER BY {identifier('Timestamp')} DESC, {identifier('Id')} DESC\n"
+        f"LIMIT {literal(limit, dialect)}"
+    )
+
+
+def build_correlation_sql(query: AuditLogQuery, *, dialect: str, table_ref: str, limit: int) -> str:
+    """Every row of one correlation id across the query's sources, in time order, at most `limit`."""
+    _check_dialect(dialect)
+    if query.correlation_id is None:
+        raise ValueError("correlation_id: required for a correlation lookup")
+    body = _source(query, dialect, table_ref, select_list())
+    return (
+        f"{body}\nORDER BY {identifier('Timestamp')} ASC, {identifier('Id')} ASC\n"
+        f"LIMIT {literal(limit, dialect)}"
+    )
