@@ -1,0 +1,211 @@
+"""`auditlog demo` (write demo raw data) and `auditlog ingest` (validate events and write them as raw data).
+
+Both write through `LocalFirehoseSink`, so the local ETL reads their output exactly as it reads what
+Firehose delivers to S3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from audit_events.contract import ContractError, envelope_from_entry, is_put_events_entry, validate_event
+from audit_events.demo import generate_demo
+from audit_events.sink import LocalFirehoseSink
+from auditlog.settings import add_data_dir_argument, data_dir_from
+
+INPUT_HINT = "give JSON Lines (one event per line) or one JSON array of events"
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1.
+
+    >>> positive_int("3")
+    3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def iso_date(text: str) -> date:
+    """argparse type: a date written YYYY-MM-DD.
+
+    >>> iso_date("2026-11-27")
+    datetime.date(2026, 11, 27)
+    """
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date written YYYY-MM-DD, got {text!r}") from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `demo` and `ingest` commands to the `auditlog` parser."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="write deterministic demo events as raw Firehose files",
+        description="Simulate a shop and write its audit events as gzip NDJSON raw files (Firehose layout).",
+    )
+    add_data_dir_argument(demo)
+    demo.add_argument("--days", type=positive_int, default=14, help="days of events, ending at --end-date")
+    demo.add_argument("--events-per-day", type=positive_int, default=20000, help="valid events per day")
+    demo.add_argument(
+        "--end-date", type=iso_date, default=None, help="last event day, YYYY-MM-DD (default: today, UTC)"
+    )
+    demo.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same data")
+    demo.set_defaults(func=run_demo)
+
+    ingest = subparsers.add_parser(
+        "ingest",
+        help="validate events and write the valid ones as raw Firehose files",
+        description="Read EventBridge events or PutEvents entries (JSON Lines or a JSON array), validate "
+        "each against the contract and write the valid ones to the raw folder. Exit 0 when all were "
+        "accepted, 1 when some were rejected, 2 when the input cannot be read.",
+    )
+    add_data_dir_argument(ingest)
+    ingest.add_argument("file", metavar="FILE", help="events file, or '-' to read standard input")
+    ingest.set_defaults(func=run_ingest)
+
+
+class _Progress:
+    """A one-line percent counter on stderr, rewritten in place."""
+
+    def __init__(self) -> None:
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = done * 100 // total if total else 100
+        if percent != self.shown:
+            self.shown = percent
+            print(f"\rdemo: {percent:3d}% ({done}/{total} events)", end="", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        if self.shown >= 0:
+            print(file=sys.stderr, flush=True)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Generate the demo data and print what was written."""
+    data_dir = data_dir_from(args)
+    progress = _Progress()
+    try:
+        summary = generate_demo(
+            data_dir,
+            days=args.days,
+            events_per_day=args.events_per_day,
+            end_date=args.end_date,
+            seed=args.seed,
+            progress=progress,
+        )
+    finally:
+        progress.finish()
+    print(
+        f"Wrote {summary.events} events ({summary.rows} rows) with event dates {summary.start_date} to "
+        f"{summary.end_date} into {data_dir / 'raw'}: {summary.files} files, {summary.records} records "
+        f"including {summary.duplicates} re-deliveries and {summary.malformed} malformed records; "
+        f"{summary.late} events arrived on a later day."
+    )
+    if summary.sample_order_ids:
+        print(f"Sample order ids: {', '.join(summary.sample_order_ids)}")
+    return 0
+
+
+def read_text(file: str) -> tuple[str, str]:
+    """The input's text and a name for messages; '-' is standard input."""
+    if file == "-":
+        return sys.stdin.read(), "standard input"
+    path = Path(file)
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except FileNotFoundError:
+        raise ValueError(f"cannot read {file}: no such file; give an events file, or '-' for stdin") from None
+    except IsADirectoryError:
+        raise ValueError(f"cannot read {file}: it is a folder; give an events file") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read {file}: not UTF-8 text ({exc.reason}); {INPUT_HINT}") from None
+
+
+def parse_records(text: str, name: str) -> list[tuple[str, Any, str | None]]:
+    """Split input into (label, value, error) records: one JSON array, one JSON object, or JSON Lines.
+
+    Raises ValueError when nothing in the input is JSON.
+
+    >>> for label, value, error in parse_records('{"a": 1}\\n\\nnope\\n[2]\\n', "x"):
+    ...     print(label, value, error and error[:14])
+    line 1 {'a': 1} None
+    line 3 None not valid JSON
+    line 4 [2] None
+    >>> parse_records('[{"a": 1}, 2]', "x")
+    [('record 1', {'a': 1}, None), ('record 2', 2, None)]
+    """
+    if not text.strip():
+        raise ValueError(f"{name} is empty; {INPUT_HINT}")
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        pass
+    else:
+        if isinstance(whole, list):
+            return [(f"record {i}", value, None) for i, value in enumerate(whole, 1)]
+        if isinstance(whole, dict):
+            return [("record 1", whole, None)]
+        raise ValueError(f"{name} holds one JSON {type(whole).__name__}, not events; {INPUT_HINT}")
+    records: list[tuple[str, Any, str | None]] = []
+    first_error = None
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append((f"line {number}", json.loads(line), None))
+        except ValueError as exc:
+            records.append((f"line {number}", None, f"not valid JSON: {exc}"))
+            first_error = first_error or f"line {number}: {exc}"
+    if all(error is not None for _, _, error in records):
+        raise ValueError(f"{name} is not JSON ({first_error}); {INPUT_HINT}")
+    return records
+
+
+def to_envelope(value: Any, now: datetime) -> tuple[dict[str, Any] | None, list[str]]:
+    """The envelope to store for one input value (a PutEvents entry is wrapped first) or its violations."""
+    if is_put_events_entry(value):
+        try:
+            envelope = envelope_from_entry(value, now=now)
+        except ContractError as exc:
+            return None, [str(v) for v in exc.errors]
+    else:
+        envelope = value
+    violations = validate_event(envelope)
+    if violations:
+        return None, [str(v) for v in violations]
+    return envelope, []
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    """Validate every input record, write the valid ones, report the rejected ones; exit 1 if any."""
+    text, name = read_text(args.file)
+    records = parse_records(text, name)
+    accepted = rejected = 0
+    with LocalFirehoseSink(data_dir_from(args)) as sink:
+        for label, value, error in records:
+            if error is not None:
+                envelope, problems = None, [error]
+            else:
+                envelope, problems = to_envelope(value, datetime.now(UTC))
+            if envelope is None:
+                rejected += 1
+                print(f"{label}: rejected: {'; '.join(problems)}", file=sys.stderr)
+                continue
+            sink.put(envelope)
+            accepted += 1
+    files = ", ".join(str(p) for p in sink.written) or "no file"
+    print(f"{accepted} accepted, {rejected} rejected (written to {files})", file=sys.stderr)
+    return 1 if rejected else 0
