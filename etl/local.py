@@ -1,0 +1,553 @@
+"""The local ETL: one raw arrival day -> Parquet partitions, in DuckDB (semantics: notes/etl_semantics).
+
+Fast path: every line that DuckDB reads as exactly one JSON value whose re-serialisation equals the source
+(so no number or escape would be rewritten) is validated and flattened in SQL. Every other line goes to
+`etl.raw` (split concatenated objects, strict parse keeping original text) and the same rules in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl import layout, raw
+from etl.schema import ACTOR_TYPE_NAMES, COLUMN_NAMES, COLUMNS, arrow_schema
+
+Progress = Callable[[str, int, int], None]
+
+ENGINE = "duckdb"
+ROW_GROUP_SIZE = 10_000
+STAGING_PREFIX = "analytics/_staging/"
+REASONS = (
+    "invalid_json", "not_an_object", "no_entities", "entity_without_id", "invalid_time", "invalid_source",
+)
+REASON_MESSAGES = {
+    "invalid_json": "text is not valid JSON",
+    "not_an_object": "the record is JSON but not an object",
+    "no_entities": "detail.entities is missing, not an array, or empty",
+    "entity_without_id": "an entities item has no entity.id (or it is null, empty, or not a string/number)",
+    "invalid_time": "time is missing or not ISO-8601 with Z or an offset",
+    "invalid_source": "source is missing, not a string, empty, or contains '/', '=' or control characters",
+}
+# ISO-8601 as both paths accept it: date, 'T', time, optional fraction, 'Z' or +-HH:MM.
+TIME_PATTERN = (
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(Z|([+-])([0-9]{2}):([0-9]{2}))$"
+)
+SOURCE_FORBIDDEN = r"[/=\x00-\x1f\x7f-\x9f]"
+_NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
+_TIME_RE = re.compile(TIME_PATTERN)
+_SOURCE_RE = re.compile(SOURCE_FORBIDDEN)
+
+
+@dataclass
+class RunReport:
+    """What one run read, stored and set aside; written as reports/<run_id>.json."""
+
+    run_id: str
+    arrival_day: str
+    engine: str
+    started_at: str
+    finished_at: str
+    files_in: int
+    events_in: int
+    quarantined: int
+    duplicates_removed: int
+    events_stored: int
+    rows_out: int
+    late_rows: int
+    max_event_time: str | None
+    partitions: list[dict[str, Any]] = field(default_factory=list)
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data, keys in the documented order."""
+        return asdict(self)
+
+
+# --- Row semantics, SQL side -------------------------------------------------------------------------------
+
+_STRUCT = {
+    "id": "JSON",
+    "time": "JSON",
+    "source": "JSON",
+    "detail-type": "VARCHAR",
+    "detail": {
+        "event_id": "JSON",
+        "entity_type": "VARCHAR",
+        "action": "VARCHAR",
+        "correlation_id": "VARCHAR",
+        "actor": {"type": "VARCHAR", "name": "VARCHAR"},
+        "entities": [
+            {
+                "entity": {"id": "JSON", "name": "VARCHAR"},
+                "parent": {"id": "VARCHAR", "name": "VARCHAR", "type": "VARCHAR"},
+                "channel_code": "VARCHAR",
+                "channel_account_code": "VARCHAR",
+                "before": "JSON",
+                "after": "JSON",
+            }
+        ],
+    },
+}
+
+_MACROS = f"""
+CREATE OR REPLACE MACRO jtext(x) AS
+    CASE WHEN json_type(x) = 'VARCHAR' THEN json_extract_string(x, '$') ELSE x::VARCHAR END;
+CREATE OR REPLACE MACRO nows(x) AS
+    replace(replace(replace(replace(x, ' ', ''), chr(9), ''), chr(10), ''), chr(13), '');
+CREATE OR REPLACE MACRO parse_time(t) AS (
+    WITH m AS (SELECT regexp_extract(t, '{TIME_PATTERN}',
+        ['y', 'mo', 'd', 'h', 'mi', 's', 'f', 'z', 'sg', 'oh', 'om']) AS m)
+    SELECT CASE WHEN m.y NOT IN ('', '0000') AND (m.z = 'Z' OR (m.oh::INT <= 23 AND m.om::INT <= 59)) THEN
+        (try_strptime(m.y || '-' || m.mo || '-' || m.d || ' ' || m.h || ':' || m.mi || ':' || m.s,
+                      '%Y-%m-%d %H:%M:%S')
+         + to_milliseconds(CASE WHEN m.f = '' THEN 0 ELSE left(m.f || '00', 3)::INT END)
+         - to_minutes(CASE m.sg WHEN '+' THEN 1 WHEN '-' THEN -1 ELSE 0 END
+                      * (CASE WHEN m.z = 'Z' THEN 0 ELSE m.oh::INT * 60 + m.om::INT END)))::TIMESTAMP_MS
+    END FROM m
+);
+"""  # noqa: S608 (module constants only)
+
+# Expression per output column over `e` (one entities item), `p` (its position), `k` (dedup key), `ts`, `j`.
+_SQL_COLUMNS: dict[str, str] = {
+    "Id": "k || ':' || p",
+    "EventId": "k",
+    "Timestamp": "ts",
+    "DetailType": 'j."detail-type"',
+    "ActorName": "j.detail.actor.name",
+    "ActorType": "CASE j.detail.actor.type "
+    + " ".join(f"WHEN '{code}' THEN '{name}'" for code, name in ACTOR_TYPE_NAMES.items())
+    + " ELSE j.detail.actor.type END",
+    "EntityId": "jtext(e.entity.id)",
+    "EntityName": "e.entity.name",
+    "EntityType": "j.detail.entity_type",
+    "EntityParentId": "e.parent.id",
+    "EntityParentName": "e.parent.name",
+    "EntityParentType": "e.parent.type",
+    "ChannelCode": "e.channel_code",
+    "ChannelAccountCode": "e.channel_account_code",
+    "Action": "j.detail.action",
+    "Before": "e.before::VARCHAR",
+    "After": "e.after::VARCHAR",
+    "CorrelationId": "j.detail.correlation_id",
+}
+assert tuple(_SQL_COLUMNS) == COLUMN_NAMES, "the SQL column map must follow etl.schema.COLUMNS"
+
+
+# --- Row semantics, Python side (lines DuckDB cannot take exactly) ------------------------------------------
+
+
+def _get(value: raw.Raw | None, *path: str) -> raw.Raw | None:
+    for key in path:
+        if value is None or value.kind != "object":
+            return None
+        value = value.value.get(key)
+    return value
+
+
+def _text(value: raw.Raw | None) -> str | None:
+    return None if value is None else value.as_text()
+
+
+def parse_time(value: raw.Raw | None) -> datetime | None:
+    """Envelope `time` as a naive UTC datetime truncated to ms, or None when it is not ISO-8601 (Z/offset).
+
+    >>> parse_time(raw.parse_raw('"2026-11-27T01:30:00.123456+02:00"'))
+    datetime.datetime(2026, 11, 26, 23, 30, 0, 123000)
+    """
+    if value is None or value.kind != "string":
+        return None
+    m = _TIME_RE.fullmatch(value.value)
+    if not m:
+        return None
+    y, mo, d, h, mi, s, frac, z, sign, oh, om = m.groups()
+    try:
+        base = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s))
+        if z != "Z":
+            if int(oh) > 23 or int(om) > 59:
+                return None
+            offset = timedelta(hours=int(oh), minutes=int(om))
+            base = base - offset if sign == "+" else base + offset
+        return base + timedelta(milliseconds=int((frac or "0").ljust(3, "0")[:3]))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _is_number(value: raw.Raw | None) -> bool:
+    return value is not None and value.kind == "number"
+
+
+def python_record(rec: raw.Raw) -> tuple[str | None, str | None, list[dict[str, Any]], datetime | None]:
+    """(reason or None, dedup key, rows as {column: value} + dt/source, timestamp) for one parsed record."""
+    if rec.kind != "object":
+        return "not_an_object", None, [], None
+    entities = _get(rec, "detail", "entities")
+    if entities is None or entities.kind != "array" or not entities.value:
+        return "no_entities", None, [], None
+    for item in entities.value:
+        eid = _get(item, "entity", "id")
+        if not (_is_number(eid) or (eid is not None and eid.kind == "string" and eid.value != "")):
+            return "entity_without_id", None, [], None
+    ts = parse_time(rec.value.get("time"))
+    if ts is None or not 1 <= ts.year <= 9999:
+        return "invalid_time", None, [], None
+    source = rec.value.get("source")
+    if source is None or source.kind != "string" or not source.value or _SOURCE_RE.search(source.value):
+        return "invalid_source", None, [], None
+    event_id = _get(rec, "detail", "event_id")
+    if (event_id is not None and event_id.kind == "string" and event_id.value) or _is_number(event_id):
+        key = _text(event_id)
+    else:
+        key = _text(rec.value.get("id"))
+    actor_type = _text(_get(rec, "detail", "actor", "type"))
+    names = {str(code): name for code, name in ACTOR_TYPE_NAMES.items()}
+    common = {
+        "EventId": key,
+        "Timestamp": ts,
+        "DetailType": _text(rec.value.get("detail-type")),
+        "ActorName": _text(_get(rec, "detail", "actor", "name")),
+        "ActorType": names.get(actor_type, actor_type) if actor_type is not None else None,
+        "EntityType": _text(_get(rec, "detail", "entity_type")),
+        "Action": _text(_get(rec, "detail", "action")),
+        "CorrelationId": _text(_get(rec, "detail", "correlation_id")),
+        "dt": ts.date().isoformat(),
+        "source": source.value,
+    }
+    rows = []
+    for p, item in enumerate(entities.value):
+        before, after = _get(item, "before"), _get(item, "after")
+        row = {
+            "Id": f"{key or ''}:{p}",
+            "EntityId": _text(_get(item, "entity", "id")),
+            "EntityName": _text(_get(item, "entity", "name")),
+            "EntityParentId": _text(_get(item, "parent", "id")),
+            "EntityParentName": _text(_get(item, "parent", "name")),
+            "EntityParentType": _text(_get(item, "parent", "type")),
+            "ChannelCode": _text(_get(item, "channel_code")),
+            "ChannelAccountCode": _text(_get(item, "channel_account_code")),
+            "Before": None if before is None or before.kind == "null" else before.text,
+            "After": None if after is None or after.kind == "null" else after.text,
+            **common,
+        }
+        rows.append(row)
+    return None, key, rows, ts
+
+
+# --- The run ------------------------------------------------------------------------------------------------
+
+# CASE, not AND: DuckDB evaluates both sides of AND, and json() raises on invalid text.
+_FAST_LINE = (
+    "CASE WHEN json_valid(line) AND NOT regexp_matches(line, '(?i)(^|[:,\\[])[ \\t\\r\\n]*[-+]?(nan|inf)')"
+    " THEN nows(line) = nows(json(line)::VARCHAR) ELSE false END"
+)
+
+
+def _utc_iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _lines_table(files: list[Path], data_dir: Path, quarantine: list[dict[str, Any]], run: str) -> pa.Table:
+    """(file_idx, line_no, line) for every line of every file; non-UTF-8 lines go straight to quarantine."""
+    chunks = []
+    for idx, path in enumerate(files):
+        lines = _try_read_lines(path)
+        if lines is None:
+            decoded = raw.decode_lines(path)
+            for no, (text, ok) in enumerate(decoded, 1):
+                if not ok:
+                    msg = f"{REASON_MESSAGES['invalid_json']}: not UTF-8"
+                    quarantine.append(_qrow(run, data_dir, path, no, 0, "invalid_json", msg, text))
+            lines = pa.array([t if ok else "" for t, ok in decoded], pa.string())
+        n = len(lines)
+        chunks.append(
+            pa.record_batch(
+                [
+                    pa.array(np.full(n, idx, dtype=np.int32)),
+                    pa.array(np.arange(1, n + 1, dtype=np.int64)),
+                    lines.cast(pa.string()) if lines.type != pa.string() else lines,
+                ],
+                names=["file_idx", "line_no", "line"],
+            )
+        )
+    schema = pa.schema([("file_idx", pa.int32()), ("line_no", pa.int64()), ("line", pa.string())])
+    return pa.Table.from_batches(chunks, schema=schema)
+
+
+def _try_read_lines(path: Path) -> pa.Array | None:
+    try:
+        return raw.read_lines(path)
+    except pa.ArrowInvalid:
+        return None  # not UTF-8: read line by line instead
+
+
+def _qrow(run: str, data_dir: Path, path: Path, line: int, pos: int, reason: str, message: str, text: str):
+    return {
+        "run_id": run,
+        "file": path.relative_to(data_dir).as_posix(),
+        "line": line,
+        "reason": reason,
+        "message": message,
+        "raw": text,
+        "_pos": pos,
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_etl(data_dir: Path, arrival_day: date, *, progress: Progress | None = None) -> RunReport:
+    """Process every raw object that arrived on `arrival_day`; replace this run's Parquet files; report.
+
+    Raises ValueError naming the folder when that day has no raw .gz objects.
+    """
+    data_dir = Path(data_dir)
+    started = _now()
+    run = layout.run_id(arrival_day)
+    files = raw.raw_files(data_dir, arrival_day)
+    if not files:
+        raise ValueError(
+            f"no raw .gz objects for {arrival_day:%Y-%m-%d} in {raw.raw_day_dir(data_dir, arrival_day)}"
+        )
+    report_progress = progress or (lambda stage, done, total: None)
+    quarantine: list[dict[str, Any]] = []
+    report_progress("read", 0, len(files))
+    lines = _lines_table(files, data_dir, quarantine, run)
+    report_progress("read", len(files), len(files))
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(_MACROS)
+        con.register("raw_lines", lines)
+        report_progress("parse", 0, lines.num_rows)
+        con.execute(f"""
+            CREATE TEMP TABLE cls AS
+            SELECT file_idx, line_no, line, {_FAST_LINE} AS fast
+            FROM raw_lines""")  # noqa: S608 (module constants only)
+        con.unregister("raw_lines")
+        del lines
+        n_lines = (con.execute("SELECT count(*) FROM cls").fetchall()[0])[0]
+        struct = json.dumps(_STRUCT).replace("'", "''")
+        con.execute(f"""
+            CREATE TEMP TABLE fast AS
+            WITH f AS (
+                SELECT file_idx, line_no, line, json_type(line) AS top, from_json(line, '{struct}') AS j
+                FROM cls WHERE fast
+            ), g AS (
+                SELECT *, CASE
+                    WHEN json_type(j.detail.event_id) = 'VARCHAR' AND jtext(j.detail.event_id) <> ''
+                        THEN jtext(j.detail.event_id)
+                    WHEN json_type(j.detail.event_id) IN {_NUMBER_TYPES} THEN j.detail.event_id::VARCHAR
+                    ELSE jtext(j.id) END AS k,
+                    parse_time(jtext(j.time)) AS ts,
+                    jtext(j.source) AS src
+                FROM f
+            )
+            SELECT file_idx, line_no, line, j, k, ts, src, CASE
+                WHEN top <> 'OBJECT' THEN 'not_an_object'
+                WHEN j.detail.entities IS NULL OR len(j.detail.entities) = 0 THEN 'no_entities'
+                WHEN NOT list_bool_and(list_transform(j.detail.entities, lambda e: coalesce(
+                    (json_type(e.entity.id) = 'VARCHAR' AND jtext(e.entity.id) <> '')
+                    OR json_type(e.entity.id) IN {_NUMBER_TYPES}, false))) THEN 'entity_without_id'
+                WHEN ts IS NULL OR year(ts) NOT BETWEEN 1 AND 9999 THEN 'invalid_time'
+                WHEN json_type(j.source) IS DISTINCT FROM 'VARCHAR' OR src = ''
+                    OR regexp_matches(src, '{SOURCE_FORBIDDEN}') THEN 'invalid_source'
+                END AS reason
+            FROM g""")  # noqa: S608 (module constants only)
+        for file_idx, line_no, line, reason in con.execute(
+            "SELECT file_idx, line_no, rtrim(line, chr(10) || chr(13)), reason FROM fast "
+            "WHERE reason IS NOT NULL ORDER BY file_idx, line_no"
+        ).fetchall():
+            path = files[file_idx]
+            quarantine.append(_qrow(run, data_dir, path, line_no, 0, reason, REASON_MESSAGES[reason], line))
+
+        # Slow path: whatever DuckDB could not take as one exact JSON value.
+        slow_keys: list[tuple[int, int, int, str | None]] = []
+        slow_rows: list[tuple[int, int, int, dict[str, Any]]] = []
+        slow_events = 0
+        slow_lines = con.execute(
+            "SELECT file_idx, line_no, rtrim(line, chr(10) || chr(13)) FROM cls WHERE NOT fast"
+        ).fetchall()
+        for file_idx, line_no, line in slow_lines:
+            for rec in raw.split_records(line):
+                slow_events += 1
+                path = files[file_idx]
+                if rec.value is None:
+                    msg = f"{REASON_MESSAGES['invalid_json']}: {rec.error}"
+                    quarantine.append(
+                        _qrow(run, data_dir, path, line_no, rec.pos, "invalid_json", msg, rec.text)
+                    )
+                    continue
+                reason, key, rows, _ = python_record(rec.value)
+                if reason is not None:
+                    msg = REASON_MESSAGES[reason]
+                    quarantine.append(_qrow(run, data_dir, path, line_no, rec.pos, reason, msg, rec.text))
+                    continue
+                slow_keys.append((file_idx, line_no, rec.pos, key))
+                slow_rows.extend((file_idx, line_no, rec.pos, r) for r in rows)
+        report_progress("parse", n_lines, n_lines)
+
+        # Dedup over both paths in record order; a record with no key at all is never a duplicate.
+        con.execute("CREATE TEMP TABLE slow_keys (file_idx INT, line_no BIGINT, pos INT, k VARCHAR)")
+        if slow_keys:
+            con.executemany("INSERT INTO slow_keys VALUES (?, ?, ?, ?)", slow_keys)
+        con.execute("""
+            CREATE TEMP TABLE winners AS
+            SELECT file_idx, line_no, pos FROM (
+                SELECT file_idx, line_no, pos, k, row_number() OVER (
+                    PARTITION BY k ORDER BY file_idx, line_no, pos) AS rn
+                FROM (SELECT file_idx, line_no, 0 AS pos, k FROM fast WHERE reason IS NULL
+                      UNION ALL SELECT * FROM slow_keys)
+            ) WHERE k IS NULL OR rn = 1""")
+        good = con.execute(
+            "SELECT (SELECT count(*) FROM fast WHERE reason IS NULL) + (SELECT count(*) FROM slow_keys), "
+            "(SELECT count(*) FROM winners)"
+        ).fetchall()[0]
+        assert good is not None
+        events_good, events_stored = good
+
+        cols = ", ".join(f'{expr} AS "{name}"' for name, expr in _SQL_COLUMNS.items())
+        con.execute(f"""
+            CREATE TEMP TABLE out AS
+            SELECT {cols}, strftime(ts, '%Y-%m-%d') AS dt, src AS source FROM (
+                SELECT fast.*, u.e, u.p FROM fast
+                JOIN winners w ON w.file_idx = fast.file_idx AND w.line_no = fast.line_no AND w.pos = 0,
+                LATERAL (SELECT unnest(list_transform(fast.j.detail.entities,
+                    lambda e, i: {{'e': e, 'p': i - 1}}), recursive := false) AS u)
+            )""")  # noqa: S608 (schema names only)
+        if slow_rows:
+            won = set(con.execute("SELECT file_idx, line_no, pos FROM winners").fetchall())
+            picked = [r for (fi, ln, pos, r) in slow_rows if (fi, ln, pos) in won]
+            if picked:
+                out_names = (*COLUMN_NAMES, "dt", "source")
+                types = [c.arrow_type for c in COLUMNS] + [pa.string(), pa.string()]
+                slow_table = pa.table(
+                    {n: pa.array([r[n] for r in picked], t) for n, t in zip(out_names, types, strict=True)}
+                )
+                con.register("slow_out", slow_table)
+                con.execute("INSERT INTO out SELECT * FROM slow_out")
+                con.unregister("slow_out")
+
+        report = _write_outputs(con, data_dir, arrival_day, run, report_progress)
+    finally:
+        con.close()
+
+    quarantine.sort(key=lambda q: (q["file"], q["line"], q["_pos"]))
+    _write_quarantine(data_dir, arrival_day, quarantine)
+    reasons = Counter(q["reason"] for q in quarantine)
+    events_in = events_good + len(quarantine)
+    result = RunReport(
+        run_id=run,
+        arrival_day=arrival_day.isoformat(),
+        engine=ENGINE,
+        started_at=started,
+        finished_at=_now(),
+        files_in=len(files),
+        events_in=events_in,
+        quarantined=len(quarantine),
+        duplicates_removed=events_good - events_stored,
+        events_stored=events_stored,
+        rows_out=report["rows_out"],
+        late_rows=report["late_rows"],
+        max_event_time=report["max_event_time"],
+        partitions=report["partitions"],
+        quarantine_reasons={r: reasons[r] for r in REASONS if reasons[r]},
+    )
+    _atomic_write(data_dir / layout.report_key(arrival_day), json.dumps(result.to_dict(), indent=2) + "\n")
+    return result
+
+
+def _write_quarantine(data_dir: Path, arrival_day: date, quarantine: list[dict[str, Any]]) -> None:
+    path = data_dir / layout.quarantine_key(arrival_day)
+    if not quarantine:
+        path.unlink(missing_ok=True)
+        return
+    text = "".join(
+        json.dumps({k: v for k, v in q.items() if k != "_pos"}, ensure_ascii=False) + "\n" for q in quarantine
+    )
+    _atomic_write(path, text)
+
+
+def _write_outputs(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, arrival_day: date, run: str, progress: Progress
+) -> dict[str, Any]:
+    """Write one Parquet file per (dt, source) into staging, then swap them in for this run's old files."""
+    parts = con.execute("SELECT dt, source, count(*) FROM out GROUP BY ALL ORDER BY dt, source").fetchall()
+    stats = con.execute(
+        'SELECT count(*), count(*) FILTER (WHERE dt < ?), max("Timestamp") FROM out',
+        [arrival_day.isoformat()],
+    ).fetchall()[0]
+    assert stats is not None
+    staging = data_dir / STAGING_PREFIX / run
+    shutil.rmtree(staging, ignore_errors=True)
+    schema = arrow_schema()
+    select = ", ".join(f'"{n}"' for n in COLUMN_NAMES)
+    partitions = []
+    for i, (dt, source, rows) in enumerate(parts):
+        progress("write", i, len(parts))
+        rel = layout.analytics_partition_prefix(date.fromisoformat(dt), source) + f"{run}.parquet"
+        target = staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        table = con.sql(
+            f"SELECT {select} FROM out WHERE dt = $dt AND source = $source "  # noqa: S608 (schema names only)
+            'ORDER BY "EntityId", "Timestamp", "Id"',
+            params={"dt": dt, "source": source},
+        ).to_arrow_table()
+        pq.write_table(table.cast(schema), target, compression="zstd", row_group_size=ROW_GROUP_SIZE)
+        partitions.append({"dt": dt, "source": source, "rows": rows, "file": rel})
+    progress("write", len(parts), len(parts))
+
+    analytics = data_dir / layout.ANALYTICS_PREFIX
+    for old in analytics.glob(f"dt=*/source=*/{run}.parquet"):
+        old.unlink()
+        for folder in (old.parent, old.parent.parent):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+    for part in partitions:
+        dest = data_dir / part["file"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / part["file"], dest)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging_root = data_dir / STAGING_PREFIX
+    if staging_root.is_dir() and not any(staging_root.iterdir()):
+        staging_root.rmdir()
+    return {
+        "rows_out": stats[0],
+        "late_rows": stats[1],
+        "max_event_time": _utc_iso(stats[2]),
+        "partitions": partitions,
+    }
+
+
+def raw_days(data_dir: Path) -> list[date]:
+    """Every arrival day that has raw objects, sorted."""
+    return raw.raw_days(Path(data_dir))
+
+
+def run_all(data_dir: Path, *, progress: Progress | None = None) -> list[RunReport]:
+    """Run every arrival day present under raw/, oldest first; ValueError when there is none."""
+    days = raw_days(data_dir)
+    if not days:
+        raise ValueError(f"no raw .gz objects under {Path(data_dir) / layout.RAW_PREFIX}")
+    return [run_etl(data_dir, day, progress=progress) for day in days]
