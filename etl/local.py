@@ -1,4 +1,4 @@
-"""The local ETL: one raw arrival day -> Parquet partitions, in DuckDB (semantics: notes/etl_semantics).
+"""The local ETL: one raw arrival day -> Parquet partitions, in DuckDB (rules: etl/SEMANTICS.md).
 
 Fast path: every line that DuckDB reads as exactly one JSON value whose re-serialisation equals the source
 (so no number or escape would be rewritten) is validated and flattened in SQL. Every other line goes to
