@@ -1,0 +1,603 @@
+"""The Glue 5.0 ETL job (PySpark 3.5, Python 3.11): one raw arrival day -> Parquet `dt=/source=` files,
+quarantine and run report, with the same rows as the local DuckDB ETL (notes: ETL semantics, DESIGN §4).
+
+Deployed as is: `awsglue` is imported only in `main()`, so `transform()` and `run_etl()` run under plain
+pyspark for tests. Steps:
+1. read each raw gzip object as bytes, cut lines (LF or CRLF) and concatenated objects apart
+   (`etl.raw.split_records`, the grammar the local ETL uses: Spark's JSON reader is line based);
+   each record is checked for the structural reasons and rewritten as a *prepared* JSON object whose leaves
+   are the values' original texts (Spark's Jackson would rewrite numbers and escapes, 1.10 -> 1.1);
+2. Spark parses the prepared text with an explicit schema in PERMISSIVE mode with a corrupt-record
+   column (records that are not JSON objects land there), parses `time`, explodes entities with
+   `posexplode_outer`, removes duplicates (first record in record order wins) and derives dt/source;
+3. writes one zstd Parquet file per (dt, source) into `analytics/_staging/<run_id>/`, deletes this run's
+   old files, moves the staged files to `analytics/auditlog/dt=/source=/<run_id>.parquet`, writes
+   `quarantine/<run_id>.jsonl` and finally `reports/<run_id>.json`. Other runs' files are never touched.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+import urllib.parse
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from etl import layout
+from etl.schema import ACTOR_TYPE_NAMES, COLUMN_NAMES, PARTITION_COLUMNS
+
+ENGINE = "spark"
+CORRUPT = "_corrupt_record"
+ROW_GROUP_ROWS = 10_000
+STAGING_PREFIX = "analytics/_staging/"
+# The same acceptance rules as etl/local.py (tests/etl/test_glue_parity.py checks they stay equal).
+TIME_PATTERN = (
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(Z|([+-])([0-9]{2}):([0-9]{2}))$"
+)
+SOURCE_FORBIDDEN = r"[/=\x00-\x1f\x7f-\x9f]"
+REASONS = (
+    "invalid_json",
+    "not_an_object",
+    "no_entities",
+    "entity_without_id",
+    "invalid_time",
+    "invalid_source",
+)
+_TIME_RE = re.compile(TIME_PATTERN)
+_SOURCE_RE = re.compile(SOURCE_FORBIDDEN)
+
+# Spark session settings the job relies on (set by `spark_conf()` for local sessions, by main() in Glue).
+SPARK_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MILLIS",
+    "spark.sql.parquet.compression.codec": "zstd",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+}
+
+
+class EmptyArrivalDay(ValueError):
+    """No raw objects for the requested arrival day."""
+
+
+# ----------------------------------------------------------------------------- record preparation (Python)
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """One record of a raw object: origin, raw text, quarantine reason or prepared JSON."""
+
+    file: str
+    line: int
+    pos: int
+    raw: str
+    reason: str | None
+    message: str | None
+    prepared: str  # JSON object text for Spark (the raw text when the record is not an object)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else value.as_text()
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.value.get(key) if obj is not None and obj.kind == "object" else None
+
+
+def _valid_id(value: Any) -> bool:
+    return value is not None and (value.kind == "number" or (value.kind == "string" and value.value != ""))
+
+
+def _check(rec: Any) -> tuple[str | None, str | None]:
+    """The quarantine reason and message of a parsed record, or (None, None) when it can be stored."""
+    if rec.kind != "object":
+        return "not_an_object", f"the record is a JSON {rec.kind}, not an object"
+    detail = _get(rec, "detail")
+    if detail is None or detail.kind != "object":
+        return "no_entities", "`detail` is missing or not an object"
+    entities = _get(detail, "entities")
+    if entities is None or entities.kind != "array" or not entities.value:
+        return "no_entities", "`detail.entities` is missing, not an array or empty"
+    for p, item in enumerate(entities.value):
+        if not _valid_id(_get(_get(item, "entity"), "id")):
+            return "entity_without_id", f"entity {p} has no `entity.id` (string or number)"
+    time = _get(rec, "time")
+    if time is None or time.kind != "string" or parse_event_time(time.value) is None:
+        return "invalid_time", "`time` is missing or not an ISO-8601 date-time"
+    source = _get(rec, "source")
+    if source is None or source.kind != "string" or not source.value or _SOURCE_RE.search(source.value):
+        return (
+            "invalid_source",
+            "`source` is missing, not a string, empty, or contains '/', '=' or control characters",
+        )
+    return None, None
+
+
+def parse_event_time(text: str) -> datetime | None:
+    """`YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM)` -> naive UTC datetime truncated to ms; None when invalid.
+
+    >>> parse_event_time("2026-11-27T05:00:00.123456+02:00")
+    datetime.datetime(2026, 11, 27, 3, 0, 0, 123000)
+    >>> parse_event_time("2026-11-27T05:00:00") is None  # no zone: not an instant
+    True
+    """
+    m = _TIME_RE.fullmatch(text)
+    if not m:
+        return None
+    y, mo, d, h, mi, s, frac, z, sign, oh, om = m.groups()
+    try:
+        ts = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s))
+        if z != "Z":
+            if int(oh) > 23 or int(om) > 59:
+                return None
+            offset = timedelta(hours=int(oh), minutes=int(om))
+            ts = ts - offset if sign == "+" else ts + offset
+        return ts + timedelta(milliseconds=int((frac or "0").ljust(3, "0")[:3]))
+    except (ValueError, OverflowError):
+        return None
+
+
+def dedup_key(rec: Any) -> str | None:
+    """detail.event_id when it is a non-empty string or a number (its JSON text), else the envelope id."""
+    event_id = _get(_get(rec, "detail"), "event_id")
+    if _valid_id(event_id):
+        return event_id.as_text()
+    return _text(_get(rec, "id"))
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None or value.kind == "null" else value.text
+
+
+def _prepared(rec: Any) -> str:
+    """The record as a JSON object of the table's leaves, each the original text of its value."""
+    detail = _get(rec, "detail")
+    actor = _get(detail, "actor")
+    time = parse_event_time(_get(rec, "time").value)
+    entities = []
+    for item in _get(detail, "entities").value:
+        entity, parent = _get(item, "entity"), _get(item, "parent")
+        entities.append(
+            {
+                "entity_id": _text(_get(entity, "id")),
+                "entity_name": _text(_get(entity, "name")),
+                "parent_id": _text(_get(parent, "id")),
+                "parent_name": _text(_get(parent, "name")),
+                "parent_type": _text(_get(parent, "type")),
+                "channel_code": _text(_get(item, "channel_code")),
+                "channel_account_code": _text(_get(item, "channel_account_code")),
+                "before": _json_text(_get(item, "before")),
+                "after": _json_text(_get(item, "after")),
+            }
+        )
+    return json.dumps(
+        {
+            "key": dedup_key(rec),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "detail_type": _text(_get(rec, "detail-type")),
+            "source": _get(rec, "source").value,
+            "actor_name": _text(_get(actor, "name")),
+            "actor_type": _text(_get(actor, "type")),
+            "entity_type": _text(_get(detail, "entity_type")),
+            "action": _text(_get(detail, "action")),
+            "correlation_id": _text(_get(detail, "correlation_id")),
+            "entities": entities,
+        },
+        ensure_ascii=False,
+    )
+
+
+def prepare_lines(file: str, lines: Iterable[str | bytes]) -> Iterator[PreparedRecord]:
+    """Cut one raw object's lines (1-based; bytes = not UTF-8) into records and prepare each, in order."""
+    from etl.raw import split_records
+
+    for number, line in enumerate(lines, start=1):
+        if isinstance(line, bytes):
+            text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+            yield PreparedRecord(file, number, 0, text, "invalid_json", "line is not UTF-8", text)
+            continue
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        for r in split_records(line):
+            if r.error is not None:
+                yield PreparedRecord(file, number, r.pos, r.text, "invalid_json", r.error, r.text)
+                continue
+            reason, message = _check(r.value)
+            prepared = r.text if reason else _prepared(r.value)
+            yield PreparedRecord(file, number, r.pos, r.text, reason, message, prepared)
+
+
+def prepare_object(key: str, content: bytes) -> list[PreparedRecord]:
+    """Decompress one raw gzip object and prepare its records."""
+    lines: list[str | bytes] = []
+    for line in gzip.decompress(content).split(b"\n"):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(line)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return list(prepare_lines(key, lines))
+
+
+def raw_key(uri: str) -> str:
+    """The data-root-relative key (raw/year=...) of a raw object's path or URI.
+
+    >>> raw_key("s3://b/raw/year=2026/month=11/day=27/hour=05/x.json.gz")
+    'raw/year=2026/month=11/day=27/hour=05/x.json.gz'
+    """
+    i = uri.rfind(layout.RAW_PREFIX + "year=")
+    if i < 0:
+        raise ValueError(f"{uri} is not under a raw/year=... prefix")
+    return urllib.parse.unquote(uri[i:]) if uri.startswith("file:") else uri[i:]
+
+
+# ----------------------------------------------------------------------------- Spark transform
+
+
+def _prepared_schema() -> Any:
+    from pyspark.sql import types as T
+
+    s = T.StringType()
+    entity = T.StructType(
+        [
+            T.StructField(n, s)
+            for n in (
+                "entity_id",
+                "entity_name",
+                "parent_id",
+                "parent_name",
+                "parent_type",
+                "channel_code",
+                "channel_account_code",
+                "before",
+                "after",
+            )
+        ]
+    )
+    top = [
+        T.StructField(n, s)
+        for n in (
+            "key",
+            "time",
+            "detail_type",
+            "source",
+            "actor_name",
+            "actor_type",
+            "entity_type",
+            "action",
+            "correlation_id",
+        )
+    ]
+    return T.StructType(top + [T.StructField("entities", T.ArrayType(entity)), T.StructField(CORRUPT, s)])
+
+
+@dataclass
+class TransformResult:
+    """What `transform` produced: rows (data columns + dt + source), quarantined records, counts."""
+
+    rows: Any  # pyspark DataFrame
+    quarantine: list[dict[str, Any]]
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+def _actor_type(col: Any) -> Any:
+    from pyspark.sql import functions as F
+
+    expr = F.when(col.isNull(), F.lit(None))
+    for code, name in ACTOR_TYPE_NAMES.items():
+        expr = expr.when(col == str(code), F.lit(name))
+    return expr.otherwise(col)
+
+
+def transform(spark: Any, raw_paths: Sequence[str], arrival_day: date) -> TransformResult:
+    """Read the raw objects at `raw_paths` (file:// or s3:// URIs); return rows, quarantine and counts."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if not raw_paths:
+        raise EmptyArrivalDay(f"no raw objects for {arrival_day.isoformat()}")
+    for k, v in SPARK_CONF.items():
+        spark.conf.set(k, v)
+    run = layout.run_id(arrival_day)
+    binary = spark.read.format("binaryFile").load(list(raw_paths)).select("path", "content")
+    records = binary.rdd.flatMap(lambda r: prepare_object(raw_key(r.path), bytes(r.content)))
+    df = spark.createDataFrame(
+        records.map(lambda p: (p.file, p.line, p.pos, p.raw, p.reason, p.message, p.prepared)),
+        "file string, line int, pos int, raw string, reason string, message string, prepared string",
+    ).cache()
+    parsed = df.withColumn(
+        "j",
+        F.from_json(
+            "prepared", _prepared_schema(), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
+        ),
+    ).withColumn(
+        "reason",
+        F.coalesce(F.col("reason"), F.when(F.col(f"j.{CORRUPT}").isNotNull(), F.lit("invalid_json"))),
+    )
+    bad = parsed.where(F.col("reason").isNotNull()).orderBy("file", "line", "pos")
+    quarantine = [
+        {
+            "run_id": run,
+            "file": r.file,
+            "line": r.line,
+            "reason": r.reason,
+            "message": r.message or "the record is not a JSON object",
+            "raw": r.raw,
+        }
+        for r in bad.select("file", "line", "reason", "message", "raw").collect()
+    ]
+    good = parsed.where(F.col("reason").isNull())
+    first = Window.partitionBy("j.key").orderBy("file", "line", "pos")
+    # The first record with a key wins; a record with no key at all is never a duplicate.
+    events = (
+        good.withColumn("_n", F.row_number().over(first))
+        .where((F.col("_n") == 1) | F.col("j.key").isNull())
+        .drop("_n")
+    )
+    ts = F.to_timestamp(F.col("time"))  # session time zone UTC; written as INT64 TIMESTAMP_MILLIS
+    exploded = events.select("j.*", F.posexplode_outer("j.entities").alias("p", "e")).withColumn("ts", ts)
+    rows = exploded.select(
+        F.concat(F.coalesce(F.col("key"), F.lit("")), F.lit(":"), F.col("p").cast("string")).alias("Id"),
+        F.col("key").alias("EventId"),
+        F.col("ts").alias("Timestamp"),
+        F.col("detail_type").alias("DetailType"),
+        F.col("actor_name").alias("ActorName"),
+        _actor_type(F.col("actor_type")).alias("ActorType"),
+        F.col("e.entity_id").alias("EntityId"),
+        F.col("e.entity_name").alias("EntityName"),
+        F.col("entity_type").alias("EntityType"),
+        F.col("e.parent_id").alias("EntityParentId"),
+        F.col("e.parent_name").alias("EntityParentName"),
+        F.col("e.parent_type").alias("EntityParentType"),
+        F.col("e.channel_code").alias("ChannelCode"),
+        F.col("e.channel_account_code").alias("ChannelAccountCode"),
+        F.col("action").alias("Action"),
+        F.col("e.before").alias("Before"),
+        F.col("e.after").alias("After"),
+        F.col("correlation_id").alias("CorrelationId"),
+        F.date_format(F.col("ts"), "yyyy-MM-dd").alias("dt"),
+        F.col("source"),
+    ).cache()
+    assert tuple(rows.columns) == COLUMN_NAMES + tuple(c.name for c in PARTITION_COLUMNS)
+    totals = df.agg(F.count("*").alias("n"), F.count("reason").alias("bad")).first()
+    valid = totals.n - len(quarantine)
+    stored = events.count()
+    stats = rows.agg(
+        F.count("*").alias("rows"),
+        F.sum(F.when(F.col("dt") < arrival_day.isoformat(), 1).otherwise(0)).alias("late"),
+        F.max("Timestamp").alias("max_ts"),
+    ).first()
+    reasons = {r: n for r in REASONS if (n := sum(q["reason"] == r for q in quarantine))}
+    counts = {
+        "files_in": len(raw_paths),
+        "events_in": int(totals.n),
+        "quarantined": len(quarantine),
+        "duplicates_removed": valid - stored,
+        "events_stored": stored,
+        "rows_out": int(stats.rows),
+        "late_rows": int(stats.late or 0),
+        "max_event_time": None
+        if stats.max_ts is None
+        else stats.max_ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "quarantine_reasons": reasons,
+    }
+    return TransformResult(rows, quarantine, counts)
+
+
+# ----------------------------------------------------------------------------- storage (local or S3)
+
+
+class Store:
+    """Keys under a data root on the local disk (path or file:// URI) or in S3 (s3://bucket/prefix/)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root if root.endswith("/") else root + "/"
+        parsed = urllib.parse.urlparse(self.root)
+        self.s3 = parsed.scheme in ("s3", "s3a")
+        if self.s3:
+            import boto3
+
+            self.bucket, self.prefix = parsed.netloc, parsed.path.lstrip("/")
+            self.client = boto3.client("s3")
+        else:
+            self.local = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else self.root)
+
+    def uri(self, key: str) -> str:
+        """A URI Spark can read or write for `key`."""
+        if self.s3:
+            return f"s3://{self.bucket}/{self.prefix}{key}"
+        return "file://" + str((self.local / key).resolve())
+
+    def list(self, prefix: str) -> list[str]:
+        """Every key under `prefix`, sorted."""
+        if self.s3:
+            keys = []
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            ):
+                keys += [o["Key"][len(self.prefix) :] for o in page.get("Contents", [])]
+            return sorted(keys)
+        base = self.local / prefix
+        if not base.is_dir():
+            return []
+        return sorted(p.relative_to(self.local).as_posix() for p in base.rglob("*") if p.is_file())
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename a key (S3: copy then delete exactly that key)."""
+        if self.s3:
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.prefix + src}, self.bucket, self.prefix + dst
+            )
+            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + src)
+            return
+        (self.local / dst).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.local / src, self.local / dst)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete exactly these keys."""
+        for key in keys:
+            if self.s3:
+                self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+            else:
+                (self.local / key).unlink(missing_ok=True)
+
+    def put_atomic(self, key: str, data: bytes) -> None:
+        """Write `key` so readers see the old or the new content, never a partial one."""
+        if self.s3:
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+            return
+        path = self.local / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+
+    def remove_tree(self, prefix: str) -> None:
+        """Delete every key under `prefix` (and on disk the folders)."""
+        self.delete(self.list(prefix))
+        if not self.s3 and (self.local / prefix).exists():
+            import shutil
+
+            shutil.rmtree(self.local / prefix)
+
+
+def _partition_values(key: str) -> dict[str, str]:
+    parts = {}
+    for seg in key.split("/"):
+        if "=" in seg:
+            k, v = seg.split("=", 1)
+            parts[k] = urllib.parse.unquote(v)  # Spark escapes partition values like Hive (%3A for ':')
+    return parts
+
+
+def write_outputs(
+    spark: Any, result: TransformResult, data: Store, arrival_day: date
+) -> list[dict[str, Any]]:
+    """Stage one Parquet file per (dt, source), replace this run's old files, return the partitions."""
+    from pyspark.sql import functions as F
+
+    run = layout.run_id(arrival_day)
+    staging = f"{STAGING_PREFIX}{run}/"
+    data.remove_tree(staging)
+    for k, v in SPARK_CONF.items():
+        spark.conf.set(k, v)
+    spark.sparkContext._jsc.hadoopConfiguration().set("parquet.block.row.count.limit", str(ROW_GROUP_ROWS))
+    (
+        result.rows.repartition("dt", "source")
+        .sortWithinPartitions("dt", "source", "EntityId", "Timestamp", "Id")
+        .write.mode("overwrite")  # only the run's own staging folder
+        .partitionBy("dt", "source")
+        .option("compression", "zstd")
+        .parquet(data.uri(staging))
+    )
+    staged = [k for k in data.list(staging) if k.endswith(".parquet")]
+    counts = {
+        (r.dt, r.source): r.n
+        for r in result.rows.groupBy("dt", "source").agg(F.count("*").alias("n")).collect()
+    }
+    moves: list[tuple[str, str, dict[str, Any]]] = []
+    for key in staged:
+        vals = _partition_values(key[len(staging) :])
+        dt, source = vals["dt"], vals["source"]
+        final = f"{layout.analytics_partition_prefix(date.fromisoformat(dt), source)}{run}.parquet"
+        moves.append((key, final, {"dt": dt, "source": source, "rows": counts[(dt, source)], "file": final}))
+    if len({m[1] for m in moves}) != len(moves):
+        raise RuntimeError("Spark wrote more than one file for a partition; expected one per (dt, source)")
+    own = [k for k in data.list(layout.ANALYTICS_PREFIX) if k.rsplit("/", 1)[-1] == f"{run}.parquet"]
+    data.delete(own)
+    for src, dst, _ in moves:
+        data.move(src, dst)
+    data.remove_tree(staging)
+    return sorted((m[2] for m in moves), key=lambda p: (p["dt"], p["source"]))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def run_etl(spark: Any, raw_root: str, data_root: str, arrival_day: date) -> dict[str, Any]:
+    """Process one arrival day: raw objects under `raw_root`, outputs under `data_root`; return the report."""
+    started = _now()
+    raw = Store(raw_root)
+    day_prefix = layout.raw_day_prefix(arrival_day)
+    keys = [k for k in raw.list(day_prefix) if k.endswith(".gz") and k[len(day_prefix) :].startswith("hour=")]
+    if not keys:
+        raise EmptyArrivalDay(
+            f"no raw .gz objects under {raw.uri(day_prefix) if raw.s3 else raw.local / day_prefix}"
+        )
+    result = transform(spark, [raw.uri(k) for k in keys], arrival_day)
+    data = Store(data_root)
+    partitions = write_outputs(spark, result, data, arrival_day)
+    run = layout.run_id(arrival_day)
+    if result.quarantine:
+        data.put_atomic(
+            layout.quarantine_key(arrival_day),
+            "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in result.quarantine).encode("utf-8"),
+        )
+    else:
+        data.delete([layout.quarantine_key(arrival_day)])
+    c = result.counts
+    report = {
+        "run_id": run,
+        "arrival_day": arrival_day.isoformat(),
+        "engine": ENGINE,
+        "started_at": started,
+        "finished_at": _now(),
+        **{k: c[k] for k in ("files_in", "events_in", "quarantined", "duplicates_removed", "events_stored")},
+        **{k: c[k] for k in ("rows_out", "late_rows", "max_event_time")},
+        "partitions": partitions,
+        "quarantine_reasons": c["quarantine_reasons"],
+    }
+    data.put_atomic(layout.report_key(arrival_day), (json.dumps(report, indent=2) + "\n").encode("utf-8"))
+    result.rows.unpersist()
+    return report
+
+
+def resolve_arrival_day(value: str, now: datetime | None = None) -> date:
+    """`yesterday`, `today` or YYYY-MM-DD -> date (UTC).
+
+    >>> resolve_arrival_day("yesterday", datetime(2026, 11, 28, 1, 30, tzinfo=UTC))
+    datetime.date(2026, 11, 27)
+    """
+    now = now or datetime.now(UTC)
+    if value == "yesterday":
+        return (now - timedelta(days=1)).date()
+    if value == "today":
+        return now.date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"--arrival_day {value!r}: use YYYY-MM-DD, 'yesterday' or 'today'") from None
+
+
+def main() -> None:
+    """Glue entry point: --raw_uri s3://raw-bucket/ --data_uri s3://analytics-bucket/ --arrival_day D."""
+    from awsglue.context import GlueContext
+    from awsglue.job import Job
+    from awsglue.utils import getResolvedOptions
+    from pyspark.context import SparkContext
+
+    args = getResolvedOptions(sys.argv, ["JOB_NAME", "raw_uri", "data_uri", "arrival_day"])
+    glue_context = GlueContext(SparkContext.getOrCreate())
+    spark = glue_context.spark_session
+    for k, v in SPARK_CONF.items():
+        spark.conf.set(k, v)
+    job = Job(glue_context)
+    job.init(args["JOB_NAME"], args)
+    report = run_etl(spark, args["raw_uri"], args["data_uri"], resolve_arrival_day(args["arrival_day"]))
+    print(json.dumps(report))
+    job.commit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The Glue job (etl/glue_job.py under local pyspark) and the local DuckDB ETL store identical rows.
+
+Both run on the same raw day: concatenated objects, CRLF, blank and malformed lines, duplicates within and
+across objects, a late event, offsets, numeric ids, odd before/after JSON (1.10, \\u00e9, 1e2, spaces).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from etl import glue_job, layout, local
+
+ARRIVAL_DAY = date(2026, 11, 27)
+RUN = layout.run_id(ARRIVAL_DAY)
+
+
+def event(
+    event_id: object,
+    time: str = "2026-11-27T05:00:00Z",
+    source: object = "shop.orders",
+    entities: object = None,
+    **detail: object,
+) -> dict[str, Any]:
+    """An EventBridge envelope whose detail holds `entities` (default: one order)."""
+    body: dict[str, Any] = {
+        "entity_type": "Order",
+        "action": "Update",
+        "correlation_id": "c-1",
+        "actor": {"type": 1, "name": "alice"},
+        "entities": entities if entities is not None else [{"entity": {"id": "o-1", "name": "Order 1"}}],
+    }
+    if event_id is not None:
+        body["event_id"] = event_id
+    body.update(detail)
+    return {
+        "version": "0",
+        "id": f"env-{event_id}",
+        "detail-type": "EntityChanged",
+        "source": source,
+        "account": "123456789012",
+        "time": time,
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": body,
+    }
+
+
+def _dumps(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def _gz(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data))
+
+
+def write_raw_day(data_dir: Path, day: date = ARRIVAL_DAY) -> None:
+    """Two hour folders of gzip objects with good, bad, duplicate, late and odd-format records."""
+    day_dir = data_dir / layout.raw_day_prefix(day)
+    odd_before = '{ "total" : 1.10, "note" : "caf\\u00e9 \\/ x", "big": 12345678901234567890, "e": 1e2 }'
+    odd = _dumps(event("odd", entities=[{"entity": {"id": "o-9"}, "before": {}, "after": {}}]))
+    odd = odd.replace('"before":{}', f'"before":{odd_before}').replace(
+        '"after":{}', '"after":{"n":[1 , 2.50]}'
+    )
+    lines_a = [
+        _dumps(event("e1")),
+        _dumps(
+            event(
+                "e2",
+                entities=[
+                    {
+                        "entity": {"id": 42, "name": "Numeric"},
+                        "parent": {"id": 7, "name": "P", "type": "Customer"},
+                        "channel_code": 5,
+                        "channel_account_code": "acc",
+                        "before": {"a": 1},
+                        "after": None,
+                    },
+                    {"entity": {"id": "o-2", "name": "Order 2"}, "after": {"z": "y", "a": [1, {"b": None}]}},
+                ],
+            )
+        ),
+        "",
+        "   ",
+        _dumps(event("e3")) + _dumps(event("e4", source="shop.billing")) + " " + _dumps(event("e5")),
+        "{not json",
+        "[1, 2]",
+        "42",
+        _dumps(event("e1", time="2026-11-27T06:00:00Z")),  # duplicate of e1: the first one wins
+        _dumps(event("late", time="2026-11-25T23:59:59.999999+00:00")),
+        _dumps(event("offset", time="2026-11-27T01:30:00.5-02:00", actor={"type": "2", "name": "svc"})),
+        _dumps(event("noent", entities=[])),
+        _dumps(event("noid", entities=[{"entity": {"name": "x"}}])),
+        _dumps(event("badtime", time="yesterday")),
+        _dumps(event("badsrc", source="a/b")),
+        _dumps(event(None)),  # no event_id: the envelope id is the key
+        _dumps(event(12345, actor={"type": 7})),  # numeric event_id, unknown actor code
+        odd,
+        _dumps(event("e1x")) + "{oops",
+    ]
+    _gz(day_dir / "hour=05" / "stream-1-a.json.gz", ("\r\n".join(lines_a) + "\r\n").encode())
+    lines_b = [
+        _dumps(event("e2", time="2026-11-27T07:00:00Z")),  # duplicate across objects
+        _dumps(event("b1", source="shop.billing", time="2026-11-27T23:59:59.999Z")),
+        _dumps(event("b2", entities=[{"entity": {"id": "o-1"}, "channel_code": True}], action="Frobnicate")),
+    ]
+    _gz(day_dir / "hour=17" / "stream-1-b.json.gz", "\n".join(lines_b).encode() + b"\n\xff\xfe not utf-8\n")
+    _gz(day_dir / "hour=17" / "ignored.txt", b"not a .gz name: not read")
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """One local SparkSession for the module (2 cores, 2 shuffle partitions, no UI)."""
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers import etl from this venv
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("glue-parity")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def table_rows(data_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every analytics Parquet file's rows (Timestamp as naive UTC), by key relative to the data folder."""
+    out = {}
+    for path in sorted((data_dir / layout.ANALYTICS_PREFIX).rglob("*.parquet")):
+        rows = pq.read_table(path).to_pylist()
+        for r in rows:
+            r["Timestamp"] = r["Timestamp"].replace(tzinfo=None)
+        out[path.relative_to(data_dir).as_posix()] = rows
+    return out
+
+
+def quarantined(data_dir: Path) -> list[tuple[str, int, str, str]]:
+    text = (data_dir / layout.quarantine_key(ARRIVAL_DAY)).read_text(encoding="utf-8")
+    return [(q["file"], q["line"], q["reason"], q["raw"].strip()) for q in map(json.loads, text.splitlines())]
+
+
+@pytest.mark.spark
+@pytest.mark.xdist_group("spark")
+def test_glue_job_and_local_etl_store_identical_rows_and_counts(tmp_path: Path, spark: Any) -> None:
+    duck_dir, spark_dir = tmp_path / "duckdb", tmp_path / "spark"
+    write_raw_day(duck_dir)
+    write_raw_day(spark_dir)
+    duck = local.run_etl(duck_dir, ARRIVAL_DAY).to_dict()
+    glue = glue_job.run_etl(spark, str(spark_dir), f"file://{spark_dir}", ARRIVAL_DAY)
+
+    duck_rows, glue_rows = table_rows(duck_dir), table_rows(spark_dir)
+    assert list(glue_rows) == list(duck_rows)  # same files: dt=/source=/<run_id>.parquet
+    for key in duck_rows:
+        assert glue_rows[key] == duck_rows[key], key  # every column, same order of rows
+    assert sum(len(r) for r in duck_rows.values()) == duck["rows_out"] == 14  # 13 events, e2 has 2 entities
+
+    assert glue["engine"] == "spark" and duck["engine"] == "duckdb"
+    for field in (
+        "run_id",
+        "arrival_day",
+        "files_in",
+        "events_in",
+        "quarantined",
+        "duplicates_removed",
+        "events_stored",
+        "rows_out",
+        "late_rows",
+        "max_event_time",
+        "partitions",
+        "quarantine_reasons",
+    ):
+        assert glue[field] == duck[field], field
+    assert glue["events_in"] == glue["events_stored"] + glue["quarantined"] + glue["duplicates_removed"]
+    assert json.loads((spark_dir / layout.report_key(ARRIVAL_DAY)).read_text()) == glue
+    assert quarantined(spark_dir) == quarantined(duck_dir)
+
+
+def test_acceptance_rules_are_the_local_etls() -> None:
+    # The Glue job cannot import etl.local (DuckDB is not in Glue), so it restates these: keep them equal.
+    assert glue_job.TIME_PATTERN == local.TIME_PATTERN
+    assert glue_job.SOURCE_FORBIDDEN == local.SOURCE_FORBIDDEN
+    assert glue_job.REASONS == local.REASONS
