@@ -67,6 +67,28 @@ class QuerySettings:
         default="auditlog", metadata=_help("Athena/Glue database holding the audit table")
     )
     athena_table: str = field(default="auditlog", metadata=_help("Athena/Glue table name of the audit log"))
+    athena_workgroup: str = field(
+        default="primary", metadata=_help("Athena workgroup queries run in (its limits and result settings)")
+    )
+    athena_output_location: str = field(
+        default="",
+        metadata=_help("s3://bucket/prefix/ for Athena query results; empty: the workgroup's own location"),
+    )
+    athena_max_bytes_scanned: int = field(
+        default=10 * 1024**3,
+        metadata=_help("an Athena query scanning more bytes than this is cancelled (bytes; 0 = no limit)"),
+    )
+    athena_timeout_seconds: float = field(
+        default=300.0,
+        metadata=_help("an Athena query running longer than this is cancelled (seconds; 0 = no limit)"),
+    )
+    athena_poll_seconds: float = field(
+        default=0.5, metadata=_help("wait between two Athena status checks of a running query (seconds)")
+    )
+    analytics_s3_uri: str = field(
+        default="",
+        metadata=_help("s3://bucket/analytics/auditlog/: the Parquet table root, listed to discover sources"),
+    )
     cursor_secret: bytes = field(
         default_factory=_default_secret,
         repr=False,

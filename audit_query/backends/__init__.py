@@ -1,14 +1,59 @@
-"""Query engines: `Backend` is the protocol, `DuckDBBackend` runs over the local Parquet folder."""
+"""Query engines: `Backend` is the protocol, `DuckDBBackend` runs over the local Parquet folder,
+`AthenaBackend` over the Athena table; `backend_from_env()` picks one by settings alone."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from .base import Backend, ResultSet
 
-__all__ = ["Backend", "ResultSet", "DuckDBBackend"]
+__all__ = ["AthenaBackend", "Backend", "DuckDBBackend", "ResultSet", "backend_from_env"]
+
+BACKEND_ENV = "AUDITLOG_BACKEND"
+BACKENDS = ("duckdb", "athena")
 
 
 def __getattr__(name: str) -> object:
-    # DuckDB is imported only when asked for, so an Athena-only install need not load it.
+    # Engines are imported only when asked for: an Athena-only install need not load DuckDB, and a local
+    # one need not load pyathena.
     if name == "DuckDBBackend":
         from .duckdb import DuckDBBackend
 
         return DuckDBBackend
+    if name == "AthenaBackend":
+        from .athena import AthenaBackend
+
+        return AthenaBackend
     raise AttributeError(name)
+
+
+def backend_from_env(
+    environ: Mapping[str, str] | None = None, *, data_dir: Path | str | None = None, **kwargs: Any
+) -> Backend:
+    """The backend `$AUDITLOG_BACKEND` names: "duckdb" (default) over `data_dir`, else $AUDITLOG_DATA_DIR,
+    else ./data; or "athena" configured by the AUDITLOG_ATHENA_* variables and AWS_REGION.
+
+    Extra keyword arguments go to the backend's constructor. An unknown name raises ValueError.
+
+    >>> backend_from_env({"AUDITLOG_BACKEND": "oracle"})
+    Traceback (most recent call last):
+    ...
+    ValueError: AUDITLOG_BACKEND='oracle' is not a backend; use one of: duckdb, athena
+    """
+    from ..settings import QuerySettings
+
+    env = os.environ if environ is None else environ
+    name = (env.get(BACKEND_ENV) or "duckdb").strip().lower()
+    if name not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV}={name!r} is not a backend; use one of: {', '.join(BACKENDS)}")
+    if name == "athena":
+        from .athena import athena_backend_from_env
+
+        return athena_backend_from_env(env, **kwargs)
+    from .duckdb import DuckDBBackend
+
+    folder = data_dir if data_dir is not None else Path(env.get("AUDITLOG_DATA_DIR") or "data")
+    return DuckDBBackend(folder, settings=QuerySettings.from_env(env), **kwargs)

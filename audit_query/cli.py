@@ -1,0 +1,265 @@
+"""`auditlog query` and `auditlog export`: the filtered view from the command line.
+
+Both share one set of filter flags (`add_filter_arguments`, `query_from_args`). The backend comes from
+`--data-dir` (DuckDB over that folder) or, without it, from the environment (`backend_from_env`:
+AUDITLOG_BACKEND=duckdb|athena). Validation errors are ValueErrors, printed by the dispatcher in
+auditlog/cli.py as one line (exit 2); engine errors print one line here (exit 1). Never a traceback.
+
+    auditlog query --from 2026-11-20 --to 2026-11-26 --source shop.orders --actor alice --format table
+    auditlog export --from 2026-11-20 --source shop.orders --format parquet --output orders.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from auditlog.settings import add_data_dir_argument
+
+from .backends import backend_from_env
+from .client import AuditLogClient
+from .errors import BackendError
+from .export import COLUMN_NAMES, FORMATS, csv_cells, export, json_line, timestamp_iso
+from .model import Action, ActorType, AuditLogQuery, AuditRecord
+from .settings import QuerySettings
+
+#: Columns of the readable table, and the widest a cell may be (longer text is cut with '…').
+TABLE_COLUMNS: tuple[str, ...] = (
+    "Timestamp",
+    "Id",
+    "source",
+    "EntityType",
+    "EntityId",
+    "EntityParentId",
+    "Action",
+    "ActorType",
+    "ActorName",
+    "CorrelationId",
+    "Before",
+    "After",
+)
+MAX_CELL = 40
+
+
+def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the filter flags shared by `query` and `export` (one per AuditLogQuery field)."""
+    g = parser.add_argument_group("filters (dates are inclusive UTC event dates)")
+    g.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD", help="first day")
+    g.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last day (default: --from)")
+    g.add_argument(
+        "--source",
+        dest="sources",
+        action="append",
+        metavar="S",
+        help="event source, repeatable (default: every discovered source)",
+    )
+    g.add_argument("--entity-type", dest="entity_types", action="append", metavar="T", help="repeatable")
+    g.add_argument(
+        "--action",
+        dest="actions",
+        action="append",
+        metavar="A",
+        help=f"repeatable; one of {', '.join(a.value for a in Action)}",
+    )
+    g.add_argument("--actor", dest="actor_name", metavar="NAME", help="actor name (exact)")
+    g.add_argument(
+        "--actor-type",
+        dest="actor_types",
+        action="append",
+        metavar="T",
+        help=f"repeatable; one of {', '.join(t.value for t in ActorType)}",
+    )
+    g.add_argument("--entity-id", dest="entity_id", metavar="ID", help="one entity's changes")
+    g.add_argument(
+        "--include-children", action="store_true", help="with --entity-id: also the entity's children"
+    )
+    g.add_argument("--correlation-id", dest="correlation_id", metavar="C")
+    g.add_argument("--channel", dest="channel_codes", action="append", metavar="C", help="repeatable")
+    g.add_argument("--limit", type=int, metavar="N", help="rows per page (default: the library's default)")
+
+
+def query_from_args(args: argparse.Namespace, discovered: Sequence[str] = ()) -> AuditLogQuery:
+    """The AuditLogQuery the filter flags describe; `discovered` sources apply when no --source is given.
+
+    Bad values raise QueryValidationError (a ValueError) naming the field and the rule.
+    """
+    extra: dict[str, Any] = {}
+    if args.limit is not None:
+        extra["limit"] = args.limit
+    return AuditLogQuery(
+        date_from=args.date_from,
+        date_to=args.date_to or args.date_from,
+        sources=tuple(args.sources) if args.sources else tuple(discovered),
+        entity_types=tuple(args.entity_types or ()),
+        actions=tuple(args.actions or ()),
+        actor_name=args.actor_name,
+        actor_types=tuple(args.actor_types or ()),
+        entity_id=args.entity_id,
+        include_children=args.include_children,
+        correlation_id=args.correlation_id,
+        channel_codes=tuple(args.channel_codes or ()),
+        **extra,
+    )
+
+
+def client_from_args(args: argparse.Namespace) -> AuditLogClient:
+    """A client over DuckDB in `--data-dir` when given, else over the backend the environment names."""
+    settings = QuerySettings.from_env()
+    if getattr(args, "data_dir", None):
+        from .backends.duckdb import DuckDBBackend
+
+        return AuditLogClient(DuckDBBackend(args.data_dir, settings=settings), settings)
+    return AuditLogClient(backend_from_env(), settings)
+
+
+def _build(args: argparse.Namespace, client: AuditLogClient) -> AuditLogQuery:
+    discovered = () if args.sources else tuple(client.sources())
+    q = query_from_args(args, discovered)
+    return q.validate(client.settings)
+
+
+def printable(value: object, width: int | None = None) -> str:
+    """A value as one line of terminal-safe text: control characters escaped, cut to `width` with '…'.
+
+    >>> print(printable("a\\x1b[31mb\\nc d e", 13))
+    a\\x1b[31mb\\n…
+    """
+    if value is None:
+        return ""
+    text = timestamp_iso(value) if hasattr(value, "astimezone") else str(value)
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    line = "".join(out)
+    if width is not None and len(line) > width:
+        line = line[: width - 1] + "…"
+    return line
+
+
+def column_widths(records: Sequence[AuditRecord]) -> dict[str, int]:
+    """Each readable column's width: its longest cell or header, at most MAX_CELL."""
+    return {
+        c: min(MAX_CELL, max([len(c), *(len(printable(getattr(r, c))) for r in records)]))
+        for c in TABLE_COLUMNS
+    }
+
+
+def table_lines(records: Sequence[AuditRecord], widths: dict[str, int] | None = None) -> list[str]:
+    """Aligned rows (header first when `widths` is None) of the readable columns, long cells cut."""
+    header = widths is None
+    if widths is None:
+        widths = column_widths(records)
+    lines = []
+    if header:
+        lines.append("  ".join(c.ljust(widths[c]) for c in TABLE_COLUMNS).rstrip())
+        lines.append("  ".join("-" * widths[c] for c in TABLE_COLUMNS))
+    for r in records:
+        lines.append(
+            "  ".join(printable(getattr(r, c), widths[c]).ljust(widths[c]) for c in TABLE_COLUMNS).rstrip()
+        )
+    return lines
+
+
+def _write_rows(pages: Iterable[Sequence[AuditRecord]], fmt: str, out: TextIO) -> int:
+    n = 0
+    widths: dict[str, int] | None = None
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(COLUMN_NAMES)
+    for records in pages:
+        if fmt == "table":
+            if widths is None:
+                out.write("\n".join(table_lines(records)) + "\n")
+                widths = column_widths(records)
+            elif records:
+                out.write("\n".join(table_lines(records, widths)) + "\n")
+        elif writer is not None:
+            writer.writerows(csv_cells(r) for r in records)
+        else:
+            out.write("".join(json_line(r) for r in records))
+        n += len(records)
+    return n
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """`auditlog query`: the first page (or every page with --all) of the view on stdout."""
+    client = client_from_args(args)
+    try:
+        q = _build(args, client)
+        if args.all:
+            n = _write_rows((p.rows for p in client.iter_pages(q)), args.format, sys.stdout)
+            more = False
+        else:
+            page = client.query(q)
+            n = _write_rows([page.rows], args.format, sys.stdout)
+            more = page.has_more
+    except BackendError as exc:
+        print(f"auditlog query: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    if more:
+        print(f"{n} rows shown; more match: add --all, or use `auditlog export`", file=sys.stderr)
+    elif n == 0:
+        print("no rows match; widen the date range or the filters", file=sys.stderr)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """`auditlog export`: every page of the view to --output, progress on stderr."""
+    client = client_from_args(args)
+    output: Path = args.output
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int | None) -> None:
+        end = "\r" if tty else "\n"
+        of = f"{total:,}" if total is not None else "?"
+        print(f"exporting: {done:,} / {of} rows", end=end, file=sys.stderr)
+
+    try:
+        q = _build(args, client)
+        result = export(client, q, args.format, output, progress=progress, page_size=args.limit)
+    except BackendError as exc:
+        print(f"auditlog export: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    if tty:
+        print(file=sys.stderr)
+    print(f"{result.rows} rows -> {output}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add `query` and `export` to the auditlog command line."""
+    query = subparsers.add_parser(
+        "query",
+        help="print one page of the filtered audit log",
+        description="Print the newest rows matching the filters (one page; --all for every page).",
+    )
+    add_data_dir_argument(query)
+    add_filter_arguments(query)
+    query.add_argument("--format", choices=("table", "csv", "jsonl"), default="table", help="default: table")
+    query.add_argument("--all", action="store_true", help="follow every page, not just the first")
+    query.set_defaults(func=run_query)
+
+    exp = subparsers.add_parser(
+        "export",
+        help="write every row of the filtered audit log to a file",
+        description="Write every page of the filtered view to CSV, JSON Lines or Parquet "
+        "(--limit: page size; CSV cells starting with = + - @ tab or CR get a leading ' so that "
+        "spreadsheets do not run them).",
+    )
+    add_data_dir_argument(exp)
+    add_filter_arguments(exp)
+    exp.add_argument("--format", choices=FORMATS, required=True)
+    exp.add_argument("--output", type=Path, required=True, metavar="FILE")
+    exp.set_defaults(func=run_export)

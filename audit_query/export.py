@@ -1,0 +1,274 @@
+"""Export a whole filtered view (every page) to CSV, JSON Lines or Parquet, streaming page by page.
+
+Only one page (at most `max_limit` rows) is held in memory: pages come from `client.iter_pages`, each is
+written out before the next is read. Columns are the table schema's (etl.schema) followed by `dt`, `source`.
+
+- CSV: csv.writer, a header row of column names. Spreadsheet formula injection is neutralised (OWASP "CSV
+  Injection"): a cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, so Excel
+  or LibreOffice shows the text instead of running it. This changes such values in CSV only (JSON Lines and
+  Parquet keep them exactly); `Timestamp` is written as ISO UTC with milliseconds and `Z`, NULL as empty.
+- JSON Lines: one JSON object per row, `Timestamp` as `2026-11-26T12:00:00.123Z`, NULL as null.
+- Parquet: one row group per page, schema `etl.schema.arrow_schema()` plus `dt` and `source` strings.
+
+>>> neutralise_formula("=HYPERLINK(\\"http://x\\")")
+'\\'=HYPERLINK("http://x")'
+>>> neutralise_formula("order-1"), neutralise_formula(None)
+('order-1', None)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shlex
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl import schema
+
+from .client import AuditLogClient
+from .model import AuditLogQuery, AuditRecord
+
+Format = Literal["csv", "jsonl", "parquet"]
+FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet")
+EXTENSIONS: dict[str, str] = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet"}
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv",
+    "jsonl": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+}
+COLUMN_NAMES: tuple[str, ...] = schema.ALL_COLUMN_NAMES
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote: the row count, the format, the file (None for a stream) and its size."""
+
+    rows: int
+    format: str
+    path: Path | None
+    bytes_written: int | None
+
+
+class ExportTooLarge(ValueError):
+    """The view has more rows than the caller allows; the message names the `auditlog export` command."""
+
+    def __init__(self, count: int, max_rows: int, command: str) -> None:
+        self.count = count
+        self.max_rows = max_rows
+        self.command = command
+        super().__init__(
+            f"the view has {count:,} rows, more than the {max_rows:,} allowed here; narrow the filters "
+            f"or export it from the command line: {command}"
+        )
+
+
+def neutralise_formula(value: str | None) -> str | None:
+    """Prefix `'` to text a spreadsheet would run as a formula (OWASP CSV injection rule); else unchanged."""
+    if value and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def timestamp_iso(value: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and 'Z' (naive values are UTC).
+
+    >>> timestamp_iso(datetime(2026, 11, 26, 12, 0, 0, 123456))
+    '2026-11-26T12:00:00.123Z'
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def _plain(value: Any) -> Any:
+    return timestamp_iso(value) if isinstance(value, datetime) else value
+
+
+def csv_cells(record: AuditRecord) -> list[str]:
+    """One CSV row: every column in order, formulas neutralised, NULL as ''."""
+    out = []
+    for name in COLUMN_NAMES:
+        v = _plain(getattr(record, name))
+        out.append("" if v is None else neutralise_formula(str(v)) or "")
+    return out
+
+
+def json_line(record: AuditRecord) -> str:
+    """One JSON Lines row (with its newline): every column, Timestamp as ISO UTC with 'Z'."""
+    body = {name: _plain(getattr(record, name)) for name in COLUMN_NAMES}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def export_schema() -> pa.Schema:
+    """The Parquet schema of an export: the table's file schema plus `dt` and `source`."""
+    extra = [pa.field(c.name, c.arrow_type) for c in schema.PARTITION_COLUMNS]
+    return pa.schema(list(schema.arrow_schema()) + extra)
+
+
+def _arrow_page(records: list[AuditRecord], arrow: pa.Schema) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in COLUMN_NAMES}
+    for r in records:
+        for name in COLUMN_NAMES:
+            v = getattr(r, name)
+            if isinstance(v, datetime) and v.tzinfo is not None:
+                v = v.astimezone(UTC).replace(tzinfo=None)
+            columns[name].append(v)
+    return pa.Table.from_pydict(columns, schema=arrow)
+
+
+def export_query(query: AuditLogQuery, page_size: int) -> AuditLogQuery:
+    """The query an export walks: the same filters from the first page, `page_size` rows per page."""
+    return replace(query, cursor=None, direction="next", limit=page_size)
+
+
+def export_command(query: AuditLogQuery, fmt: str, output: str | None = None) -> str:
+    """The `auditlog export ...` command line that exports `query`'s view (shell-quoted).
+
+    >>> from datetime import date
+    >>> q = AuditLogQuery(date(2026, 11, 26), date(2026, 11, 26), ("a",), actor_name="o b")
+    >>> print(export_command(q, "csv", "out.csv"))
+    auditlog export --from 2026-11-26 --to 2026-11-26 --source a --actor 'o b' --format csv --output out.csv
+    """
+    args = ["auditlog", "export", "--from", query.date_from.isoformat(), "--to", query.date_to.isoformat()]
+    lists = (
+        ("--source", query.sources),
+        ("--entity-type", query.entity_types),
+        ("--action", [a.value for a in query.actions]),
+        ("--actor-type", [t.value for t in query.actor_types]),
+        ("--channel", query.channel_codes),
+    )
+    for flag, values in lists:
+        for v in values:
+            args += [flag, v]
+    for flag, value in (
+        ("--actor", query.actor_name),
+        ("--entity-id", query.entity_id),
+        ("--correlation-id", query.correlation_id),
+    ):
+        if value is not None:
+            args += [flag, value]
+    if query.include_children:
+        args.append("--include-children")
+    args += ["--format", fmt, "--output", output or f"auditlog-export{EXTENSIONS.get(fmt, '')}"]
+    return shlex.join(args)
+
+
+def _pages(
+    client: AuditLogClient,
+    query: AuditLogQuery,
+    total: int,
+    max_rows: int | None,
+    progress: Progress | None,
+) -> Iterator[list[AuditRecord]]:
+    """Each page's records (never more than `max_rows` in all); reports progress after each page."""
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    for page in client.iter_pages(query):
+        rows = page.rows
+        if max_rows is not None and done + len(rows) > max_rows:  # the data grew since the count
+            rows = rows[: max_rows - done]
+        if rows:
+            yield rows
+        done += len(rows)
+        if progress is not None:
+            progress(done, max(total, done))
+        if max_rows is not None and done >= max_rows:
+            break
+
+
+def _write(fmt: str, out: IO[bytes], pages: Iterator[list[AuditRecord]]) -> int:
+    rows = 0
+    if fmt == "parquet":
+        arrow = export_schema()
+        with pq.ParquetWriter(out, arrow, compression="zstd") as writer:
+            for records in pages:
+                writer.write_table(_arrow_page(records, arrow), row_group_size=len(records))
+                rows += len(records)
+        return rows
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    try:
+        if fmt == "csv":
+            writer_ = csv.writer(text)
+            writer_.writerow(COLUMN_NAMES)
+            for records in pages:
+                writer_.writerows(csv_cells(r) for r in records)
+                rows += len(records)
+        else:
+            for records in pages:
+                text.write("".join(json_line(r) for r in records))
+                rows += len(records)
+        text.flush()
+    finally:
+        text.detach()  # leave the caller's stream open
+    return rows
+
+
+def export(
+    client: AuditLogClient,
+    query: AuditLogQuery,
+    fmt: Format,
+    destination: Path | BinaryIO,
+    *,
+    progress: Progress | None = None,
+    max_rows: int | None = None,
+    page_size: int | None = None,
+) -> ExportResult:
+    """Write every row of `query`'s filtered view (its cursor and limit ignored) to `destination`.
+
+    `progress(rows_so_far, total)` is called before the first page and after each one (the total comes from
+    `client.count`). With `max_rows`, a larger view raises ExportTooLarge (a ValueError) before anything is
+    written. A file destination is written to a temporary file beside it and renamed at the end, so a failed
+    export leaves no partial file. `page_size` defaults to the largest page (`max_limit`).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format: {fmt!r} is not one of: {', '.join(FORMATS)}")
+    q = export_query(query, page_size or client.settings.max_limit)
+    total = client.count(q)  # validates q
+    if max_rows is not None and total > max_rows:
+        raise ExportTooLarge(total, max_rows, export_command(q, fmt))
+    pages = _pages(client, q, total, max_rows, progress)
+    if isinstance(destination, str | os.PathLike):
+        path = Path(destination)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                rows = _write(fmt, out, pages)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return ExportResult(rows, fmt, path, path.stat().st_size)
+    start = destination.tell() if destination.seekable() else None
+    rows = _write(fmt, destination, pages)
+    size = destination.tell() - start if start is not None else None
+    return ExportResult(rows, fmt, None, size)
+
+
+def export_bytes(
+    client: AuditLogClient,
+    query: AuditLogQuery,
+    fmt: Format,
+    *,
+    max_rows: int,
+    progress: Progress | None = None,
+) -> bytes:
+    """The export as bytes (for a download button), at most `max_rows` rows; a larger view raises
+    ExportTooLarge whose message gives the `auditlog export` command line to use instead."""
+    buffer = io.BytesIO()
+    export(client, query, fmt, buffer, progress=progress, max_rows=max_rows)
+    return buffer.getvalue()

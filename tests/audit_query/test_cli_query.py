@@ -1,0 +1,243 @@
+"""`auditlog query` and `auditlog export` through `auditlog.cli.main`, on the real Parquet fixtures (DuckDB):
+output rows equal the library's rows, exports hold every page, errors are one line with exit 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from moto import mock_aws
+
+from audit_query import AuditLogClient, AuditLogQuery
+from audit_query.cli import TABLE_COLUMNS
+from audit_query.export import csv_cells, timestamp_iso
+from auditlog.cli import main
+
+from .conftest import (
+    DAYS,
+    HOSTILE_DAY,
+    HOSTILE_SOURCE,
+    SOURCES,
+    is_acceptable,
+    make_row,
+    sqli_lines,
+    write_rows,
+)
+
+FILTERS = ["--from", DAYS[0].isoformat(), "--to", DAYS[-1].isoformat(), "--source", "billing"]
+FILTERS += ["--source", "shop.orders", "--action", "Update", "--action", "Create"]
+VIEW = AuditLogQuery(DAYS[0], DAYS[-1], ("billing", "shop.orders"), actions=("Update", "Create"))
+
+
+def run(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def plain(record: Any) -> dict[str, Any]:
+    d = record.to_dict()
+    d["Timestamp"] = timestamp_iso(d["Timestamp"])
+    return d
+
+
+def every_row(client: AuditLogClient, q: AuditLogQuery) -> list[Any]:
+    return [r for p in client.iter_pages(q) for r in p.rows]
+
+
+def test_query_jsonl_equals_the_first_page(capsys: Any, dataset: Any, client: AuditLogClient) -> None:
+    code, out, err = run(
+        capsys, "query", "--data-dir", str(dataset[0]), *FILTERS, "--limit", "15", "--format", "jsonl"
+    )
+    assert code == 0
+    page = client.query(AuditLogQuery(**{**VIEW.__dict__, "limit": 15}))
+    assert [json.loads(line) for line in out.splitlines()] == [plain(r) for r in page.rows]
+    assert "more match" in err and "--all" in err
+
+
+def test_query_csv_equals_the_first_page(capsys: Any, dataset: Any, client: AuditLogClient) -> None:
+    code, out, _ = run(
+        capsys, "query", "--data-dir", str(dataset[0]), *FILTERS, "--limit", "40", "--format", "csv"
+    )
+    assert code == 0
+    table = list(csv.reader(io.StringIO(out, newline="")))
+    page = client.query(AuditLogQuery(**{**VIEW.__dict__, "limit": 40}))
+    assert table[1:] == [csv_cells(r) for r in page.rows] and len(page.rows) == 40
+
+
+def test_query_table_is_aligned_and_lists_the_page_rows(
+    capsys: Any, dataset: Any, client: AuditLogClient
+) -> None:
+    code, out, _ = run(capsys, "query", "--data-dir", str(dataset[0]), *FILTERS, "--limit", "12")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == list(TABLE_COLUMNS)
+    page = client.query(AuditLogQuery(**{**VIEW.__dict__, "limit": 12}))
+    body = lines[2:]
+    assert [line.split()[:2] for line in body] == [[timestamp_iso(r.Timestamp), r.Id] for r in page.rows]
+    # columns line up: every column starts at the same offset on every line
+    starts = [i for i in range(1, len(lines[1])) if lines[1][i] == "-" and lines[1][i - 1] == " "]
+    for line in body:
+        assert all(line[i - 1] == " " for i in starts if i < len(line))
+
+
+def test_query_all_follows_every_page(capsys: Any, dataset: Any, client: AuditLogClient) -> None:
+    code, out, err = run(
+        capsys,
+        "query",
+        "--data-dir",
+        str(dataset[0]),
+        *FILTERS,
+        "--limit",
+        "30",
+        "--all",
+        "--format",
+        "jsonl",
+    )
+    assert code == 0 and "more match" not in err
+    want = every_row(client, VIEW)
+    assert len(want) > 60
+    assert [json.loads(line)["Id"] for line in out.splitlines()] == [r.Id for r in want]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_export_writes_every_row_of_the_view(
+    capsys: Any, dataset: Any, client: AuditLogClient, tmp_path: Path, fmt: str
+) -> None:
+    out = tmp_path / f"view.{fmt}"
+    code, stdout, err = run(
+        capsys,
+        "export",
+        "--data-dir",
+        str(dataset[0]),
+        *FILTERS,
+        "--limit",
+        "25",
+        "--format",
+        fmt,
+        "--output",
+        str(out),
+    )
+    assert code == 0 and stdout == ""
+    want = every_row(client, VIEW)
+    assert len(want) > 3 * 25
+    if fmt == "csv":
+        with out.open(newline="", encoding="utf-8") as f:
+            ids = [r["Id"] for r in csv.DictReader(f)]
+    elif fmt == "jsonl":
+        ids = [json.loads(line)["Id"] for line in out.read_text(encoding="utf-8").splitlines()]
+    else:
+        table = pq.read_table(out)
+        ids = table.column("Id").to_pylist()
+        assert pq.ParquetFile(out).metadata.num_row_groups == -(-len(want) // 25)
+    assert ids == [r.Id for r in want]
+    assert err.splitlines()[-1] == f"{len(want)} rows -> {out}"
+    assert f"exporting: {len(want):,} / {len(want):,} rows" in err
+
+
+def test_export_csv_neutralises_formulas(capsys: Any, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_rows(data, [make_row("x:0", datetime(2026, 11, 26, 9), "sheet", ActorName="=cmd|' /C calc'!A0")])
+    out = tmp_path / "x.csv"
+    code, _, _ = run(
+        capsys,
+        "export",
+        "--data-dir",
+        str(data),
+        "--from",
+        "2026-11-26",
+        "--format",
+        "csv",
+        "--output",
+        str(out),
+    )
+    assert code == 0
+    row = next(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    assert row["ActorName"] == "'=cmd|' /C calc'!A0" and row["source"] == "sheet"
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [
+        (["--from", "2026-11-25", "--source", "Bad Source!"], "sources"),
+        (["--from", "2026-11-26", "--to", "2026-11-20", "--source", "billing"], "date_to"),
+        (["--from", "26/11/2026", "--source", "billing"], "date_from"),
+        (["--from", "2026-11-26", "--source", "billing", "--action", "Explode"], "actions"),
+        (["--from", "2026-11-26", "--source", "billing", "--include-children"], "include_children"),
+        (["--from", "2026-11-26", "--source", "billing", "--limit", "100000"], "limit"),
+    ],
+)
+def test_validation_errors_are_one_line_naming_the_field(
+    capsys: Any, dataset: Any, tmp_path: Path, argv: list[str], field: str
+) -> None:
+    for command in (["query"], ["export", "--format", "csv", "--output", str(tmp_path / "o.csv")]):
+        code, out, err = run(capsys, *command, "--data-dir", str(dataset[0]), *argv)
+        assert code == 2 and out == ""
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert err.startswith(f"auditlog {command[0]}: error: {field}:")
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_hostile_actor_names_run_and_match_literally(capsys: Any, dataset: Any, rows: list[dict]) -> None:
+    lines = [v for v in sqli_lines() if is_acceptable(v)]
+    sample = [v for v in lines if any(c in v for c in "'\";\\-")][::4][:40]
+    assert len(sample) >= 20
+    day = HOSTILE_DAY.isoformat()
+    for value in sample:
+        code, out, err = run(
+            capsys,
+            "query",
+            "--data-dir",
+            str(dataset[0]),
+            "--from",
+            day,
+            "--source",
+            HOSTILE_SOURCE,
+            f"--actor={value}",
+            "--format",
+            "jsonl",
+            "--all",
+        )
+        assert code == 0, err
+        got = sorted(json.loads(line)["Id"] for line in out.splitlines())
+        want = sorted(r["Id"] for r in rows if r["source"] == HOSTILE_SOURCE and r["ActorName"] == value)
+        assert got == want and want, value
+
+
+def test_sources_default_to_every_discovered_source(
+    capsys: Any, dataset: Any, client: AuditLogClient
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "query",
+        "--data-dir",
+        str(dataset[0]),
+        "--from",
+        DAYS[1].isoformat(),
+        "--format",
+        "jsonl",
+        "--all",
+    )
+    assert code == 0
+    want = every_row(client, AuditLogQuery(DAYS[1], DAYS[1], (*SOURCES, HOSTILE_SOURCE)))
+    assert [json.loads(line)["Id"] for line in out.splitlines()] == [r.Id for r in want]
+
+
+def test_athena_engine_errors_are_one_line_with_exit_1(capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("AUDITLOG_BACKEND", "athena")
+    monkeypatch.setenv("AUDITLOG_ATHENA_WORKGROUP", "missing-wg")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    with mock_aws():
+        code, out, err = run(capsys, "query", "--from", "2026-11-26", "--source", "billing")
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        "auditlog query: error: Athena query failed (not started): "
+        "An error occurred (InvalidRequestException) when calling the StartQueryExecution operation: "
+        "WorkGroup does not exist"
+    )
