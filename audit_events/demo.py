@@ -167,8 +167,11 @@ def _ascii_slug(text: str) -> str:
 class _Shop:
     """The simulated shop: its state (users, stock, open orders) and the events its changes produce."""
 
-    def __init__(self, seed: int, sink: LocalFirehoseSink, clock: _SimClock) -> None:
+    def __init__(
+        self, seed: int, sink: LocalFirehoseSink, clock: _SimClock, horizon_ms: int | None = None
+    ) -> None:
         self.rng = random.Random(seed)
+        self.horizon_ms = horizon_ms  # nothing arrives after this instant (the real "now" of a default run)
         self.sink = sink
         self.clock = clock
         self.pending: list[tuple[int, int, bytes]] = []  # heap of (arrival ms, sequence, record)
@@ -321,6 +324,7 @@ class _Shop:
             arrival = t + rng.randint(3_000, 600_000)
         else:
             arrival = t + rng.randint(50, 3_000)
+        arrival = self.capped(arrival)
         self.schedule(arrival, _dumps(envelope))
         if arrival // DAY_MS > t // DAY_MS:
             self.late += 1
@@ -340,9 +344,13 @@ class _Shop:
     def emit_stock(self, actor: tuple[int, str], items: list[dict[str, Any]], corr: str) -> None:
         self.emit("shop.inventory", "InventoryChanged", "InventoryItem", "Update", actor, items, corr)
 
+    def capped(self, arrival_ms: int) -> int:
+        """An arrival time no later than the horizon, when the run has one."""
+        return arrival_ms if self.horizon_ms is None else min(arrival_ms, self.horizon_ms)
+
     def schedule(self, arrival_ms: int, record: bytes) -> None:
         self.seq += 1
-        heapq.heappush(self.pending, (arrival_ms, self.seq, record))
+        heapq.heappush(self.pending, (self.capped(arrival_ms), self.seq, record))
 
     def deliver(self, up_to_ms: int | None) -> None:
         """Put every scheduled record that has arrived by `up_to_ms` (all when None), in arrival order."""
@@ -659,15 +667,25 @@ def generate_demo(
 ) -> DemoSummary:
     """Write `days` x `events_per_day` valid events (plus re-deliveries and malformed records) as raw objects.
 
-    Event times fall in [end_date - days + 1, end_date] (UTC; end_date defaults to today); late arrivals may
-    land in raw folders after end_date. `progress(done, total)` is called as valid events are generated.
+    Event times fall in [end_date - days + 1, end_date] (UTC); late arrivals may land in raw folders after
+    end_date. Without end_date the range is the `days` x 24 hours ending now, and nothing arrives after now,
+    so a fresh demo never holds events from the future (such a run depends on the clock, so it is
+    deterministic only with end_date). `progress(done, total)` is called as valid events are generated.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     if events_per_day < 1:
         raise ValueError(f"events_per_day must be at least 1, got {events_per_day}")
-    end = end_date or datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    end = end_date or now.date()
     start = end - timedelta(days=days - 1)
+    if end_date is None:
+        horizon_ms: int | None = (now - EPOCH) // timedelta(milliseconds=1)
+        first_day_ms = horizon_ms - days * DAY_MS
+        start = _ms_to_datetime(first_day_ms).date()
+    else:
+        horizon_ms = None
+        first_day_ms = (start - date(1970, 1, 1)).days * DAY_MS
     total = days * events_per_day
     done = 0
 
@@ -686,11 +704,10 @@ def generate_demo(
         compresslevel=5,
         object_id=lambda: str(uuid.UUID(int=names.getrandbits(128), version=4)),
     )
-    shop = _Shop(seed, sink, clock)
+    shop = _Shop(seed, sink, clock, horizon_ms)
     with sink:
         for i in range(days):
-            day_start = (start - date(1970, 1, 1)).days * DAY_MS + i * DAY_MS
-            shop.run_day(day_start, events_per_day, report)
+            shop.run_day(first_day_ms + i * DAY_MS, events_per_day, report)
         shop.deliver(None)
     samples = tuple(dict.fromkeys(shop.delivered_ids[:3] + shop.cancelled_ids[:1] + shop.modified_ids[:1]
                                   + shop.delivered_ids[3:]))

@@ -7,7 +7,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +214,16 @@ def test_local_etl_stores_exactly_the_events_the_summary_promises(tmp_path: Path
     assert total == Counter(events_in=summary.records, events_stored=summary.events,
                             quarantined=summary.malformed, duplicates_removed=summary.duplicates,
                             rows_out=summary.rows)
+
+
+def test_default_run_ends_now_with_nothing_from_the_future(tmp_path: Path) -> None:
+    """`make run` generates "ending today": no event time and no arrival folder may lie after the clock."""
+    before = datetime.now(UTC)
+    summary = generate_demo(tmp_path, days=1, events_per_day=300, seed=3)
+    after = datetime.now(UTC)
+    demo = read_demo(tmp_path, summary)
+    times = [datetime.fromisoformat(event["time"]) for _, event in demo.good]
+    assert max(times) <= after
+    assert min(times) >= before - timedelta(days=1, seconds=1)
+    assert max(day for day, _ in demo.good) <= after.date()
+    assert summary.start_date == min(times).astimezone(UTC).date()
