@@ -1,0 +1,227 @@
+"""The explorer's data access: one cached client, cached query results keyed by (query, user scope), and
+errors turned into messages. Every query goes through `audit_query`; pages call only these functions.
+
+Results are cached with `st.cache_data` for `AUDITLOG_CACHE_TTL_SECONDS`; the user's scope is part of every
+key, so two users with different scopes never share a result.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import fields
+from datetime import date
+from enum import Enum
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from audit_query import (
+    AuditLogClient,
+    AuditLogQuery,
+    AuditQueryError,
+    AuditRecord,
+    BackendError,
+    CountRow,
+    Page,
+    QuerySettings,
+    QueryValidationError,
+)
+from audit_query.backends import backend_from_env
+from audit_query.runs import RunStore, store_for
+
+from .auth import LOCAL_USER, User
+from .config import ExplorerSettings
+
+T = TypeVar("T")
+_TTL = ExplorerSettings.from_env().cache_ttl_seconds
+
+FIELD_LABELS = {
+    "date_from": "From date",
+    "date_to": "Date range",
+    "sources": "Sources",
+    "entity_types": "Entity types",
+    "actions": "Actions",
+    "actor_name": "Actor name",
+    "actor_types": "Actor types",
+    "entity_id": "Entity id",
+    "include_children": "Include children",
+    "correlation_id": "Correlation id",
+    "channel_codes": "Channels",
+    "cursor": "Page link",
+    "limit": "Page size",
+}
+
+
+def settings() -> ExplorerSettings:
+    """The explorer settings (read from the environment on each call: cheap, and tests can change it)."""
+    return ExplorerSettings.from_env()
+
+
+@st.cache_resource(show_spinner=False)
+def _client(backend: str, data_dir: str) -> AuditLogClient:
+    return AuditLogClient(backend_from_env(data_dir=data_dir), QuerySettings.from_env())
+
+
+def client() -> tuple[AuditLogClient, str]:
+    """The shared client for the configured backend and a text naming it (part of every cache key)."""
+    s = settings()
+    key = f"{s.backend}:{s.data_dir}" if s.backend == "duckdb" else s.backend
+    return _client(s.backend, str(s.data_dir)), key
+
+
+def current_user() -> User:
+    """The signed-in user (app.py's gate puts it in session state), else the local all-sources user."""
+    user = st.session_state.get("user")
+    return user if isinstance(user, User) else LOCAL_USER
+
+
+def query_key(q: AuditLogQuery) -> str:
+    """A canonical JSON text of every field of `q` (cache key; `query_from_key` rebuilds the query)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, Enum):
+            return v.value
+        if isinstance(v, date):
+            return v.isoformat()
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        return v
+
+    return json.dumps({f.name: plain(getattr(q, f.name)) for f in fields(q)}, sort_keys=True)
+
+
+def query_from_key(key: str) -> AuditLogQuery:
+    """The query `query_key` described."""
+    return AuditLogQuery(**json.loads(key))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _sources(_c: AuditLogClient, ckey: str) -> list[str]:
+    return _c.sources()
+
+
+def allowed_sources() -> list[str]:
+    """Sources with data that the current user may read."""
+    c, ckey = client()
+    return current_user().allowed(_sources(c, ckey))
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=500)
+def _page(_c: AuditLogClient, ckey: str, qkey: str, scope: str) -> Page:
+    return _c.query(query_from_key(qkey))
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=500)
+def _count(_c: AuditLogClient, ckey: str, qkey: str, scope: str) -> int:
+    return _c.count(query_from_key(qkey))
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=500)
+def _counts(
+    _c: AuditLogClient, ckey: str, qkey: str, group_by: tuple[str, ...], scope: str
+) -> list[CountRow]:
+    return _c.counts(query_from_key(qkey), list(group_by) if len(group_by) > 1 else group_by[0])
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=200)
+def _history(
+    _c: AuditLogClient,
+    ckey: str,
+    entity_id: str,
+    children: bool,
+    dates: tuple[date, date],
+    sources: tuple[str, ...],
+    scope: str,
+) -> list[AuditRecord]:
+    return _c.history(
+        entity_id, include_children=children, date_from=dates[0], date_to=dates[1], sources=sources
+    )
+
+
+@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=200)
+def _correlation(
+    _c: AuditLogClient,
+    ckey: str,
+    correlation_id: str,
+    dates: tuple[date, date] | None,
+    sources: tuple[str, ...],
+    scope: str,
+) -> list[AuditRecord]:
+    start, end = dates if dates else (None, None)
+    return _c.correlation(correlation_id, date_from=start, date_to=end, sources=sources)
+
+
+def _scoped(q: AuditLogQuery) -> AuditLogQuery:
+    user = current_user()
+    denied = [s for s in q.sources if not user.allows(s)]
+    if denied:
+        raise QueryValidationError("sources", "scope", f"you may not read {', '.join(denied)}")
+    return q
+
+
+def page(q: AuditLogQuery) -> Page:
+    """One page of `q` (cached per query and scope)."""
+    c, ckey = client()
+    return _page(c, ckey, query_key(_scoped(q)), current_user().scope_key)
+
+
+def count(q: AuditLogQuery) -> int:
+    """How many rows `q`'s filters match (cached)."""
+    c, ckey = client()
+    return _count(c, ckey, query_key(_scoped(q.first_query())), current_user().scope_key)
+
+
+def counts(q: AuditLogQuery, group_by: str | Sequence[str]) -> list[CountRow]:
+    """Grouped counts of `q`'s filters (cached)."""
+    c, ckey = client()
+    groups = (group_by,) if isinstance(group_by, str) else tuple(group_by)
+    return _counts(c, ckey, query_key(_scoped(q.first_query())), groups, current_user().scope_key)
+
+
+def history(entity_id: str, include_children: bool, dates: tuple[date, date]) -> list[AuditRecord]:
+    """An entity's changes (and its children's) over the user's sources, newest first (cached)."""
+    c, ckey = client()
+    return _history(
+        c, ckey, entity_id, include_children, dates, tuple(allowed_sources()), current_user().scope_key
+    )
+
+
+def correlation(correlation_id: str, dates: tuple[date, date] | None) -> list[AuditRecord]:
+    """Every change of one correlation id over the user's sources, in time order (cached)."""
+    c, ckey = client()
+    return _correlation(c, ckey, correlation_id, dates, tuple(allowed_sources()), current_user().scope_key)
+
+
+def run_store() -> RunStore | None:
+    """Where the ETL's run reports are (AUDITLOG_RUNS_LOCATION or the data folder), None when unknown."""
+    location = settings().runs_location
+    return store_for(location) if location else None
+
+
+def show_error(exc: Exception, where: Any = None) -> None:
+    """Show an error as a message: a validation error names the field; nothing shows a traceback."""
+    target = where if where is not None else st
+    if isinstance(exc, QueryValidationError):
+        label = FIELD_LABELS.get(exc.field, exc.field)
+        target.error(f"**{label}**: {exc.detail}", icon=":material/error:")
+    elif isinstance(exc, BackendError):
+        target.error(
+            f"The query engine failed; try again or narrow the filters. ({exc})", icon=":material/cloud_off:"
+        )
+    elif isinstance(exc, ValueError | AuditQueryError):
+        target.error(str(exc), icon=":material/error:")
+    else:
+        target.error(
+            f"Something went wrong: {type(exc).__name__}. Try again; if it persists, tell the operators.",
+            icon=":material/error:",
+        )
+
+
+def guarded(fn: Callable[[], T], where: Any = None) -> T | None:
+    """Run `fn`; on an error show it with `show_error` and return None."""
+    try:
+        return fn()
+    except Exception as exc:  # every failure becomes a message, never a traceback
+        show_error(exc, where)
+        return None

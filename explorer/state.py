@@ -1,0 +1,298 @@
+"""View state <-> URL query parameters, as plain Python (no Streamlit import), so a link shares a view.
+
+Each page keeps its state in a small frozen dataclass with `to_params()` (only non-default values, lists as
+repeated keys) and `from_params()` (tolerant: a malformed value falls back to the default and is reported
+in `problems`, never an exception). Validation of the values themselves is `audit_query`'s job.
+
+>>> f = SearchFilters.from_params({"range": ["custom"], "from": ["2026-11-20"], "to": ["2026-11-22"],
+...                                "act": ["Update", "Delete"], "actor": ["o'brien"]})
+>>> f.dates(date(2026, 11, 27)), f.actions, f.actor_name
+((datetime.date(2026, 11, 20), datetime.date(2026, 11, 22)), ('Update', 'Delete'), "o'brien")
+>>> SearchFilters.from_params(f.to_params()) == f
+True
+>>> print(*SearchFilters.from_params({"from": "yesterday"}).problems)
+from: 'yesterday' is not a date (YYYY-MM-DD); using the default
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from audit_query import AuditLogQuery
+
+Params = Mapping[str, Sequence[str] | str]
+
+RANGE_PRESETS: dict[str, str] = {
+    "today": "Today",
+    "2d": "Yesterday and today",
+    "7d": "Last 7 days",
+    "custom": "Custom dates",
+}
+DEFAULT_RANGE = "7d"
+
+
+def _values(params: Params, key: str) -> Sequence[str]:
+    values = params.get(key) or ()
+    return (values,) if isinstance(values, str) else values
+
+
+def _one(params: Params, key: str) -> str | None:
+    values = _values(params, key)
+    value = values[-1] if values else None
+    return value if value not in (None, "") else None
+
+
+def _many(params: Params, key: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for v in _values(params, key):
+        for part in str(v).split(",") if key in _COMMA_KEYS else (str(v),):
+            if part.strip() and part.strip() not in out:
+                out.append(part.strip())
+    return tuple(out)
+
+
+_COMMA_KEYS = {"ch"}
+
+
+def _date(params: Params, key: str, problems: list[str]) -> date | None:
+    raw = _one(params, key)
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        problems.append(f"{key}: {raw!r} is not a date (YYYY-MM-DD); using the default")
+        return None
+
+
+def _flag(params: Params, key: str) -> bool:
+    return (_one(params, key) or "").lower() in ("1", "true", "yes", "on")
+
+
+def _put(out: dict[str, str | list[str]], key: str, value: Any) -> None:
+    if value is None or value == () or value is False or value == "":
+        return
+    if value is True:
+        out[key] = "1"
+    elif isinstance(value, tuple):
+        out[key] = [str(v) for v in value]
+    elif isinstance(value, date):
+        out[key] = value.isoformat()
+    else:
+        out[key] = str(value)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """The Search (and Activity) page's filters, page cursor and selected row."""
+
+    range: str = DEFAULT_RANGE
+    date_from: date | None = None
+    date_to: date | None = None
+    sources: tuple[str, ...] = ()
+    entity_types: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    actor_name: str | None = None
+    actor_types: tuple[str, ...] = ()
+    entity_id: str | None = None
+    include_children: bool = False
+    correlation_id: str | None = None
+    channel_codes: tuple[str, ...] = ()
+    cursor: str | None = None
+    direction: str = "next"
+    selected: str | None = None
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    #: URL key of each field (short, stable: links in tickets must keep working).
+    KEYS = {
+        "range": "range",
+        "date_from": "from",
+        "date_to": "to",
+        "sources": "src",
+        "entity_types": "etype",
+        "actions": "act",
+        "actor_name": "actor",
+        "actor_types": "atype",
+        "entity_id": "eid",
+        "include_children": "children",
+        "correlation_id": "corr",
+        "channel_codes": "ch",
+        "cursor": "cursor",
+        "direction": "dir",
+        "selected": "sel",
+    }
+
+    @classmethod
+    def from_params(cls, params: Params) -> SearchFilters:
+        """Filters from URL parameters; unknown keys are ignored, malformed values reported in `problems`."""
+        problems: list[str] = []
+        k = cls.KEYS
+        rng = _one(params, k["range"])
+        if rng is not None and rng not in RANGE_PRESETS:
+            problems.append(f"range: {rng!r} is not one of {', '.join(RANGE_PRESETS)}; using the default")
+            rng = None
+        date_from = _date(params, k["date_from"], problems)
+        date_to = _date(params, k["date_to"], problems)
+        if rng is None:
+            rng = "custom" if (date_from or date_to) else DEFAULT_RANGE
+        direction = _one(params, k["direction"]) or "next"
+        if direction not in ("next", "prev"):
+            problems.append(f"dir: {direction!r} is not next or prev; using next")
+            direction = "next"
+        return cls(
+            range=rng,
+            date_from=date_from,
+            date_to=date_to,
+            sources=_many(params, k["sources"]),
+            entity_types=_many(params, k["entity_types"]),
+            actions=_many(params, k["actions"]),
+            actor_name=_one(params, k["actor_name"]),
+            actor_types=_many(params, k["actor_types"]),
+            entity_id=_one(params, k["entity_id"]),
+            include_children=_flag(params, k["include_children"]),
+            correlation_id=_one(params, k["correlation_id"]),
+            channel_codes=_many(params, k["channel_codes"]),
+            cursor=_one(params, k["cursor"]),
+            direction=direction,
+            selected=_one(params, k["selected"]),
+            problems=tuple(problems),
+        )
+
+    def to_params(self) -> dict[str, str | list[str]]:
+        """Only the values that differ from the defaults, keyed as in the URL."""
+        out: dict[str, str | list[str]] = {}
+        for f in fields(self):
+            if f.name == "problems":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "range" and value == DEFAULT_RANGE or f.name == "direction" and value == "next":
+                continue
+            if f.name in ("date_from", "date_to") and self.range != "custom":
+                continue
+            _put(out, self.KEYS[f.name], value)
+        return out
+
+    def dates(self, today: date | None = None) -> tuple[date, date]:
+        """The inclusive UTC date range this view covers (presets are relative to `today`)."""
+        today = today or datetime.now(UTC).date()
+        if self.range == "today":
+            return today, today
+        if self.range == "2d":
+            return today - timedelta(days=1), today
+        if self.range == "custom":
+            end = self.date_to or self.date_from or today
+            return self.date_from or end - timedelta(days=6), end
+        return today - timedelta(days=6), today
+
+    def page_reset(self) -> SearchFilters:
+        """The same filters on the first page with nothing selected (after the filters change)."""
+        return replace(self, cursor=None, direction="next", selected=None)
+
+    def to_query(self, sources: Sequence[str], limit: int = 100, today: date | None = None) -> AuditLogQuery:
+        """The library query for these filters over `sources` (the user's allowed, chosen sources).
+
+        Construction may raise QueryValidationError (e.g. an unknown action in a hand-edited URL).
+        """
+        date_from, date_to = self.dates(today)
+        return AuditLogQuery(
+            date_from=date_from,
+            date_to=date_to,
+            sources=tuple(sources),
+            entity_types=self.entity_types,
+            actions=self.actions,
+            actor_name=self.actor_name,
+            actor_types=self.actor_types,
+            entity_id=self.entity_id,
+            include_children=self.include_children and self.entity_id is not None,
+            correlation_id=self.correlation_id,
+            channel_codes=self.channel_codes,
+            limit=limit,
+            cursor=self.cursor,
+            direction=self.direction,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class EntityView:
+    """The Entity page: which entity, which dates, children or not, and the "state at" moment."""
+
+    entity_id: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    include_children: bool = True
+    at: datetime | None = None
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    DEFAULT_DAYS = 90
+
+    @classmethod
+    def from_params(cls, params: Params) -> EntityView:
+        """The view from URL parameters `eid`, `from`, `to`, `children` (default on) and `at` (ISO time)."""
+        problems: list[str] = []
+        at_raw = _one(params, "at")
+        at = None
+        if at_raw is not None:
+            try:
+                at = datetime.fromisoformat(at_raw.replace("Z", "+00:00"))
+                at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+            except ValueError:
+                problems.append(f"at: {at_raw!r} is not an ISO date-time; showing the latest state")
+        children = _one(params, "children")
+        return cls(
+            entity_id=_one(params, "eid"),
+            date_from=_date(params, "from", problems),
+            date_to=_date(params, "to", problems),
+            include_children=True if children is None else _flag(params, "children"),
+            at=at,
+            problems=tuple(problems),
+        )
+
+    def to_params(self) -> dict[str, str | list[str]]:
+        """Non-default values keyed as in the URL."""
+        out: dict[str, str | list[str]] = {}
+        _put(out, "eid", self.entity_id)
+        _put(out, "from", self.date_from)
+        _put(out, "to", self.date_to)
+        if not self.include_children:
+            out["children"] = "0"
+        if self.at is not None:
+            out["at"] = self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return out
+
+    def dates(self, today: date | None = None) -> tuple[date, date]:
+        """The history's date range: default the last 90 days up to today."""
+        today = today or datetime.now(UTC).date()
+        end = self.date_to or today
+        return self.date_from or end - timedelta(days=self.DEFAULT_DAYS - 1), end
+
+
+@dataclass(frozen=True)
+class CorrelationView:
+    """The Correlation page: one correlation id and an optional date range."""
+
+    correlation_id: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_params(cls, params: Params) -> CorrelationView:
+        """The view from URL parameters `corr`, `from`, `to`."""
+        problems: list[str] = []
+        return cls(
+            correlation_id=_one(params, "corr"),
+            date_from=_date(params, "from", problems),
+            date_to=_date(params, "to", problems),
+            problems=tuple(problems),
+        )
+
+    def to_params(self) -> dict[str, str | list[str]]:
+        """Non-default values keyed as in the URL."""
+        out: dict[str, str | list[str]] = {}
+        _put(out, "corr", self.correlation_id)
+        _put(out, "from", self.date_from)
+        _put(out, "to", self.date_to)
+        return out

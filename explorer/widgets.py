@@ -1,0 +1,116 @@
+"""Streamlit widgets shared by pages: a record's field-level diff, a change card, links between pages."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from audit_query import AuditRecord
+from audit_query.diff import diff_json, summarize
+
+from .fmt import display_value, entity_label, time_text
+
+PAGE_SEARCH = "pages/search.py"
+PAGE_ENTITY = "pages/entity.py"
+PAGE_CORRELATION = "pages/correlation.py"
+PAGE_ACTIVITY = "pages/activity.py"
+PAGE_PIPELINE = "pages/pipeline.py"
+
+_MARK = {"added": "+ added", "removed": "− removed", "changed": "✎ changed", "unchanged": "unchanged"}
+
+
+def _table(rows: list[dict[str, str]]) -> None:
+    # st.table wraps long values (st.dataframe would cut them). It renders cells as Markdown, so every value
+    # is escaped: data shows as the text it is, never as formatting, images or links made by markup.
+    safe = [{k: escape_md(v) for k, v in row.items()} for row in rows]
+    st.table(pd.DataFrame(safe, dtype="string"), hide_index=True)
+
+
+def diff_view(record: AuditRecord, key: str) -> None:
+    """The record's before/after field by field: added, removed, changed first; unchanged collapsed."""
+    changes = diff_json(record.Before, record.After)
+    counts = summarize(changes)
+    if not changes:
+        st.caption("No before/after data on this change.")
+        return
+    st.caption(
+        f"{counts['changed']} changed · {counts['added']} added · {counts['removed']} removed · "
+        f"{counts['unchanged']} unchanged"
+    )
+    shown = [c for c in changes if c.kind != "unchanged"]
+    if shown:
+        _table(
+            [
+                {
+                    "Field": c.path,
+                    "Change": _MARK[c.kind],
+                    "Before": "" if c.kind == "added" else display_value(c.before),
+                    "After": "" if c.kind == "removed" else display_value(c.after),
+                }
+                for c in shown
+            ]
+        )
+    else:
+        st.caption("No field changed.")
+    same = [c for c in changes if c.kind == "unchanged"]
+    if same:
+        with st.expander(f"{len(same)} unchanged fields"):
+            _table([{"Field": c.path, "Value": display_value(c.after)} for c in same])
+
+
+def entity_links(record: AuditRecord, key: str) -> None:
+    """Links to the Entity page for the record's entity and its parent, and to its Correlation page."""
+    cols = st.columns(3)
+    if record.EntityId:
+        cols[0].page_link(
+            PAGE_ENTITY,
+            label=f"Entity: {entity_label(record.EntityType, record.EntityId)}",
+            icon=":material/history:",
+            query_params={"eid": record.EntityId},
+        )
+    if record.EntityParentId:
+        cols[1].page_link(
+            PAGE_ENTITY,
+            label=f"Parent: {entity_label(record.EntityParentType, record.EntityParentId)}",
+            icon=":material/arrow_upward:",
+            query_params={"eid": record.EntityParentId},
+        )
+    if record.CorrelationId:
+        cols[2].page_link(
+            PAGE_CORRELATION,
+            label=f"Correlation: {record.CorrelationId}",
+            icon=":material/hub:",
+            query_params={"corr": record.CorrelationId},
+        )
+
+
+def change_header(record: AuditRecord) -> str:
+    """One line describing a change: time, action, entity, actor, source (markdown-safe text)."""
+    actor = record.ActorName or "unknown actor"
+    if record.ActorType:
+        actor += f" ({record.ActorType})"
+    text = (
+        f"{time_text(record.Timestamp)} · {record.Action or '?'} · "
+        f"{entity_label(record.EntityType, record.EntityId)} · by {actor} · {record.source}"
+    )
+    return escape_md(text)
+
+
+def escape_md(text: str) -> str:
+    """Escape markdown metacharacters so user data renders as plain text in st.markdown."""
+    out = []
+    for ch in text:
+        if ch in "\\`*_{}[]<>()#+-.!|~$@:&=":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def change_card(record: AuditRecord, key: str, links: bool = True) -> None:
+    """A bordered card: the change's header, its diff and (optionally) links to related pages."""
+    with st.container(border=True):
+        st.markdown(f"**{change_header(record)}**")
+        diff_view(record, key)
+        if links:
+            entity_links(record, key)

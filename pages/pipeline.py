@@ -1,0 +1,117 @@
+"""Pipeline: the last ETL runs with their counts, quarantined records with reasons, and data freshness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from explorer import data
+from explorer.fmt import time_text
+from explorer.guard import require_app
+
+RUNS_SHOWN = 30
+QUARANTINE_SHOWN = 500
+
+
+def age_text(age: timedelta) -> str:
+    """How old the newest event is, in words (newer than the clock when negative, e.g. demo data)."""
+    if age < timedelta(0):
+        return "newer than this server's clock"
+    hours = int(age.total_seconds() // 3600)
+    return (
+        f"{hours // 24} d {hours % 24} h ago"
+        if hours >= 24
+        else f"{hours} h {age.seconds % 3600 // 60} min ago"
+    )
+
+
+def main() -> None:
+    st.title("Pipeline")
+    store = data.run_store()
+    if store is None:
+        st.info(
+            "Where the run reports live is not configured: set AUDITLOG_RUNS_LOCATION to the data folder "
+            "or s3://bucket/prefix the ETL writes reports/ and quarantine/ to."
+        )
+        return
+    try:
+        fresh = store.freshness()
+        runs = store.runs(limit=RUNS_SHOWN)
+    except Exception as exc:
+        data.show_error(exc)
+        return
+    if not runs:
+        st.info("No ETL run has reported yet. Run `auditlog etl --all` (local) or the Glue job (cloud).")
+        return
+    c1, c2, c3 = st.columns(3)
+    if fresh.events_up_to is not None:
+        up_to = fresh.events_up_to
+        c1.metric("Events up to", f"{up_to:%Y-%m-%d %H:%M} UTC", help="the newest event time any run stored")
+        c1.caption(f"events up to {time_text(up_to)} · {age_text(datetime.now(UTC) - up_to)}")
+    c2.metric("Last run", fresh.last_run_id or "–", help=f"finished {time_text(fresh.last_run_finished)}")
+    c3.metric("Quarantined (shown runs)", f"{sum(r.quarantined for r in runs):,}")
+    st.subheader("Last runs")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Run": r.run_id,
+                    "Arrival day": r.arrival_day,
+                    "Engine": r.engine,
+                    "Finished (UTC)": time_text(r.finished_at),
+                    "Files": r.files_in,
+                    "Events in": r.events_in,
+                    "Quarantined": r.quarantined,
+                    "Duplicates removed": r.duplicates_removed,
+                    "Events stored": r.events_stored,
+                    "Rows out": r.rows_out,
+                    "Late rows": r.late_rows,
+                    "Partitions": r.partitions,
+                    "Max event time": time_text(r.max_event_time),
+                }
+                for r in runs
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+    st.subheader("Quarantine")
+    if data.current_user().scopes is not None:
+        st.caption(
+            "Quarantined records may come from any source; only users with every source in scope see them."
+        )
+        return
+    records = store.quarantine(limit=QUARANTINE_SHOWN)
+    if not records:
+        st.success("No quarantined records.")
+    else:
+        reasons = sorted({q.reason for q in records})
+        picked = st.multiselect("Reasons", reasons, default=reasons, key="q_reasons")
+        rows = [q for q in records if q.reason in picked]
+        st.caption(f"{len(rows)} of {len(records)} records" + (" (first 500)" if len(records) >= 500 else ""))
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "Run": q.run_id,
+                        "Reason": q.reason,
+                        "Message": q.message,
+                        "File": q.file,
+                        "Line": q.line,
+                        "Raw record": q.raw,
+                    }
+                    for q in rows
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    for problem in store.problems:
+        st.warning(f"Skipped: {problem}")
+
+
+require_app()
+main()

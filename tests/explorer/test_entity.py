@@ -1,0 +1,75 @@
+"""Entity page (AppTest over real demo data): an order's timeline with its children, drill links, state at."""
+
+from __future__ import annotations
+
+from tests.explorer.conftest import texts
+
+PAGE = "pages/entity.py"
+
+
+def order_with_children(lib, demo):
+    for oid in demo[1].sample_order_ids:
+        rows = lib.history(oid)
+        if any(r.EntityParentId == oid for r in rows):
+            return oid, rows
+    raise AssertionError("no sample order with children")
+
+
+def test_a_shared_order_link_shows_every_change_of_it_and_its_children(app, lib, demo):
+    oid, rows = order_with_children(lib, demo)
+    at = app(PAGE, eid=oid).run()
+    assert not at.exception and not at.error
+    assert at.header[0].value == f"Order {oid}"
+    assert any(c.startswith(f"{len(rows)} changes to ") for c in texts(at.caption))
+    assert len(at.get("plotly_chart")) == 1
+    children = {r.EntityId for r in rows if r.EntityParentId == oid}
+    links = {p.proto.label: p.proto.query_string for p in at.get("page_link")}
+    for child in children:
+        assert any(label.endswith(f" {child}") and qs == f"eid={child}" for label, qs in links.items())
+    # one card per change, newest first
+    headers = [m for m in texts(at.markdown) if m.startswith("**") and " · by " in m]
+    assert len(headers) == len(rows)
+
+
+def test_a_child_links_up_to_its_parent(app, lib, demo):
+    oid, rows = order_with_children(lib, demo)
+    child = next(r.EntityId for r in rows if r.EntityParentId == oid)
+    at = app(PAGE, eid=child).run()
+    assert not at.exception
+    labels = [p.proto.label for p in at.get("page_link")]
+    assert f"Up to parent Order {oid}" in labels
+
+
+def test_state_at_a_moment_before_the_order_existed_and_after_its_last_change(app, lib, demo):
+    oid, rows = order_with_children(lib, demo)
+    created = min(r.Timestamp for r in rows)
+    before = (created.replace(microsecond=0)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    at = app(PAGE, eid=oid, at="2000-01-01T00:00:00Z").run()
+    assert not at.exception
+    assert any(f"Order {oid}" in m and "did not exist" in m for m in texts(at.markdown))
+    at = app(PAGE, eid=oid).run()
+    expanders = [e.label for e in at.expander]
+    assert any(label.startswith(f"Order {oid} · as of ") for label in expanders)
+    assert before  # the creation time is inside the default 90 days
+    assert all("did not exist" not in m or f"Order {oid}" not in m for m in texts(at.markdown))
+
+
+def test_form_submission_puts_the_entity_in_the_url(app, lib, demo):
+    oid, _ = order_with_children(lib, demo)
+    at = app(PAGE).run()
+    at.text_input(key="e_id").input(oid)
+    at.checkbox(key="e_children").uncheck()
+    at.button(key="FormSubmitter:entity_form-Show history").click().run()
+    assert at.query_params["eid"] == oid and at.query_params["children"] == "0"
+    assert not any(" · by " in m and "OrderItem" in m for m in texts(at.markdown))
+
+
+def test_an_unknown_id_says_so_and_suggests_widening(app):
+    at = app(PAGE, eid="no-such-entity").run()
+    assert any("No changes to 'no-such-entity'" in i and "widen" in i for i in texts(at.info))
+
+
+def test_a_too_long_range_is_a_message_naming_the_field(app):
+    at = app(PAGE, eid="1", **{"from": "2020-01-01", "to": "2026-01-01"}).run()
+    assert not at.exception
+    assert any("Date range" in e and "at most 400 days" in e for e in texts(at.error))

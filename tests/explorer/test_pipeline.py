@@ -1,0 +1,34 @@
+"""Pipeline page (AppTest over a real ETL run): runs with counts, quarantine with reasons, freshness."""
+
+from __future__ import annotations
+
+from tests.explorer.conftest import texts
+
+PAGE = "pages/pipeline.py"
+
+
+def test_runs_quarantine_and_freshness_match_the_etl_reports(app, demo):
+    _, _, reports = demo
+    at = app(PAGE).run()
+    assert not at.exception and not at.error
+    runs = at.dataframe[0].value
+    assert sorted(runs["Run"]) == sorted(r.run_id for r in reports)
+    assert sum(runs["Events in"]) == sum(r.events_in for r in reports)
+    quarantine = at.dataframe[1].value
+    assert len(quarantine) == sum(r.quarantined for r in reports) > 0
+    assert set(quarantine["Reason"]) <= {reason for r in reports for reason in r.quarantine_reasons}
+    newest = max(r.max_event_time for r in reports if r.max_event_time)
+    stamp = newest.replace("T", " ").removesuffix("Z")
+    assert any(f"events up to {stamp} UTC" in c for c in texts(at.caption))
+
+
+def test_a_user_limited_to_some_sources_does_not_see_quarantined_raw_records(app, monkeypatch):
+    monkeypatch.setenv("AUDITLOG_USERS", "carol:pw:shop.orders")
+    at = app().run()
+    at.text_input(key="signin_name").input("carol")
+    at.text_input(key="signin_password").input("pw")
+    at.button(key="FormSubmitter:sign_in-Sign in").click().run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert len(at.dataframe) == 1  # the runs, not the quarantine
+    assert any("only users with every source" in c for c in texts(at.caption))
