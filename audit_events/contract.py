@@ -28,9 +28,11 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from etl import schema
+
 SCHEMA_FILE = "contract.schema.json"
-SOURCE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
-"""The source naming rule (also the query library's): it becomes a partition value and an SQL literal."""
+SOURCE_PATTERN = schema.SOURCE_PATTERN
+"""The source naming rule, defined once in etl/schema.py: it becomes a partition value and an SQL literal."""
 
 ACTIONS: tuple[str, ...] = ("Create", "Update", "Delete", "Read", "Export")
 ACTOR_TYPES: dict[str, int] = {"Service": 0, "User": 1, "Client": 2}

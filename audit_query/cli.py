@@ -83,14 +83,15 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--limit", type=int, metavar="N", help="rows per page (default: the library's default)")
 
 
-def query_from_args(args: argparse.Namespace, discovered: Sequence[str] = ()) -> AuditLogQuery:
-    """The AuditLogQuery the filter flags describe; `discovered` sources apply when no --source is given.
+def query_from_args(
+    args: argparse.Namespace, discovered: Sequence[str] = (), settings: QuerySettings | None = None
+) -> AuditLogQuery:
+    """The AuditLogQuery the filter flags describe; `discovered` sources apply when no --source is given,
+    and `settings.default_limit` when no --limit is.
 
     Bad values raise QueryValidationError (a ValueError) naming the field and the rule.
     """
-    extra: dict[str, Any] = {}
-    if args.limit is not None:
-        extra["limit"] = args.limit
+    limit = args.limit if args.limit is not None else (settings or QuerySettings()).default_limit
     return AuditLogQuery(
         date_from=args.date_from,
         date_to=args.date_to or args.date_from,
@@ -103,7 +104,7 @@ def query_from_args(args: argparse.Namespace, discovered: Sequence[str] = ()) ->
         include_children=args.include_children,
         correlation_id=args.correlation_id,
         channel_codes=tuple(args.channel_codes or ()),
-        **extra,
+        limit=limit,
     )
 
 
@@ -119,7 +120,7 @@ def client_from_args(args: argparse.Namespace) -> AuditLogClient:
 
 def _build(args: argparse.Namespace, client: AuditLogClient) -> AuditLogQuery:
     discovered = () if args.sources else tuple(client.sources())
-    q = query_from_args(args, discovered)
+    q = query_from_args(args, discovered, client.settings)
     return q.validate(client.settings)
 
 

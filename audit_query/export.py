@@ -134,15 +134,24 @@ def export_query(query: AuditLogQuery, page_size: int) -> AuditLogQuery:
     return replace(query, cursor=None, direction="next", limit=page_size)
 
 
-def export_command(query: AuditLogQuery, fmt: str, output: str | None = None) -> str:
-    """The `auditlog export ...` command line that exports `query`'s view (shell-quoted).
+def export_command(
+    query: AuditLogQuery, fmt: str, output: str | None = None, data_dir: str | None = None
+) -> str:
+    """The `auditlog export ...` command line that exports `query`'s view (shell-quoted). Free-text values
+    are written `--flag=value`, so one starting with '-' is not read as an option.
 
     >>> from datetime import date
     >>> q = AuditLogQuery(date(2026, 11, 26), date(2026, 11, 26), ("a",), actor_name="o b")
     >>> print(export_command(q, "csv", "out.csv"))
-    auditlog export --from 2026-11-26 --to 2026-11-26 --source a --actor 'o b' --format csv --output out.csv
+    auditlog export --from 2026-11-26 --to 2026-11-26 --source a '--actor=o b' --format csv --output out.csv
+    >>> q2 = AuditLogQuery(date(2026, 11, 26), date(2026, 11, 26), ("a",), entity_id="-1")
+    >>> print(export_command(q2, "jsonl", data_dir="/d"))
+    auditlog export --data-dir /d --from 2026-11-26 --to 2026-11-26 --source a --entity-id=-1 ...
     """
-    args = ["auditlog", "export", "--from", query.date_from.isoformat(), "--to", query.date_to.isoformat()]
+    args = ["auditlog", "export"]
+    if data_dir is not None:
+        args += ["--data-dir", data_dir]
+    args += ["--from", query.date_from.isoformat(), "--to", query.date_to.isoformat()]
     lists = (
         ("--source", query.sources),
         ("--entity-type", query.entity_types),
@@ -150,16 +159,17 @@ def export_command(query: AuditLogQuery, fmt: str, output: str | None = None) ->
         ("--actor-type", [t.value for t in query.actor_types]),
         ("--channel", query.channel_codes),
     )
+    free_text = ("--entity-type", "--channel")
     for flag, values in lists:
         for v in values:
-            args += [flag, v]
+            args += [f"{flag}={v}"] if flag in free_text else [flag, v]
     for flag, value in (
         ("--actor", query.actor_name),
         ("--entity-id", query.entity_id),
         ("--correlation-id", query.correlation_id),
     ):
         if value is not None:
-            args += [flag, value]
+            args.append(f"{flag}={value}")
     if query.include_children:
         args.append("--include-children")
     args += ["--format", fmt, "--output", output or f"auditlog-export{EXTENSIONS.get(fmt, '')}"]

@@ -33,7 +33,7 @@ from etl import schema
 from .errors import QueryValidationError
 from .settings import QuerySettings
 
-SOURCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}\Z")
+SOURCE_PATTERN = re.compile(schema.SOURCE_PATTERN.removesuffix("$") + r"\Z")
 Direction = Literal["next", "prev"]
 
 

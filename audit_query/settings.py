@@ -85,6 +85,13 @@ class QuerySettings:
     athena_poll_seconds: float = field(
         default=0.5, metadata=_help("wait between two Athena status checks of a running query (seconds)")
     )
+    athena_source_lookback_days: int = field(
+        default=31,
+        metadata=_help(
+            "how many of the newest dt= partitions are listed to discover sources on S3 (one S3 call each; "
+            "a source silent for longer drops out of the default source list until it writes again)"
+        ),
+    )
     analytics_s3_uri: str = field(
         default="",
         metadata=_help("s3://bucket/analytics/auditlog/: the Parquet table root, listed to discover sources"),

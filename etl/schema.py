@@ -73,6 +73,11 @@ ALL_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in ALL_COLUMNS)
 
 ACTOR_TYPE_NAMES: dict[int, str] = {0: "Service", 1: "User", 2: "Client"}
 
+SOURCE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+"""The one rule for a source name (use with re.fullmatch): the contract requires it, the ETL quarantines a
+source that breaks it, and the query library accepts only it. A source becomes a partition folder and an SQL
+literal, so it is kept to lower-case letters, digits, '.', '_' and '-'."""
+
 
 def column(name: str) -> Column:
     """Return the column called `name` (data or partition); KeyError names the allowed ones."""

@@ -89,16 +89,19 @@ class AthenaBackend:
         session: boto3.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        lookback_partitions: int = 31,
+        lookback_partitions: int | None = None,
     ) -> None:
         """`settings` names the database, table, workgroup, output location, limits and the analytics URI;
         `session` (default: a new boto3 session in `region`) supplies credentials; `clock`/`sleep` time the
-        polls; source discovery lists the newest `lookback_partitions` dt partitions."""
+        polls; source discovery lists the newest `lookback_partitions` dt partitions (default: the
+        `athena_source_lookback_days` setting). No region anywhere raises ValueError saying what to set."""
         self.settings = settings or QuerySettings()
         s = self.settings
         self._table_ref = qualified_table(s.athena_database, s.athena_table)
         self._session = session or boto3.Session(region_name=region)
         self.region = region or self._session.region_name
+        if not self.region:
+            raise ValueError("the Athena backend needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
         if s.athena_output_location:
             split_s3_uri(s.athena_output_location)  # fail early on a malformed location
         self._conn: Connection[Any] | None = Connection(
@@ -114,7 +117,7 @@ class AthenaBackend:
         self._s3 = self._session.client("s3", region_name=self.region)
         self._clock = clock
         self._sleep = sleep
-        self._lookback = lookback_partitions
+        self._lookback = lookback_partitions or s.athena_source_lookback_days
         self._lock = threading.Lock()
         self._sources: tuple[float, list[str]] | None = None
 

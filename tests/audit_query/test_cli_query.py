@@ -241,3 +241,57 @@ def test_athena_engine_errors_are_one_line_with_exit_1(capsys: Any, monkeypatch:
         "An error occurred (InvalidRequestException) when calling the StartQueryExecution operation: "
         "WorkGroup does not exist"
     )
+
+
+def test_a_folder_with_an_unqueryable_source_name_does_not_break_default_queries(
+    capsys: Any, tmp_path: Path
+) -> None:
+    """Data put under source=Shop.Orders by hand must not turn every query without --source into an error."""
+    ts = datetime(2026, 11, 26, 12, 0, 0)
+    write_rows(tmp_path, [make_row("a:0", ts, "shop.orders"), make_row("b:0", ts, "Shop.Orders")])
+    argv = ["query", "--data-dir", str(tmp_path), "--from", "2026-11-26", "--format", "jsonl"]
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, "")
+    assert [json.loads(line)["Id"] for line in out.splitlines()] == ["a:0"]
+
+
+def test_default_page_size_comes_from_settings(capsys: Any, dataset: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("AUDITLOG_DEFAULT_LIMIT", "3")
+    code, out, _ = run(capsys, "query", "--data-dir", str(dataset[0]), *FILTERS, "--format", "jsonl")
+    assert code == 0 and len(out.splitlines()) == 3
+
+
+def test_athena_without_a_region_is_one_line_saying_what_to_set(capsys: Any, monkeypatch: Any) -> None:
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AUDITLOG_BACKEND", "athena")
+    code, out, err = run(capsys, "query", "--from", "2026-11-26", "--source", "shop.orders")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "AWS_REGION" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"actor_name": "-1"},
+        {"entity_id": "--format", "include_children": True},
+        {"correlation_id": "a b 'c' \"d\"", "channel_codes": ("-web", "ios app")},
+        {"entity_types": ("-Order",), "actor_types": ("User",), "actions": ("Delete",)},
+    ],
+)
+def test_the_suggested_export_command_reproduces_the_view(extra: dict[str, Any], tmp_path: Path) -> None:
+    """The explorer shows `export_command` for views over its cap; pasted into a shell it must export the
+    same view, even for values that start with '-' or hold spaces and quotes."""
+    import shlex
+
+    from audit_query.cli import query_from_args
+    from audit_query.export import export_command
+    from auditlog.cli import build_parser
+
+    view = AuditLogQuery(DAYS[0], DAYS[-1], ("billing", "shop.orders"), **extra)
+    argv = shlex.split(export_command(view, "parquet", str(tmp_path / "x.parquet"), data_dir=str(tmp_path)))
+    assert argv[:2] == ["auditlog", "export"]
+    args = build_parser().parse_args(argv[1:])
+    assert args.data_dir == tmp_path
+    assert query_from_args(args, settings=None) == AuditLogQuery(**{**view.__dict__, "limit": 100})
