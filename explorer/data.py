@@ -32,6 +32,7 @@ from audit_query.runs import RunStore, store_for
 
 from .auth import LOCAL_USER, User
 from .config import ExplorerSettings
+from .fmt import escape_md
 
 T = TypeVar("T")
 _TTL = ExplorerSettings.from_env().cache_ttl_seconds
@@ -204,13 +205,14 @@ def show_error(exc: Exception, where: Any = None) -> None:
     target = where if where is not None else st
     if isinstance(exc, QueryValidationError):
         label = FIELD_LABELS.get(exc.field, exc.field)
-        target.error(f"**{label}**: {exc.detail}", icon=":material/error:")
+        target.error(f"**{label}**: {escape_md(exc.detail)}", icon=":material/error:")
     elif isinstance(exc, BackendError):
         target.error(
-            f"The query engine failed; try again or narrow the filters. ({exc})", icon=":material/cloud_off:"
+            f"The query engine failed; try again or narrow the filters. ({escape_md(str(exc))})",
+            icon=":material/cloud_off:",
         )
     elif isinstance(exc, ValueError | AuditQueryError):
-        target.error(str(exc), icon=":material/error:")
+        target.error(escape_md(str(exc)), icon=":material/error:")
     else:
         target.error(
             f"Something went wrong: {type(exc).__name__}. Try again; if it persists, tell the operators.",

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -75,3 +76,35 @@ def entity_label(entity_type: str | None, entity_id: str | None) -> str:
     ('OrderItem 100234-1', 'x')
     """
     return f"{entity_type} {entity_id}" if entity_type else str(entity_id)
+
+
+def escape_md(text: str) -> str:
+    """Escape Markdown metacharacters and fold line breaks into spaces, so user data renders as the plain
+    text it is (one line: it cannot start a new block) wherever Streamlit renders Markdown.
+
+    >>> escape_md("[x](http://e.example)\\n# big")
+    '\\\\[x\\\\]\\\\(http\\\\://e\\\\.example\\\\) \\\\# big'
+    """
+    out = []
+    for ch in str(text):
+        if ch in _MD_SPECIAL:
+            out.append("\\" + ch)
+        elif ch in _LINE_BREAKS:
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_MD_SPECIAL = frozenset("\\`*_{}[]<>()#+-.!|~$@:&=")
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def escape_html(text: str) -> str:
+    """Escape `&`, `<` and `>` in data-derived plotly text (labels, categories, hover), which plotly would
+    otherwise read as its HTML subset (<b>, <a href>, <br>).
+
+    >>> escape_html('<a href="https://e.example">x</a> & co')
+    '&lt;a href="https://e.example"&gt;x&lt;/a&gt; &amp; co'
+    """
+    return html.escape(str(text), quote=False)

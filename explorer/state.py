@@ -32,6 +32,30 @@ RANGE_PRESETS: dict[str, str] = {
     "custom": "Custom dates",
 }
 DEFAULT_RANGE = "7d"
+#: Days after a record's date that an Entity link covers (its later changes, children's included).
+ENTITY_LINK_DAYS_AFTER = 30
+#: How many changes the Entity page shows at first, and how many more each "Show more" adds.
+ENTITY_SHOW_STEP = 50
+
+
+def today_utc() -> date:
+    """Today's UTC date: what preset ranges and default windows are relative to."""
+    return datetime.now(UTC).date()
+
+
+def link_window(day: date, days: int, after: int, today: date | None = None) -> tuple[date, date]:
+    """A `days`-long inclusive date window for a link from a record dated `day`: up to `after` days past
+    `day` (not past today unless `day` is), the rest before it, so the record's neighbours are found.
+
+    >>> link_window(date(2026, 9, 10), 7, 3, today=date(2026, 11, 27))
+    (datetime.date(2026, 9, 7), datetime.date(2026, 9, 13))
+    >>> link_window(date(2026, 11, 26), 7, 3, today=date(2026, 11, 27))
+    (datetime.date(2026, 11, 21), datetime.date(2026, 11, 27))
+    """
+    days = max(1, days)
+    after = min(max(0, after), days - 1)
+    end = max(day, min(day + timedelta(days=after), today or today_utc()))
+    return end - timedelta(days=days - 1), end
 
 
 def _values(params: Params, key: str) -> Sequence[str]:
@@ -177,7 +201,7 @@ class SearchFilters:
 
     def dates(self, today: date | None = None) -> tuple[date, date]:
         """The inclusive UTC date range this view covers (presets are relative to `today`)."""
-        today = today or datetime.now(UTC).date()
+        today = today or today_utc()
         if self.range == "today":
             return today, today
         if self.range == "2d":
@@ -264,7 +288,7 @@ class EntityView:
 
     def dates(self, today: date | None = None) -> tuple[date, date]:
         """The history's date range: default the last 90 days up to today."""
-        today = today or datetime.now(UTC).date()
+        today = today or today_utc()
         end = self.date_to or today
         return self.date_from or end - timedelta(days=self.DEFAULT_DAYS - 1), end
 

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date
+
 import pandas as pd
 import streamlit as st
 
 from audit_query import AuditRecord
 from audit_query.diff import diff_json, summarize
 
-from .fmt import display_value, entity_label, time_text
+from . import data
+from .fmt import (
+    display_value,
+    entity_label,
+    escape_html,  # noqa: F401  (pages import both escapes from here)
+    escape_md,
+    time_text,
+)
+from .state import ENTITY_LINK_DAYS_AFTER, CorrelationView, EntityView, link_window
 
 PAGE_SEARCH = "pages/search.py"
 PAGE_ENTITY = "pages/entity.py"
 PAGE_CORRELATION = "pages/correlation.py"
 PAGE_ACTIVITY = "pages/activity.py"
 PAGE_PIPELINE = "pages/pipeline.py"
+
+#: Days a Correlation link covers, centred on the record's date (one request's changes are seconds apart;
+#: the margin covers requests around midnight and late clocks).
+CORRELATION_LINK_DAYS = 7
 
 _MARK = {"added": "+ added", "removed": "− removed", "changed": "✎ changed", "unchanged": "unchanged"}
 
@@ -58,29 +72,55 @@ def diff_view(record: AuditRecord, key: str) -> None:
             _table([{"Field": c.path, "Value": display_value(c.after)} for c in same])
 
 
+def record_day(record: AuditRecord) -> date:
+    """The record's event date (its `dt` partition; the timestamp's UTC date when `dt` is missing)."""
+    try:
+        return date.fromisoformat(record.dt)
+    except (TypeError, ValueError):
+        return record.Timestamp.astimezone(UTC).date()
+
+
+def entity_link_params(entity_id: str, day: date) -> dict[str, str | list[str]]:
+    """URL parameters of an Entity page link for `entity_id` seen on `day`: a history window around that
+    day (the page's default length, within the library's max_history_days), so old records link right."""
+    limit = data.client()[0].settings.max_history_days
+    start, end = link_window(day, min(EntityView.DEFAULT_DAYS, limit), ENTITY_LINK_DAYS_AFTER)
+    return EntityView(entity_id, start, end).to_params()
+
+
+def correlation_link_params(correlation_id: str, day: date) -> dict[str, str | list[str]]:
+    """URL parameters of a Correlation page link for a request seen on `day`: `CORRELATION_LINK_DAYS`
+    centred on that day (within the library's max_range_days)."""
+    days = min(CORRELATION_LINK_DAYS, data.client()[0].settings.max_range_days)
+    start, end = link_window(day, days, (days - 1) // 2)
+    return CorrelationView(correlation_id, start, end).to_params()
+
+
 def entity_links(record: AuditRecord, key: str) -> None:
-    """Links to the Entity page for the record's entity and its parent, and to its Correlation page."""
+    """Links to the Entity page for the record's entity and its parent, and to its Correlation page; each
+    carries a date window around the record's date, so a record from months ago links to its neighbours."""
+    day = record_day(record)
     cols = st.columns(3)
     if record.EntityId:
         cols[0].page_link(
             PAGE_ENTITY,
-            label=f"Entity: {entity_label(record.EntityType, record.EntityId)}",
+            label=escape_md(f"Entity: {entity_label(record.EntityType, record.EntityId)}"),
             icon=":material/history:",
-            query_params={"eid": record.EntityId},
+            query_params=entity_link_params(record.EntityId, day),
         )
     if record.EntityParentId:
         cols[1].page_link(
             PAGE_ENTITY,
-            label=f"Parent: {entity_label(record.EntityParentType, record.EntityParentId)}",
+            label=escape_md(f"Parent: {entity_label(record.EntityParentType, record.EntityParentId)}"),
             icon=":material/arrow_upward:",
-            query_params={"eid": record.EntityParentId},
+            query_params=entity_link_params(record.EntityParentId, day),
         )
     if record.CorrelationId:
         cols[2].page_link(
             PAGE_CORRELATION,
-            label=f"Correlation: {record.CorrelationId}",
+            label=escape_md(f"Correlation: {record.CorrelationId}"),
             icon=":material/hub:",
-            query_params={"corr": record.CorrelationId},
+            query_params=correlation_link_params(record.CorrelationId, day),
         )
 
 
@@ -94,17 +134,6 @@ def change_header(record: AuditRecord) -> str:
         f"{entity_label(record.EntityType, record.EntityId)} · by {actor} · {record.source}"
     )
     return escape_md(text)
-
-
-def escape_md(text: str) -> str:
-    """Escape markdown metacharacters so user data renders as plain text in st.markdown."""
-    out = []
-    for ch in text:
-        if ch in "\\`*_{}[]<>()#+-.!|~$@:&=":
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def change_card(record: AuditRecord, key: str, links: bool = True) -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 from explorer import data, urlstate
 from explorer.guard import require_app
 from explorer.state import SearchFilters
-from explorer.widgets import PAGE_SEARCH
+from explorer.widgets import PAGE_SEARCH, escape_html, escape_md
 
 VIEW = "search"  # the same filters as Search, shared through the URL and session state
 TOP_ACTORS = 15
@@ -21,7 +21,9 @@ def main() -> None:
     sources = data.guarded(data.allowed_sources) or []
     chosen = [s for s in f.sources if s in sources] or sources
     start, end = f.dates()
-    st.caption(f"Over the Search filters: {start} to {end} · sources: {', '.join(chosen) or 'none'}")
+    st.caption(
+        f"Over the Search filters: {start} to {end} · sources: {escape_md(', '.join(chosen)) or 'none'}"
+    )
     st.page_link(
         PAGE_SEARCH, label="Change the filters on Search", icon=":material/tune:", query_params=f.to_params()
     )
@@ -42,13 +44,14 @@ def main() -> None:
         st.info(f"No events match these filters between {start} and {end}; widen the date range.")
         return
     st.metric("Events", f"{total:,}")
-    day_rows = [{"Day": r.key, "Source": r.key2, "Events": r.count} for r in by_day]
+    # Plotly reads a subset of HTML in text (<b>, <a href>, <br>): data-derived labels are escaped.
+    day_rows = [{"Day": r.key, "Source": escape_html(r.key2 or "(none)"), "Events": r.count} for r in by_day]
     fig = px.bar(day_rows, x="Day", y="Events", color="Source", title="Events by day and source")
     fig.update_xaxes(type="category")
     st.plotly_chart(fig, width="stretch", key="chart_day")
     c1, c2 = st.columns(2)
     fig = px.bar(
-        [{"Action": r.key or "(none)", "Events": r.count} for r in by_action],
+        [{"Action": escape_html(r.key or "(none)"), "Events": r.count} for r in by_action],
         x="Action",
         y="Events",
         color="Action",
@@ -57,7 +60,7 @@ def main() -> None:
     c1.plotly_chart(fig, width="stretch", key="chart_action")
     top = by_actor[:TOP_ACTORS]
     fig = px.bar(
-        [{"Actor": r.key or "(none)", "Events": r.count} for r in reversed(top)],
+        [{"Actor": escape_html(r.key or "(none)"), "Events": r.count} for r in reversed(top)],
         x="Events",
         y="Actor",
         orientation="h",

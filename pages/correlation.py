@@ -8,7 +8,7 @@ from explorer import data, urlstate
 from explorer.fmt import records_frame
 from explorer.guard import require_app
 from explorer.state import CorrelationView
-from explorer.widgets import change_card
+from explorer.widgets import change_card, escape_md
 
 VIEW = "correlation"
 
@@ -17,7 +17,7 @@ def main() -> None:
     st.title("Correlation")
     v = CorrelationView.from_params(urlstate.read(VIEW))
     for problem in v.problems:
-        st.warning(f"Link: {problem}")
+        st.warning(f"Link: {escape_md(problem)}")
     urlstate.init_widgets("_corr_applied", {"c_id": v.correlation_id or ""})
     with st.form("corr_form"):
         st.text_input("Correlation id", key="c_id", placeholder="e.g. req-04cb5e626391a567")
@@ -37,17 +37,24 @@ def main() -> None:
     if rows is None:
         return
     if not rows:
-        days = data.client()[0].settings.max_range_days
-        st.info(
-            f"Nothing found for {v.correlation_id!r} in the last {days} days of the sources you may read. "
-            "Check the id, or add from=YYYY-MM-DD&to=YYYY-MM-DD to the link for older requests."
-        )
+        shown = escape_md(repr(v.correlation_id))
+        if dates:
+            st.info(
+                f"Nothing found for {shown} between {dates[0]} and {dates[1]} in the sources you may read. "
+                "Check the id and the dates (from=YYYY-MM-DD&to=YYYY-MM-DD in the link)."
+            )
+        else:
+            days = data.client()[0].settings.max_range_days
+            st.info(
+                f"Nothing found for {shown} in the last {days} days of the sources you may read. Check the "
+                "id, or add from=YYYY-MM-DD&to=YYYY-MM-DD to the link for older requests."
+            )
         return
     services = sorted({r.source for r in rows})
     entities = {(r.EntityType, r.EntityId) for r in rows}
     st.caption(
         f"{len(rows)} changes to {len(entities)} entities across {len(services)} sources "
-        f"({', '.join(services)}), oldest first"
+        f"({escape_md(', '.join(services))}), oldest first"
     )
     st.dataframe(
         records_frame(rows),

@@ -3,7 +3,7 @@ diffs, links up to the parent and down to children, and the entity's state at a 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 import plotly.express as px
 import streamlit as st
@@ -11,13 +11,13 @@ import streamlit as st
 from audit_query import AuditRecord
 from audit_query.diff import diff_json, state_at, summarize
 from explorer import data, urlstate
+from explorer import state as view_state
 from explorer.fmt import entity_label, time_text
 from explorer.guard import require_app
 from explorer.state import EntityView
-from explorer.widgets import PAGE_ENTITY, change_card, escape_md
+from explorer.widgets import PAGE_ENTITY, change_card, escape_html, escape_md
 
 VIEW = "entity"
-SHOW_STEP = 50
 
 
 def form(v: EntityView) -> EntityView | None:
@@ -53,15 +53,17 @@ def timeline(rows: list[AuditRecord]) -> None:
     """A plotly timeline: one lane per entity, one point per change, coloured by action."""
     points = []
     for r in rows:
-        counts = summarize(diff_json(r.Before, r.After))
-        changed = [c.path for c in diff_json(r.Before, r.After) if c.kind != "unchanged"]
+        changes = diff_json(r.Before, r.After)
+        counts = summarize(changes)
+        changed = [c.path for c in changes if c.kind != "unchanged"]
+        # Plotly reads a subset of HTML in text (<b>, <a href>, <br>): data-derived text is escaped.
         points.append(
             {
                 "Time (UTC)": r.Timestamp.astimezone(UTC).replace(tzinfo=None),
-                "Entity": entity_label(r.EntityType, r.EntityId),
-                "Action": r.Action or "?",
-                "Actor": f"{r.ActorName} ({r.ActorType})",
-                "Fields": ", ".join(changed[:6]) + (" …" if len(changed) > 6 else "") or "–",
+                "Entity": escape_html(entity_label(r.EntityType, r.EntityId)),
+                "Action": escape_html(r.Action or "?"),
+                "Actor": escape_html(f"{r.ActorName} ({r.ActorType})"),
+                "Fields": escape_html(", ".join(changed[:6]) + (" …" if len(changed) > 6 else "") or "–"),
                 "Changed": counts["changed"] + counts["added"] + counts["removed"],
             }
         )
@@ -85,8 +87,8 @@ def timeline(rows: list[AuditRecord]) -> None:
     st.plotly_chart(fig, width="stretch", key="entity_timeline")
 
 
-def relatives(entity_id: str, rows: list[AuditRecord]) -> None:
-    """Links up to the parent and down to each child entity."""
+def relatives(entity_id: str, rows: list[AuditRecord], dates: tuple[date, date]) -> None:
+    """Links up to the parent and down to each child entity, over the same dates as this history."""
     own = [r for r in rows if r.EntityId == entity_id]
     parents = {(r.EntityParentType, r.EntityParentId) for r in own if r.EntityParentId}
     children = dict.fromkeys(
@@ -98,9 +100,9 @@ def relatives(entity_id: str, rows: list[AuditRecord]) -> None:
         for ptype, pid in sorted(parents, key=str):
             st.page_link(
                 PAGE_ENTITY,
-                label=f"Up to parent {entity_label(ptype, pid)}",
+                label=escape_md(f"Up to parent {entity_label(ptype, pid)}"),
                 icon=":material/arrow_upward:",
-                query_params={"eid": pid},
+                query_params=EntityView(pid, *dates).to_params(),
             )
         if children:
             st.caption(f"{len(children)} child entities")
@@ -108,9 +110,9 @@ def relatives(entity_id: str, rows: list[AuditRecord]) -> None:
             for i, (ctype, cid) in enumerate(children):
                 cols[i % 4].page_link(
                     PAGE_ENTITY,
-                    label=entity_label(ctype, cid),
+                    label=escape_md(entity_label(ctype, cid)),
                     icon=":material/subdirectory_arrow_right:",
-                    query_params={"eid": cid or ""},
+                    query_params=EntityView(cid or "", *dates).to_params(),
                 )
 
 
@@ -139,7 +141,7 @@ def state_section(v: EntityView, rows: list[AuditRecord]) -> None:
             st.markdown(f"**{escape_md(label)}**: did not exist at that moment")
             continue
         with st.expander(
-            f"{label}" + (f" · as of {time_text(s.as_of)}" if s.as_of else " · before its first change")
+            escape_md(label) + (f" · as of {time_text(s.as_of)}" if s.as_of else " · before its first change")
         ):
             st.json(s.state, expanded=2)
 
@@ -148,7 +150,7 @@ def main() -> None:
     st.title("Entity history")
     v = EntityView.from_params(urlstate.read(VIEW))
     for problem in v.problems:
-        st.warning(f"Link: {problem}")
+        st.warning(f"Link: {escape_md(problem)}")
     new = form(v)
     if new is not None:
         urlstate.write(VIEW, new.to_params())
@@ -157,32 +159,38 @@ def main() -> None:
         st.info("Enter an entity id (an order number, a user id, a SKU …) to see every change to it.")
         return
     dates = v.dates()
-    with st.spinner(f"Reading the history of {v.entity_id}…"):
+    with st.spinner(f"Reading the history of {escape_md(v.entity_id)}…"):
         rows = data.guarded(lambda: data.history(v.entity_id or "", v.include_children, dates))
     if rows is None:
         return
     if not rows:
         max_days = data.client()[0].settings.max_history_days
         st.info(
-            f"No changes to {v.entity_id!r} between {dates[0]} and {dates[1]}. Check the id, or widen the "
-            f"date range (up to {max_days} days)."
+            f"No changes to {escape_md(repr(v.entity_id))} between {dates[0]} and {dates[1]}. Check the id, "
+            f"or widen the date range (up to {max_days} days)."
         )
         return
     own = [r for r in rows if r.EntityId == v.entity_id]
     kind = own[0].EntityType if own else None
-    st.header(entity_label(kind, v.entity_id))
+    st.header(escape_md(entity_label(kind, v.entity_id)))
     n_entities = len({(r.EntityType, r.EntityId) for r in rows})
     st.caption(
         f"{len(rows)} changes to {n_entities} entities between {dates[0]} and {dates[1]}, newest first"
     )
-    relatives(v.entity_id, rows)
+    relatives(v.entity_id, rows, dates)
     timeline(rows)
     st.subheader("Changes")
-    shown = st.session_state.get("e_show", SHOW_STEP)
+    step = view_state.ENTITY_SHOW_STEP
+    # How many changes are shown belongs to one history: another entity or other dates start again.
+    shown_for = (v.entity_id, v.include_children, dates)
+    if st.session_state.get("_e_show_for") != shown_for:
+        st.session_state["_e_show_for"] = shown_for
+        st.session_state["e_show"] = step
+    shown = st.session_state.get("e_show", step)
     for i, r in enumerate(rows[:shown]):
         change_card(r, f"e{i}")
-    if len(rows) > shown and st.button(f"Show {min(SHOW_STEP, len(rows) - shown)} more", key="e_more"):
-        st.session_state["e_show"] = shown + SHOW_STEP
+    if len(rows) > shown and st.button(f"Show {min(step, len(rows) - shown)} more", key="e_more"):
+        st.session_state["e_show"] = shown + step
         st.rerun()
     state_section(v, rows)
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import data
-from explorer.fmt import time_text
+from explorer.fmt import escape_md, time_text
 from explorer.guard import require_app
 
 RUNS_SHOWN = 30
@@ -110,7 +110,7 @@ def main() -> None:
             width="stretch",
         )
     for problem in store.problems:
-        st.warning(f"Skipped: {problem}")
+        st.warning(f"Skipped: {escape_md(problem)}")
 
 
 require_app()

@@ -13,7 +13,7 @@ from explorer import data, urlstate
 from explorer.fmt import records_frame
 from explorer.guard import require_app
 from explorer.state import RANGE_PRESETS, SearchFilters
-from explorer.widgets import change_header, diff_view, entity_links
+from explorer.widgets import change_header, diff_view, entity_links, escape_md
 
 VIEW = "search"
 FORMATS = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
@@ -118,10 +118,13 @@ def pager(f: SearchFilters, q: AuditLogQuery, page: Page) -> None:
     """Previous / Next buttons that follow the page cursors (kept in the URL)."""
     c1, c2, c3 = st.columns([1, 1, 6])
     prev_q, next_q = q.prev_query(page), q.next_query(page)
+    # A cursor is bound to the query's dates: a preset range is pinned to the dates `q` covers, so the link
+    # (and "Next" after UTC midnight) keeps meaning these dates.
+    pinned = replace(f, range="custom", date_from=q.date_from, date_to=q.date_to)
     if c1.button("Previous", icon=":material/chevron_left:", disabled=prev_q is None, key="page_prev"):
-        go(replace(f, cursor=prev_q.cursor, direction="prev", selected=None) if prev_q else f)
+        go(replace(pinned, cursor=prev_q.cursor, direction="prev", selected=None) if prev_q else f)
     if c2.button("Next", icon=":material/chevron_right:", disabled=next_q is None, key="page_next"):
-        go(replace(f, cursor=next_q.cursor, direction="next", selected=None) if next_q else f)
+        go(replace(pinned, cursor=next_q.cursor, direction="next", selected=None) if next_q else f)
     if f.cursor is not None and c3.button("First page", key="page_first"):
         go(f.page_reset())
 
@@ -142,7 +145,9 @@ def export_section(q: AuditLogQuery, total: int) -> None:
             f"That is more than the {cap:,} rows the explorer exports (AUDITLOG_EXPORT_MAX_ROWS). "
             "Narrow the filters, or run this on a machine with access to the data:"
         )
-        st.code(export_command(q, fmt), language="bash")
+        s = data.settings()
+        data_dir = str(s.data_dir) if s.backend == "duckdb" else None
+        st.code(export_command(q, fmt, data_dir=data_dir), language="bash")
         return
     if total == 0:
         st.caption("Nothing to export.")
@@ -183,7 +188,7 @@ def main() -> None:
     st.title("Search")
     f = SearchFilters.from_params(urlstate.read(VIEW))
     for problem in f.problems:
-        st.warning(f"Link: {problem}")
+        st.warning(f"Link: {escape_md(problem)}")
     sources = data.guarded(data.allowed_sources) or []
     types = entity_type_options(f, sources)
     if filter_form(f, sources, types):
@@ -193,7 +198,7 @@ def main() -> None:
     chosen = [s for s in f.sources if s in sources]
     denied = [s for s in f.sources if s not in sources]
     if denied:
-        errors.warning(f"Not searched (no data or not in your scope): {', '.join(denied)}")
+        errors.warning(f"Not searched (no data or not in your scope): {escape_md(', '.join(denied))}")
     if not sources:
         errors.info("There is no data you may read yet. Run the ETL, or ask for access to a source.")
         return

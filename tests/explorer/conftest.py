@@ -1,14 +1,22 @@
-"""A small real data set (demo generator + local ETL, ending today) and an AppTest factory over app.py."""
+"""A small real data set (demo generator + local ETL, ending today) and an AppTest factory over app.py.
+
+Beside the demo events the data holds two hand-made ones: a HOSTILE change whose ids and names are Markdown
+and HTML (links, images, tags) and an OLD change OLD_DAYS days back (beyond every default window).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from audit_events.contract import envelope_from_entry, make_detail, make_entity
 from audit_events.demo import generate_demo
+from audit_events.sink import LocalFirehoseSink
 from audit_query import AuditLogClient, QuerySettings
 from audit_query.backends.duckdb import DuckDBBackend
 from etl.local import run_all
@@ -18,11 +26,57 @@ APP = REPO / "app.py"
 SQLI_DIR = REPO / ".." / "shared" / "testdata" / "sqli"
 
 
+LINK_MD = "[x](http://evil.example)"
+IMAGE_MD = "![x](http://evil.example/p.png)"
+HTML_TAGS = "<b>bold</b> <a href='http://evil.example'>click</a>"
+
+
+@dataclass(frozen=True)
+class Special:
+    """A hand-made change: its entity id, parent id, correlation id, actor and entity name."""
+
+    entity_id: str
+    parent_id: str | None
+    correlation_id: str
+    actor: str
+    name: str
+
+
+HOSTILE = Special(
+    entity_id=f"evil-{LINK_MD}",
+    parent_id=f"evil-parent-{IMAGE_MD}",
+    correlation_id=f"req-{LINK_MD}",
+    actor=f"{HTML_TAGS}\n# {LINK_MD} {IMAGE_MD}",
+    name=f"{LINK_MD}\n# {IMAGE_MD}",
+)
+OLD_DAYS = 60
+OLD = Special("old-order-1", None, "req-old-1", "old@example.com", "an order from two months ago")
+
+
+def put_special(data_dir: Path, s: Special, when: datetime) -> None:
+    """Write one Order update event for `s` at `when` as a raw Firehose object (arriving now)."""
+    parent = {"id": s.parent_id, "type": "Order"} if s.parent_id else None
+    before, after = {"status": "new"}, {"status": "paid", "note": HTML_TAGS}
+    entity = make_entity(s.entity_id, s.name, parent=parent, before=before, after=after)
+    detail = make_detail(
+        [entity], entity_type="Order", action="Update", correlation_id=s.correlation_id, actor_name=s.actor
+    )
+    entry = {"Source": "shop.orders", "DetailType": "OrderUpdated", "Detail": json.dumps(detail)}
+    entry["Time"] = when
+    sink = LocalFirehoseSink(data_dir)
+    sink.put(envelope_from_entry(entry))
+    sink.close()
+
+
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    """3 days x 400 events ending today (UTC), through the ETL; returns (data_dir, summary, reports)."""
+    """3 days x 400 events ending today (UTC) plus HOSTILE (now) and OLD (OLD_DAYS ago), through the ETL;
+    returns (data_dir, summary, reports)."""
     data_dir = tmp_path_factory.mktemp("explorer-data")
-    summary = generate_demo(data_dir, days=3, events_per_day=400, end_date=datetime.now(UTC).date(), seed=11)
+    now = datetime.now(UTC)
+    summary = generate_demo(data_dir, days=3, events_per_day=400, end_date=now.date(), seed=11)
+    put_special(data_dir, HOSTILE, now - timedelta(minutes=1))
+    put_special(data_dir, OLD, now - timedelta(days=OLD_DAYS))
     reports = run_all(data_dir)
     return data_dir, summary, reports
 

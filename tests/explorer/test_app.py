@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from explorer.widgets import escape_md
 from tests.explorer.conftest import texts
 
 
@@ -32,7 +33,7 @@ def test_a_scoped_user_queries_only_their_sources_even_from_a_link(app, monkeypa
     sign_in(at, "bob", "pw")
     assert not at.exception
     assert set(at.dataframe[0].value["Source"]) == {"shop.orders"}
-    assert any("shop.payments" in w for w in texts(at.warning))
+    assert any(escape_md("shop.payments") in w for w in texts(at.warning))
     assert at.multiselect(key="s_sources").options == ["shop.orders"]
 
 

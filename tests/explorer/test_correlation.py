@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from explorer.widgets import escape_md
 from tests.explorer.conftest import texts
 
 PAGE = "pages/correlation.py"
@@ -25,4 +26,4 @@ def test_the_form_puts_the_id_in_the_url_and_unknown_ids_say_so(app):
     at.text_input(key="c_id").input("req-unknown")
     at.button(key="FormSubmitter:corr_form-Show").click().run()
     assert at.query_params["corr"] == "req-unknown"
-    assert any("Nothing found for 'req-unknown'" in i for i in texts(at.info))
+    assert any(escape_md("Nothing found for 'req-unknown'") in i for i in texts(at.info))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
+from explorer.widgets import escape_md
 from tests.explorer.conftest import texts
 
 PAGE = "pages/entity.py"
@@ -25,7 +28,10 @@ def test_a_shared_order_link_shows_every_change_of_it_and_its_children(app, lib,
     children = {r.EntityId for r in rows if r.EntityParentId == oid}
     links = {p.proto.label: p.proto.query_string for p in at.get("page_link")}
     for child in children:
-        assert any(label.endswith(f" {child}") and qs == f"eid={child}" for label, qs in links.items())
+        assert any(
+            lab.endswith(f" {escape_md(child)}") and parse_qs(qs)["eid"] == [child]
+            for lab, qs in links.items()
+        )
     # one card per change, newest first
     headers = [m for m in texts(at.markdown) if m.startswith("**") and " · by " in m]
     assert len(headers) == len(rows)
@@ -66,7 +72,8 @@ def test_form_submission_puts_the_entity_in_the_url(app, lib, demo):
 
 def test_an_unknown_id_says_so_and_suggests_widening(app):
     at = app(PAGE, eid="no-such-entity").run()
-    assert any("No changes to 'no-such-entity'" in i and "widen" in i for i in texts(at.info))
+    said = escape_md("No changes to 'no-such-entity'")
+    assert any(said in i and "widen" in i for i in texts(at.info))
 
 
 def test_a_too_long_range_is_a_message_naming_the_field(app):

@@ -1,0 +1,189 @@
+"""Reviewed problems (AppTest over real data): links keep the record's dates, a paged preset link survives
+UTC midnight, ids and names from URLs and data render as text (Markdown and plotly HTML), the Entity page's
+"Show more" belongs to one entity."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from urllib.parse import parse_qs
+
+import pytest
+
+import audit_query.diff
+import explorer.state
+from explorer.widgets import escape_html, escape_md
+from tests.explorer.conftest import HOSTILE, IMAGE_MD, LINK_MD, OLD, OLD_DAYS, texts
+
+SEARCH, ENTITY = "pages/search.py", "pages/entity.py"
+CORRELATION, ACTIVITY = "pages/correlation.py", "pages/activity.py"
+HOSTILE_PARAM = f"{LINK_MD} {IMAGE_MD}"
+
+
+def link_params(at, prefix: str) -> dict[str, list[str]]:
+    """The query parameters of the one page link whose label starts with `prefix`."""
+    (link,) = [p for p in at.get("page_link") if p.proto.label.startswith(prefix)]
+    return parse_qs(link.proto.query_string)
+
+
+def old_record(lib):
+    (record,) = lib.history(OLD.entity_id, date_from=date.today() - timedelta(days=OLD_DAYS + 5))
+    return record
+
+
+def test_links_from_an_old_row_carry_its_dates_and_find_its_request_and_entity(app, lib):
+    record = old_record(lib)
+    day = date.fromisoformat(record.dt)
+    window = {"from": str(day - timedelta(days=3)), "to": str(day + timedelta(days=3))}
+    at = app(SEARCH, range="custom", sel=record.Id, **window).run()
+    assert not at.exception and not at.error
+    corr = link_params(at, "Correlation\\:")
+    assert corr["corr"] == [OLD.correlation_id]
+    start, end = date.fromisoformat(corr["from"][0]), date.fromisoformat(corr["to"][0])
+    assert start <= day <= end and (end - start).days + 1 <= lib.settings.max_range_days
+
+    at = app(CORRELATION, **corr).run()
+    assert not at.exception and not at.error and not at.info
+    assert list(at.dataframe[0].value["Correlation id"]) == [OLD.correlation_id]
+
+    entity = link_params(at, "Entity\\:")
+    assert entity["eid"] == [OLD.entity_id]
+    at = app(ENTITY, **entity).run()
+    assert not at.exception and not at.error and not at.info
+    assert any(c.startswith("1 changes to 1 entities") for c in texts(at.caption))
+
+
+def test_a_paged_preset_link_still_works_after_utc_midnight(app, lib, monkeypatch):
+    at = app().run()
+    at.button(key="page_next").click().run()
+    assert not at.exception and not at.error
+    params = {k: at.query_params[k] for k in at.query_params}
+    assert params["range"] == "custom" and "cursor" in params
+
+    today = explorer.state.today_utc()
+    monkeypatch.setattr(explorer.state, "today_utc", lambda: today + timedelta(days=1))
+    at = app(**params).run()
+    assert not at.exception and not at.error
+    q = explorer.state.SearchFilters().to_query(lib.sources(), lib.settings.default_limit, today=today)
+    page2 = lib.query(q.next_query(lib.query(q)))
+    assert list(at.dataframe[0].value["Entity id"]) == [r.EntityId for r in page2.rows]
+
+
+def rendered_markdown(at) -> list[str]:
+    """The Markdown source of every element Streamlit renders as Markdown (bodies, labels)."""
+    out = texts(at.markdown) + texts(at.info) + texts(at.warning) + texts(at.error) + texts(at.caption)
+    out += [h.value for h in at.header] + [e.label for e in at.expander]
+    out += [p.proto.label for p in at.get("page_link")]
+    return out
+
+
+def assert_no_markup(at) -> None:
+    bodies = rendered_markdown(at)
+    for body in bodies:
+        assert LINK_MD not in body and IMAGE_MD not in body and "](" not in body.replace("\\](", ""), body
+        assert len(body.splitlines()) <= 1, body
+
+
+@pytest.mark.parametrize("page, key", [(ENTITY, "eid"), (CORRELATION, "corr"), (SEARCH, "src")])
+def test_markdown_in_a_url_parameter_shows_as_text(app, page, key):
+    at = app(page, **{key: HOSTILE_PARAM}).run()
+    assert not at.exception
+    assert_no_markup(at)
+    assert any(escape_md(LINK_MD) in b and escape_md(IMAGE_MD) in b for b in rendered_markdown(at))
+
+
+def test_markdown_in_a_malformed_url_value_shows_as_text(app):
+    for page in (SEARCH, ENTITY, CORRELATION):
+        at = app(page, **{"from": HOSTILE_PARAM, "eid": "x"}).run()
+        assert not at.exception
+        assert_no_markup(at)
+        assert any(b.startswith("Link: from") and escape_md(LINK_MD) in b for b in texts(at.warning))
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r\n", "\r", "\u2028", "\x85", "\x0b"])
+def test_a_line_break_in_a_value_cannot_start_a_markdown_block(brk):
+    text = escape_md(f"a{brk}# heading{brk}{brk}![x](http://evil.example/p.png)")
+    assert len(text.splitlines()) == 1 and "\\# heading" in text
+
+
+def test_markdown_in_event_data_shows_as_text_on_every_page(app):
+    at = app(ENTITY, eid=HOSTILE.entity_id).run()
+    assert not at.exception and not at.error
+    assert at.header[0].value == escape_md(f"Order {HOSTILE.entity_id}")
+    labels = [p.proto.label for p in at.get("page_link")]
+    assert escape_md(f"Up to parent Order {HOSTILE.parent_id}") in labels
+    assert escape_md(f"Correlation: {HOSTILE.correlation_id}") in labels
+    assert any(escape_md(HOSTILE.actor) in m for m in texts(at.markdown))
+    assert_no_markup(at)
+
+    at = app(CORRELATION, corr=HOSTILE.correlation_id).run()
+    assert not at.exception and not at.error and at.dataframe
+    assert escape_md(f"Entity: Order {HOSTILE.entity_id}") in [p.proto.label for p in at.get("page_link")]
+    assert_no_markup(at)
+
+
+def figure_strings(chart) -> list[str]:
+    """Every text value of a plotly chart's traces (categories, hover data, legend names)."""
+    found: list[str] = []
+
+    def walk(v) -> None:
+        if isinstance(v, str):
+            found.append(v)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                if k != "hovertemplate":  # plotly express's own template (with its <br>)
+                    walk(x)
+
+    walk(json.loads(chart.proto.spec)["data"])
+    return found
+
+
+def test_html_in_event_data_is_escaped_in_charts(app):
+    at = app(ACTIVITY, eid=HOSTILE.entity_id).run()
+    assert not at.exception and not at.error
+    strings = [s for c in at.get("plotly_chart") for s in figure_strings(c)]
+    assert escape_html(HOSTILE.actor) in strings
+    assert not any("<b>" in s or "<a " in s for s in strings)
+
+    at = app(ENTITY, eid=HOSTILE.entity_id).run()
+    (chart,) = at.get("plotly_chart")
+    strings = figure_strings(chart)
+    assert any(escape_html(HOSTILE.actor) in s for s in strings)
+    assert not any("<b>" in s or "<a " in s for s in strings)
+
+
+def test_the_entity_timeline_diffs_each_change_once(app, lib, demo, monkeypatch):
+    oid = demo[1].sample_order_ids[0]
+    rows = lib.history(oid)
+    calls = []
+    original = audit_query.diff.diff_json
+
+    def counting(before, after):
+        calls.append(1)
+        return original(before, after)
+
+    monkeypatch.setattr(audit_query.diff, "diff_json", counting)  # the page imports it on each run
+    at = app(ENTITY, eid=oid).run()
+    assert not at.exception and at.get("plotly_chart")
+    assert len(calls) == len(rows)
+
+
+def card_count(at) -> int:
+    return sum(1 for m in texts(at.markdown) if m.startswith("**") and " · by " in m)
+
+
+def test_show_more_starts_again_for_another_entity(app, lib, demo, monkeypatch):
+    monkeypatch.setattr(explorer.state, "ENTITY_SHOW_STEP", 2)
+    big = [oid for oid in demo[1].sample_order_ids if len(lib.history(oid)) > 4][:2]
+    assert len(big) == 2, "the demo should have two orders with more than 4 changes"
+    at = app(ENTITY, eid=big[0]).run()
+    assert card_count(at) == 2
+    at.button(key="e_more").click().run()
+    assert card_count(at) == 4
+    at.text_input(key="e_id").input(big[1])
+    at.button(key="FormSubmitter:entity_form-Show history").click().run()
+    assert at.query_params["eid"] == big[1]
+    assert card_count(at) == 2
