@@ -39,6 +39,10 @@ class ExplorerSettings:
     - `export_max_rows`: AUDITLOG_EXPORT_MAX_ROWS (default 100000): larger exports go to the CLI.
     - `cache_ttl_seconds`: AUDITLOG_CACHE_TTL_SECONDS (default 300): how long query results are reused.
     - `users`: AUDITLOG_USERS, the sign-in list (see explorer.auth); unset means one local user, all sources.
+    - `access_log`: AUDITLOG_ACCESS_LOG, where the explorer's own Read/Export events go: local, eventbridge
+      or off; unset means eventbridge when AUDITLOG_ACCESS_EVENT_BUS is set, else local in duckdb mode,
+      else off (audit_events.access.access_mode; checked when the first event is recorded).
+    - `access_event_bus`: AUDITLOG_ACCESS_EVENT_BUS, the EventBridge bus for those events.
     """
 
     backend: str = "duckdb"
@@ -47,6 +51,8 @@ class ExplorerSettings:
     export_max_rows: int = 100_000
     cache_ttl_seconds: int = 300
     users: str | None = None
+    access_log: str | None = None
+    access_event_bus: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ExplorerSettings:
@@ -64,4 +70,6 @@ class ExplorerSettings:
             export_max_rows=_positive_int(env, "AUDITLOG_EXPORT_MAX_ROWS", 100_000),
             cache_ttl_seconds=_positive_int(env, "AUDITLOG_CACHE_TTL_SECONDS", 300),
             users=env.get("AUDITLOG_USERS") or None,
+            access_log=(env.get("AUDITLOG_ACCESS_LOG") or "").strip().lower() or None,
+            access_event_bus=(env.get("AUDITLOG_ACCESS_EVENT_BUS") or "").strip() or None,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import data, urlstate
+from explorer import access, data, urlstate
 from explorer.fmt import records_frame
 from explorer.guard import require_app
 from explorer.state import CorrelationView
@@ -36,6 +36,7 @@ def main() -> None:
         rows = data.guarded(lambda: data.correlation(v.correlation_id or "", dates))
     if rows is None:
         return
+    access.record_read(VIEW, access.correlation_filters(v.correlation_id, dates), len(rows))
     if not rows:
         shown = escape_md(repr(v.correlation_id))
         if dates:

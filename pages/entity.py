@@ -10,7 +10,7 @@ import streamlit as st
 
 from audit_query import AuditRecord
 from audit_query.diff import diff_json, state_at, summarize
-from explorer import data, urlstate
+from explorer import access, data, urlstate
 from explorer import state as view_state
 from explorer.fmt import entity_label, time_text
 from explorer.guard import require_app
@@ -163,6 +163,7 @@ def main() -> None:
         rows = data.guarded(lambda: data.history(v.entity_id or "", v.include_children, dates))
     if rows is None:
         return
+    access.record_read(VIEW, access.entity_filters(v.entity_id, v.include_children, dates), len(rows))
     if not rows:
         max_days = data.client()[0].settings.max_history_days
         st.info(

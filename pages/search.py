@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import replace
 
 import streamlit as st
 
 from audit_query import Action, ActorType, AuditLogQuery, Page, QueryValidationError
-from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, export_bytes, export_command
-from explorer import data, urlstate
+from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, export, export_command
+from explorer import access, data, urlstate
 from explorer.fmt import records_frame
 from explorer.guard import require_app
 from explorer.state import RANGE_PRESETS, SearchFilters
@@ -160,9 +161,10 @@ def export_section(q: AuditLogQuery, total: int) -> None:
         def progress(done: int, of: int | None) -> None:
             bar.progress(min(1.0, done / of) if of else 0.0, text=f"{done:,} of {of or done:,} rows")
 
+        buffer = io.BytesIO()
         try:
             c, _ = data.client()
-            blob = export_bytes(c, q, fmt, max_rows=cap, progress=progress)  # type: ignore[arg-type]
+            result = export(c, q, fmt, buffer, max_rows=cap, progress=progress)  # type: ignore[arg-type]
         except ExportTooLarge as exc:
             st.warning(str(exc))
             return
@@ -170,7 +172,10 @@ def export_section(q: AuditLogQuery, total: int) -> None:
             data.show_error(exc)
             return
         bar.empty()
-        prepared = {"key": key, "data": blob}
+        # No unaudited exports: the file is handed over only once its Export event is stored.
+        if not access.record_export(q, fmt, result.rows):
+            return
+        prepared = {"key": key, "data": buffer.getvalue()}
         st.session_state["export_file"] = prepared
     if prepared and prepared["key"] == key:
         st.download_button(
@@ -216,6 +221,7 @@ def main() -> None:
         data.show_error(exc, errors)
         return
 
+    access.record_read(VIEW, q, len(page.rows))
     if not page.rows:
         start, end = q.date_from, q.date_to
         st.info(
