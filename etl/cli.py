@@ -10,7 +10,7 @@ from pathlib import Path
 
 from auditlog.settings import add_data_dir_argument, data_dir_from
 from etl import layout
-from etl.local import RunReport, run_all, run_etl
+from etl.local import RunFailed, RunReport, run_all, run_days
 
 
 def _day(text: str) -> date:
@@ -42,10 +42,16 @@ def _summary(data_dir: Path, report: RunReport) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run the ETL the arguments ask for; print each run's report (compact JSON) and its path."""
     data_dir = data_dir_from(args)
-    if args.all:
-        reports = run_all(data_dir, progress=_progress)
-    else:
-        reports = [run_etl(data_dir, args.date, progress=_progress)]
+    try:
+        if args.all:
+            reports = run_all(data_dir, progress=_progress)
+        else:
+            reports = run_days(data_dir, [args.date], progress=_progress)
+    except RunFailed as failed:
+        for report in failed.reports:
+            print(_summary(data_dir, report))
+        print(f"auditlog etl: error: {failed}", file=sys.stderr)
+        return 1
     for report in reports:
         print(_summary(data_dir, report))
     return 0

@@ -3,7 +3,7 @@ Glue job run for one arrival day, wait for it, read stack outputs. Used by .gith
 by people running the job by hand (`python -m etl.deploy --help`).
 
 >>> sorted(ETL_MODULES)
-['__init__.py', 'glue_job.py', 'layout.py', 'raw.py', 'schema.py']
+['__init__.py', 'glue_job.py', 'layout.py', 'raw.py', 'rules.py', 'schema.py']
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 ETL_DIR = Path(__file__).resolve().parent
 # What the Glue job imports from this package (etl.local and DuckDB are not shipped to Glue).
-ETL_MODULES = ("__init__.py", "glue_job.py", "layout.py", "raw.py", "schema.py")
+ETL_MODULES = ("__init__.py", "glue_job.py", "layout.py", "raw.py", "rules.py", "schema.py")
 DEFAULT_SCRIPT_KEY = "glue/auditlog/glue_job.py"
 DEFAULT_ZIP_KEY = "glue/auditlog/etl.zip"
 TERMINAL_FAILURES = frozenset({"FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"})

@@ -20,7 +20,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import re
 import sys
 import tempfile
 import urllib.parse
@@ -31,28 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from etl import layout
+from etl.rules import REASONS, format_event_time, parse_event_time, valid_source
 from etl.schema import ACTOR_TYPE_NAMES, COLUMN_NAMES, PARTITION_COLUMNS
 
 ENGINE = "spark"
 CORRUPT = "_corrupt_record"
 ROW_GROUP_ROWS = 10_000
 STAGING_PREFIX = "analytics/_staging/"
-# The same acceptance rules as etl/local.py (tests/etl/test_glue_parity.py checks they stay equal).
-TIME_PATTERN = (
-    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
-    r"(Z|([+-])([0-9]{2}):([0-9]{2}))$"
-)
-SOURCE_FORBIDDEN = r"[/=\x00-\x1f\x7f-\x9f]"
-REASONS = (
-    "invalid_json",
-    "not_an_object",
-    "no_entities",
-    "entity_without_id",
-    "invalid_time",
-    "invalid_source",
-)
-_TIME_RE = re.compile(TIME_PATTERN)
-_SOURCE_RE = re.compile(SOURCE_FORBIDDEN)
+# The acceptance rules (time format and window, source rule, reasons) are etl/rules.py's, shared with local.
 
 # Spark session settings the job relies on (set by `spark_conf()` for local sessions, by main() in Glue).
 SPARK_CONF: dict[str, str] = {
@@ -110,38 +95,15 @@ def _check(rec: Any) -> tuple[str | None, str | None]:
             return "entity_without_id", f"entity {p} has no `entity.id` (string or number)"
     time = _get(rec, "time")
     if time is None or time.kind != "string" or parse_event_time(time.value) is None:
-        return "invalid_time", "`time` is missing or not an ISO-8601 date-time"
+        return "invalid_time", "`time` is missing, not an ISO-8601 date-time with a zone, or before 1970"
     source = _get(rec, "source")
-    if source is None or source.kind != "string" or not source.value or _SOURCE_RE.search(source.value):
+    if source is None or source.kind != "string" or not valid_source(source.value):
         return (
             "invalid_source",
-            "`source` is missing, not a string, empty, or contains '/', '=' or control characters",
+            "`source` is missing, not a string, or not a source name (lower-case letters, digits, '.', '_', "
+            "'-'; at most 128)",
         )
     return None, None
-
-
-def parse_event_time(text: str) -> datetime | None:
-    """`YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM)` -> naive UTC datetime truncated to ms; None when invalid.
-
-    >>> parse_event_time("2026-11-27T05:00:00.123456+02:00")
-    datetime.datetime(2026, 11, 27, 3, 0, 0, 123000)
-    >>> parse_event_time("2026-11-27T05:00:00") is None  # no zone: not an instant
-    True
-    """
-    m = _TIME_RE.fullmatch(text)
-    if not m:
-        return None
-    y, mo, d, h, mi, s, frac, z, sign, oh, om = m.groups()
-    try:
-        ts = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s))
-        if z != "Z":
-            if int(oh) > 23 or int(om) > 59:
-                return None
-            offset = timedelta(hours=int(oh), minutes=int(om))
-            ts = ts - offset if sign == "+" else ts + offset
-        return ts + timedelta(milliseconds=int((frac or "0").ljust(3, "0")[:3]))
-    except (ValueError, OverflowError):
-        return None
 
 
 def dedup_key(rec: Any) -> str | None:
@@ -180,7 +142,7 @@ def _prepared(rec: Any) -> str:
     return json.dumps(
         {
             "key": dedup_key(rec),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "time": format_event_time(time),
             "detail_type": _text(_get(rec, "detail-type")),
             "source": _get(rec, "source").value,
             "actor_name": _text(_get(actor, "name")),
@@ -387,7 +349,7 @@ def transform(spark: Any, raw_paths: Sequence[str], arrival_day: date) -> Transf
         "late_rows": int(stats.late or 0),
         "max_event_time": None
         if stats.max_ts is None
-        else stats.max_ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        else format_event_time(stats.max_ts),
         "quarantine_reasons": reasons,
     }
     return TransformResult(rows, quarantine, counts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -45,3 +45,32 @@ def test_etl_rejects_a_bad_date(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["etl", "--data-dir", str(tmp_path), "--date", "27/11/2026"])
     assert exc.value.code == 2
+
+
+def test_a_day_failing_in_the_engine_does_not_stop_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One poison day must not block the pipeline: the other days run, the failure is one line, exit 1."""
+    import duckdb
+
+    from etl import local
+
+    for day in (25, 26, 27):
+        write_raw(tmp_path, datetime(2026, 11, day, 4), [make_event(day)])
+    real = local.run_etl
+
+    def run_etl(data_dir: Path, day: date, **kw: object) -> object:
+        if day.day == 26:
+            raise duckdb.ConversionException("Could not convert Timestamp to higher precision")
+        return real(data_dir, day, **kw)
+
+    monkeypatch.setattr(local, "run_etl", run_etl)
+    assert main(["etl", "--data-dir", str(tmp_path), "--all"]) == 1
+    out, err = capsys.readouterr()
+    runs = [json.loads(line)["run_id"] for line in out.splitlines() if line.startswith("{")]
+    assert runs == ["run-20261125", "run-20261127"]
+    assert "2026-11-26: ConversionException: Could not convert" in err and "Traceback" not in err
+    reports = sorted(p.name for p in (tmp_path / "reports").iterdir())
+    assert reports == ["run-20261125.json", "run-20261127.json"]
+    assert main(["etl", "--data-dir", str(tmp_path), "--date", "2026-11-26"]) == 1
+    assert "1 arrival day(s) failed" in capsys.readouterr().err

@@ -145,6 +145,12 @@ QUARANTINE_CASES = [
     (make_event(15, source=""), "invalid_source"),
     (make_event(16, source="tab\there"), "invalid_source"),
     ({**make_event(17), "source": 5}, "invalid_source"),
+    (make_event(18, source="Shop.Orders"), "invalid_source"),  # the query library could never read it
+    (make_event(19, source="a" * 129), "invalid_source"),
+    (make_event(20, source="shop.orders\n"), "invalid_source"),
+    (make_event(21, time="0999-01-01T00:00:00Z"), "invalid_time"),  # once crashed the whole run
+    (make_event(22, time="1969-12-31T23:59:59.999Z"), "invalid_time"),
+    (make_event(23, time="1970-01-01T00:30:00+01:00"), "invalid_time"),  # 1969 in UTC
 ]
 
 
