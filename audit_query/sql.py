@@ -160,16 +160,18 @@ def build_counts_sql(
     )
 
 
+def _ordered(query: AuditLogQuery, dialect: str, table_ref: str, order: str, limit: int) -> str:
+    body = _source(query, dialect, table_ref, select_list())
+    t, i = identifier("Timestamp"), identifier("Id")
+    return f"{body}\nORDER BY {t} {order}, {i} {order}\nLIMIT {literal(limit, dialect)}"
+
+
 def build_history_sql(query: AuditLogQuery, *, dialect: str, table_ref: str, limit: int) -> str:
     """An entity's changes (and its children's when `include_children`), newest first, at most `limit`."""
     _check_dialect(dialect)
     if query.entity_id is None:
         raise ValueError("entity_id: required for an entity history")
-    body = _source(query, dialect, table_ref, select_list())
-    return (
-        f"{body}\nORDER BY {identifier('Timestamp')} DESC, {identifier('Id')} DESC\n"
-        f"LIMIT {literal(limit, dialect)}"
-    )
+    return _ordered(query, dialect, table_ref, "DESC", limit)
 
 
 def build_correlation_sql(query: AuditLogQuery, *, dialect: str, table_ref: str, limit: int) -> str:
@@ -177,8 +179,4 @@ def build_correlation_sql(query: AuditLogQuery, *, dialect: str, table_ref: str,
     _check_dialect(dialect)
     if query.correlation_id is None:
         raise ValueError("correlation_id: required for a correlation lookup")
-    body = _source(query, dialect, table_ref, select_list())
-    return (
-        f"{body}\nORDER BY {identifier('Timestamp')} ASC, {identifier('Id')} ASC\n"
-        f"LIMIT {literal(limit, dialect)}"
-    )
+    return _ordered(query, dialect, table_ref, "ASC", limit)

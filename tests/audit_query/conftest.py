@@ -16,26 +16,13 @@ from audit_query import AuditLogClient, QuerySettings
 from audit_query.backends.duckdb import DuckDBBackend
 from audit_query.model import check_text
 from etl import layout, schema
+from tests.sqli import sqli_lines
 
-SQLI_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "testdata" / "sqli"
 DAYS = (date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 26))
 SOURCES = ("billing", "crm-app", "shop.orders")
 HOSTILE_SOURCE = "sqli.test"
 HOSTILE_DAY = date(2026, 11, 25)
 SETTINGS = QuerySettings(cursor_secret=b"test-secret")
-
-
-def sqli_lines() -> list[str]:
-    """Every non-empty line of the shared adversarial lists (line ends removed, nothing else)."""
-    files = sorted(SQLI_DIR.glob("*.txt"))
-    assert files, f"no adversarial lists found in {SQLI_DIR}"
-    lines: list[str] = []
-    for f in files:
-        for line in f.read_text(encoding="utf-8").split("\n"):
-            line = line.removesuffix("\r")
-            if line and line not in lines:
-                lines.append(line)
-    return lines
 
 
 def is_acceptable(value: str) -> bool:

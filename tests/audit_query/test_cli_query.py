@@ -18,6 +18,7 @@ from audit_query import AuditLogClient, AuditLogQuery
 from audit_query.cli import TABLE_COLUMNS
 from audit_query.export import csv_cells, timestamp_iso
 from auditlog.cli import main
+from tests.sqli import sqli_lines
 
 from .conftest import (
     DAYS,
@@ -26,7 +27,6 @@ from .conftest import (
     SOURCES,
     is_acceptable,
     make_row,
-    sqli_lines,
     write_rows,
 )
 

@@ -14,8 +14,9 @@ from sqlglot import exp
 from audit_query import AuditLogClient, AuditLogQuery, QueryValidationError
 from audit_query import sql as b
 from audit_query.formatter import qualified_table
+from tests.sqli import sqli_lines
 
-from .conftest import HOSTILE_DAY, HOSTILE_SOURCE, SETTINGS, is_acceptable, sqli_lines
+from .conftest import HOSTILE_DAY, HOSTILE_SOURCE, SETTINGS, is_acceptable
 
 LINES = sqli_lines()
 ACCEPTED = [v for v in LINES if is_acceptable(v)]

@@ -22,7 +22,6 @@ from etl.local import run_all
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENS = REPO / "test-output" / "screens"
-SQLI_DIR = REPO / ".." / "shared" / "testdata" / "sqli"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -13,7 +13,8 @@ import pytest
 
 from audit_query import AuditLogQuery
 from explorer.fmt import entity_label, time_text
-from tests.browser.conftest import SQLI_DIR, running_explorer, screenshot, url, wait_idle
+from tests.browser.conftest import running_explorer, screenshot, url, wait_idle
+from tests.sqli import sqli_lines
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -133,9 +134,7 @@ def test_export_downloads_every_row_of_the_filtered_view(page, server, lib, tmp_
 
 
 def hostile_samples() -> list[str]:
-    lines = []
-    for f in sorted(SQLI_DIR.glob("*.txt")):
-        lines += [x.removesuffix("\r") for x in f.read_text(encoding="utf-8").split("\n") if x.strip()]
+    lines = [x for x in sqli_lines() if x.strip()]
     quotes = [x for x in lines if "'" in x]
     return [quotes[0], quotes[len(quotes) // 2], max(lines, key=len)]
 

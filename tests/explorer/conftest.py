@@ -23,7 +23,6 @@ from etl.local import run_all
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
-SQLI_DIR = REPO / ".." / "shared" / "testdata" / "sqli"
 
 
 LINK_MD = "[x](http://evil.example)"
@@ -117,16 +116,3 @@ def texts(elements) -> list[str]:
 def widget(at: AppTest, kind: str, key: str):
     """The widget of `kind` ("text_input", "multiselect", ...) with key `key`."""
     return getattr(at, kind)(key=key)
-
-
-def sqli_lines() -> list[str]:
-    """Every non-empty line of the shared adversarial lists."""
-    files = sorted(SQLI_DIR.glob("*.txt"))
-    assert files, f"no adversarial lists in {SQLI_DIR}"
-    out: list[str] = []
-    for f in files:
-        for line in f.read_text(encoding="utf-8").split("\n"):
-            line = line.removesuffix("\r")
-            if line and line not in out:
-                out.append(line)
-    return out

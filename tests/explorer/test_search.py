@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from audit_query import AuditLogQuery
-from tests.explorer.conftest import sqli_lines, texts
+from tests.explorer.conftest import texts
+from tests.sqli import sqli_lines
 
 PAGE = "pages/search.py"
 
