@@ -473,9 +473,17 @@ def run_etl(
         con.execute("DROP TABLE fast")
         con.register("out", out)
 
-        report = _write_outputs(con, out, data_dir, arrival_day, run, report_progress)
+        parts = con.execute(
+            "SELECT dt, source, count(*) FROM out GROUP BY ALL ORDER BY dt, source"
+        ).fetchall()
+        stats = con.execute(
+            'SELECT count(*), count(*) FILTER (WHERE dt < ?), max("Timestamp") FROM out',
+            [arrival_day.isoformat()],
+        ).fetchall()[0]
+        assert stats is not None
     finally:
-        con.close()
+        con.close()  # before writing: frees DuckDB's memory while the files are written
+    report = _write_outputs(out, parts, stats, data_dir, run, report_progress)
 
     quarantine.sort(key=lambda q: (q["file"], q["line"], q["_pos"]))
     _write_quarantine(data_dir, arrival_day, quarantine)
@@ -514,23 +522,18 @@ def _write_quarantine(data_dir: Path, arrival_day: date, quarantine: list[dict[s
 
 
 def _write_outputs(
-    con: duckdb.DuckDBPyConnection,
     out: pa.Table,
+    parts: list[tuple[str, str, int]],
+    stats: tuple[int, int, datetime | None],
     data_dir: Path,
-    arrival_day: date,
     run: str,
     progress: Progress,
 ) -> dict[str, Any]:
     """Write one Parquet file per (dt, source) into staging, then swap them in for this run's old files.
 
-    `out` (also registered in `con` as "out") holds every row sorted by dt, source, then the file order.
+    `out` holds every row sorted by dt, source, then the file order; `parts` its (dt, source, rows) in that
+    order; `stats` (rows, late rows, max Timestamp).
     """
-    parts = con.execute("SELECT dt, source, count(*) FROM out GROUP BY ALL ORDER BY dt, source").fetchall()
-    stats = con.execute(
-        'SELECT count(*), count(*) FILTER (WHERE dt < ?), max("Timestamp") FROM out',
-        [arrival_day.isoformat()],
-    ).fetchall()[0]
-    assert stats is not None
     staging = data_dir / STAGING_PREFIX / run
     data = out.select(list(COLUMN_NAMES)).cast(arrow_schema())
     partitions = []

@@ -1,0 +1,70 @@
+"""The bench data builder (replicated Parquet days) and the bytes-read calculation, on small real data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from bench import data, explorer_bench
+from etl import layout
+
+
+@pytest.fixture
+def small_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A 10-day table built from 7 demo days x 40 events through the real ETL, cached in tmp_path."""
+    monkeypatch.setattr(data, "CACHE", tmp_path)
+    monkeypatch.setattr(data, "log", lambda msg: None)
+    return data.table(10, events_per_day=40)
+
+
+def _rows(folder: Path) -> list[tuple]:
+    glob = (folder / layout.ANALYTICS_PREFIX).as_posix() + "/*/*/*.parquet"
+    hive = "hive_partitioning = true, hive_types = {'dt': VARCHAR, 'source': VARCHAR}"
+    return duckdb.sql(
+        f"SELECT dt, strftime(Timestamp, '%Y-%m-%d'), Id, EntityId, EntityParentId, CorrelationId "
+        f"FROM read_parquet('{glob}', {hive})"
+    ).fetchall()
+
+
+def test_replicated_days_are_shifted_renamed_copies_in_the_etl_layout(small_table: Path) -> None:
+    rows = _rows(small_table)
+    days = sorted({r[0] for r in rows})
+    assert len(days) == 10 and days[-1] == data.END_DATE.isoformat()
+    assert all(r[0] == r[1] for r in rows)  # Timestamp shifted into its dt partition
+    first_copy_day = (data.END_DATE - timedelta(days=7)).isoformat()
+    copied = [r for r in rows if r[0] <= first_copy_day]
+    assert copied and all(r[2].startswith("c1-") and r[3].startswith("c1-") and r[5].startswith("c1-")
+                          for r in copied)
+    assert all(r[4] is None or r[4].startswith("c1-") for r in copied)
+    originals = {r[2] for r in rows if r[0] > first_copy_day}
+    assert not originals & {r[2] for r in copied}  # entities and rows stay distinct per copy
+    for path in (small_table / layout.ANALYTICS_PREFIX).glob("dt=*/source=*/*.parquet"):
+        table = pq.read_table(path)
+        keys = list(zip(*(table[c].to_pylist() for c in ("EntityId", "Timestamp", "Id")), strict=True))
+        assert keys == sorted(keys)
+        assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_bytes_read_counts_only_row_groups_min_max_cannot_rule_out(small_table: Path) -> None:
+    groups = explorer_bench.load_row_groups(small_table)
+    files = list((small_table / layout.ANALYTICS_PREFIX).glob("dt=*/source=*/*.parquet"))
+    total = sum(
+        pq.ParquetFile(f).metadata.row_group(i).column(j).total_compressed_size
+        for f in files
+        for i in range(pq.ParquetFile(f).metadata.num_row_groups)
+        for j in range(pq.ParquetFile(f).metadata.num_columns)
+    )
+    every = explorer_bench.bytes_read(groups, lambda rg: True, explorer_bench.SELECT_ALL)
+    assert every == total
+    some_id = _rows(small_table)[0][3]
+    hit = explorer_bench.bytes_read(
+        groups, lambda rg: explorer_bench._may_equal(rg, "EntityId", some_id), explorer_bench.SELECT_ALL
+    )
+    miss = explorer_bench.bytes_read(
+        groups, lambda rg: explorer_bench._may_equal(rg, "EntityId", "~not-an-id"), explorer_bench.SELECT_ALL
+    )
+    assert 0 < hit < total and miss == 0
