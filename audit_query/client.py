@@ -33,8 +33,8 @@ class AuditLogClient:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _sql_args(self) -> dict[str, str]:
-        return {"dialect": self.backend.dialect, "table_ref": self.backend.table_ref()}
+    def _sql_args(self, q: AuditLogQuery) -> dict[str, str]:
+        return {"dialect": self.backend.dialect, "table_ref": self.backend.table_ref(q)}
 
     def _records(self, sql_text: str) -> tuple[list[AuditRecord], object]:
         result = self.backend.execute(sql_text)
@@ -63,7 +63,7 @@ class AuditLogClient:
         """One page of `q`, newest first, with cursors to the older (`next_cursor`) and newer pages."""
         q.validate(self.settings)
         position = self._position(q)
-        rows, stats = self._records(sql.build_page_sql(q, position=position, **self._sql_args()))
+        rows, stats = self._records(sql.build_page_sql(q, position=position, **self._sql_args(q)))
         extra = len(rows) > q.limit
         rows = rows[: q.limit]
         reading_back = position is not None and position.direction == "prev"
@@ -81,7 +81,7 @@ class AuditLogClient:
     def count(self, q: AuditLogQuery) -> int:
         """How many rows match `q`'s filters (limit, cursor and direction do not matter)."""
         q.validate(self.settings)
-        result = self.backend.execute(sql.build_count_sql(q, **self._sql_args()))
+        result = self.backend.execute(sql.build_count_sql(q, **self._sql_args(q)))
         return int(result[0]["count"]) if result else 0
 
     def counts(self, q: AuditLogQuery, group_by: str | Sequence[str]) -> list[CountRow]:
@@ -89,7 +89,7 @@ class AuditLogClient:
         (one name, or two for a breakdown): days in date order, other groups largest first."""
         q.validate(self.settings)
         try:
-            text = sql.build_counts_sql(q, group_by, **self._sql_args())
+            text = sql.build_counts_sql(q, group_by, **self._sql_args(q))
         except ValueError as exc:
             raise QueryValidationError("group_by", "enum", str(exc)) from None
         return [
@@ -137,7 +137,7 @@ class AuditLogClient:
             replace(q, sources=("none",)).validate(self.settings)  # still report bad input
             return []
         q.validate(self.settings)
-        rows, _ = self._records(sql.build_history_sql(q, limit=n, **self._sql_args()))
+        rows, _ = self._records(sql.build_history_sql(q, limit=n, **self._sql_args(q)))
         return rows
 
     def correlation(
@@ -161,7 +161,7 @@ class AuditLogClient:
             replace(q, sources=("none",)).validate(self.settings)
             return []
         q.validate(self.settings)
-        rows, _ = self._records(sql.build_correlation_sql(q, limit=n, **self._sql_args()))
+        rows, _ = self._records(sql.build_correlation_sql(q, limit=n, **self._sql_args(q)))
         return rows
 
     def sources(self) -> list[str]:

@@ -33,7 +33,7 @@ from etl import schema
 
 from ..errors import BackendError, QueryLimitExceeded
 from ..formatter import qualified_table
-from ..model import QueryStats
+from ..model import AuditLogQuery, QueryStats
 from ..settings import QuerySettings
 from .base import ResultSet
 
@@ -136,7 +136,7 @@ class AthenaBackend:
             raise BackendError("the Athena backend is closed; create a new one")
         return self._conn
 
-    def table_ref(self) -> str:
+    def table_ref(self, query: AuditLogQuery | None = None) -> str:
         """The quoted `"database"."table"` from settings (validated Glue names)."""
         return self._table_ref
 

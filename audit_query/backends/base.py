@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from ..model import QueryStats
+from ..model import AuditLogQuery, QueryStats
 
 
 class ResultSet(list[dict[str, Any]]):
@@ -26,8 +26,12 @@ class Backend(Protocol):
     #: SQL dialect the builder must produce for this engine: "duckdb" or "athena".
     dialect: str
 
-    def table_ref(self) -> str:
-        """The SQL text naming the audit table in FROM (built by the backend, never from user input)."""
+    def table_ref(self, query: AuditLogQuery | None = None) -> str:
+        """The SQL text naming the audit table in FROM (built by the backend, never from user input).
+
+        `query`, when given, lets an engine that reads files itself name only the partitions the query's
+        dates and sources can touch; an engine that prunes partitions on its own may ignore it.
+        """
         ...
 
     def execute(self, sql: str) -> ResultSet:

@@ -182,3 +182,35 @@ def test_concurrent_queries_from_threads(client: AuditLogClient, rows: list[dict
     for t in threads:
         t.join()
     assert not errors and len(results) == 30 and all(r == want for r in results)
+
+
+def test_the_table_names_only_the_partitions_a_query_can_touch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A year of partitions must not be opened for a one-day page; the listed files give the same rows as
+    reading everything, also when the folder name needs escaping and when the list is too long to name."""
+    from datetime import datetime
+
+    from audit_query.backends import duckdb as duckdb_backend
+
+    root = tmp_path / "o'brien data"
+    rows = [
+        make_row(f"{day}{src}:0", datetime(2026, 11, day, 12), src, Action="Create")
+        for day in (23, 24, 25)
+        for src in ("one", "two")
+    ]
+    write_rows(root, rows)
+    backend = DuckDBBackend(root)
+    client = AuditLogClient(backend, SETTINGS)
+    q = AuditLogQuery(D1, D1, ("one",))
+    ref = backend.table_ref(q)
+    assert "dt=2026-11-24/source=one/run-20261127.parquet" in ref
+    assert "source=two" not in ref and "dt=2026-11-23" not in ref and "**" not in ref
+    assert ids(client.query(q).rows) == ["24one:0"]
+    wide = AuditLogQuery(date(2026, 11, 23), date(2026, 11, 25), ("one", "two", "three"))
+    listed = ids(client.query(wide).rows)
+    monkeypatch.setattr(duckdb_backend, "MAX_LISTED_FILES", 2)
+    assert "**" in backend.table_ref(wide)
+    assert ids(client.query(wide).rows) == listed and len(listed) == 6
+    assert client.query(AuditLogQuery(date(2026, 11, 1), date(2026, 11, 2), ("one",))).rows == []
+    client.close()
