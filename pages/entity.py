@@ -80,8 +80,9 @@ def timeline(rows: list[AuditRecord]) -> None:
     fig.update_traces(marker={"size": 12, "line": {"width": 1, "color": "white"}})
     fig.update_layout(
         height=120 + 36 * len(lanes),
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend={"orientation": "h", "y": 1.1},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        # Above the plot area, anchored at its bottom edge, so it never covers the first lane.
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
         yaxis_title=None,
     )
     st.plotly_chart(fig, width="stretch", key="entity_timeline")
