@@ -9,6 +9,9 @@
   copy. Each copied file keeps the ETL's layout (dt=/source=/run-<arrival day shifted>.parquet), sort order
   (EntityId, Timestamp, Id), row-group size (etl.local.ROW_GROUP_SIZE) and compression (zstd), written
   with the same pyarrow writer call as the ETL. Copy 0 is the ETL's own files.
+- `build_entity_index(folder)`: the entity index files (analytics/entity_index/<run_id>.parquet) of a table
+  built before the ETL wrote them: one per run id found in the data file names, the rows the ETL would write
+  (etl.local.INDEX_SQL over that run's files, written by etl.local.write_index_file). `table()` calls it.
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ def table(days: int, events_per_day: int = 100_000) -> Path:
     """A data folder whose analytics/auditlog/ holds `days` event days ending END_DATE (cached)."""
     target = CACHE / f"table-{days}d-{events_per_day}"
     if (target / "DONE").exists():
+        build_entity_index(target)  # tables cached before the ETL wrote an index get one (once)
         return target
     base = _etl_base(events_per_day)
     shutil.rmtree(target, ignore_errors=True)
@@ -132,8 +136,39 @@ def table(days: int, events_per_day: int = 100_000) -> Path:
             log(f"  table {days}d: {i + 1}/{days} days ({time.perf_counter() - started:.0f} s)")
     con.close()
     assert root.is_dir()
+    build_entity_index(target)
     (target / "DONE").write_text("ok\n")
     return target
+
+
+def build_entity_index(data_dir: Path, *, force: bool = False) -> int:
+    """Write analytics/entity_index/<run_id>.parquet for every run id of the data files under `data_dir`
+    that has none (every one with `force`); return how many were written."""
+    root = data_dir / layout.ANALYTICS_PREFIX
+    by_run: dict[str, list[str]] = {}
+    for path in sorted(root.glob("dt=*/source=*/*.parquet")):
+        by_run.setdefault(path.stem, []).append(str(path))
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    written = 0
+    started = time.perf_counter()
+    for run, paths in sorted(by_run.items()):
+        dest = data_dir / layout.entity_index_key_for_run(run)
+        if dest.exists() and not force:
+            continue
+        rows = con.sql(
+            'SELECT "EntityId", "EntityParentId", dt, source FROM read_parquet($f, hive_partitioning = true, '
+            "hive_types = {'dt': VARCHAR, 'source': VARCHAR})",
+            params={"f": paths},
+        ).to_arrow_table()
+        con.register("out", rows)
+        local.write_index_file(con.sql(local.INDEX_SQL).to_arrow_table(), dest)
+        con.unregister("out")
+        written += 1
+        if written % 50 == 0:
+            log(f"  entity index {data_dir.name}: {written} runs ({time.perf_counter() - started:.0f} s)")
+    con.close()
+    return written
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ pyspark for tests. Steps:
 2. Spark parses the prepared text with an explicit schema in PERMISSIVE mode with a corrupt-record
    column (records that are not JSON objects land there), parses `time`, explodes entities with
    `posexplode_outer`, removes duplicates (first record in record order wins) and derives dt/source;
-3. writes one zstd Parquet file per (dt, source) into `analytics/_staging/<run_id>/`, deletes this run's
-   old files, moves the staged files to `analytics/auditlog/dt=/source=/<run_id>.parquet`, writes
-   `quarantine/<run_id>.jsonl` and finally `reports/<run_id>.json`. Other runs' files are never touched.
+3. writes one zstd Parquet file per (dt, source) and the run's entity index (distinct (Key, dt, source))
+   into `analytics/_staging/<run_id>/`, deletes this run's old index and files, moves the staged files to
+   `analytics/auditlog/dt=/source=/<run_id>.parquet` and the index to
+   `analytics/entity_index/<run_id>.parquet`, writes `quarantine/<run_id>.jsonl` and finally
+   `reports/<run_id>.json`. Other runs' files are never touched.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ from typing import Any
 
 from etl import layout
 from etl.rules import REASONS, format_event_time, parse_event_time, valid_source
-from etl.schema import ACTOR_TYPE_NAMES, COLUMN_NAMES, PARTITION_COLUMNS
+from etl.schema import (
+    ACTOR_TYPE_NAMES,
+    COLUMN_NAMES,
+    INDEX_COLUMN_NAMES,
+    INDEX_ROW_GROUP_SIZE,
+    PARTITION_COLUMNS,
+)
 
 ENGINE = "spark"
 CORRUPT = "_corrupt_record"
@@ -442,10 +450,38 @@ def _partition_values(key: str) -> dict[str, str]:
     return parts
 
 
+def _stage_index(spark: Any, result: TransformResult, data: Store, staging: str) -> str | None:
+    """Write the run's entity index (distinct (Key, dt, source), sorted) as one file under `staging`;
+    return its key, or None when the run has no rows."""
+    from pyspark.sql import functions as F
+
+    if not result.counts["rows_out"]:
+        return None
+    rows = result.rows
+    keys = (
+        rows.select(F.col("EntityId").alias("Key"), "dt", "source")
+        .unionByName(rows.select(F.col("EntityParentId").alias("Key"), "dt", "source"))
+        .where(F.col("Key").isNotNull())
+        .distinct()
+    )
+    assert tuple(keys.columns) == INDEX_COLUMN_NAMES
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    hadoop.set("parquet.block.row.count.limit", str(INDEX_ROW_GROUP_SIZE))
+    folder = f"{staging}_index/"
+    keys.repartition(1).sortWithinPartitions(*INDEX_COLUMN_NAMES).write.mode("overwrite").option(
+        "compression", "zstd"
+    ).parquet(data.uri(folder))
+    files = [k for k in data.list(folder) if k.endswith(".parquet")]
+    if len(files) != 1:
+        raise RuntimeError(f"Spark wrote {len(files)} entity index files; expected one")
+    return files[0]
+
+
 def write_outputs(
     spark: Any, result: TransformResult, data: Store, arrival_day: date
 ) -> list[dict[str, Any]]:
-    """Stage one Parquet file per (dt, source), replace this run's old files, return the partitions."""
+    """Stage one Parquet file per (dt, source) and the entity index, replace this run's old files (the old
+    index first, the new index last), return the partitions."""
     from pyspark.sql import functions as F
 
     run = layout.run_id(arrival_day)
@@ -453,6 +489,7 @@ def write_outputs(
     data.remove_tree(staging)
     for k, v in SPARK_CONF.items():
         spark.conf.set(k, v)
+    staged_index = _stage_index(spark, result, data, staging)
     spark.sparkContext._jsc.hadoopConfiguration().set("parquet.block.row.count.limit", str(ROW_GROUP_ROWS))
     (
         result.rows.repartition("dt", "source")
@@ -460,25 +497,29 @@ def write_outputs(
         .write.mode("overwrite")  # only the run's own staging folder
         .partitionBy("dt", "source")
         .option("compression", "zstd")
-        .parquet(data.uri(staging))
+        .parquet(data.uri(staging + "data/"))
     )
-    staged = [k for k in data.list(staging) if k.endswith(".parquet")]
+    staged = [k for k in data.list(staging + "data/") if k.endswith(".parquet")]
     counts = {
         (r.dt, r.source): r.n
         for r in result.rows.groupBy("dt", "source").agg(F.count("*").alias("n")).collect()
     }
     moves: list[tuple[str, str, dict[str, Any]]] = []
     for key in staged:
-        vals = _partition_values(key[len(staging) :])
+        vals = _partition_values(key[len(staging + "data/") :])
         dt, source = vals["dt"], vals["source"]
         final = f"{layout.analytics_partition_prefix(date.fromisoformat(dt), source)}{run}.parquet"
         moves.append((key, final, {"dt": dt, "source": source, "rows": counts[(dt, source)], "file": final}))
     if len({m[1] for m in moves}) != len(moves):
         raise RuntimeError("Spark wrote more than one file for a partition; expected one per (dt, source)")
+    index_key = layout.entity_index_key(arrival_day)
+    data.delete([index_key])
     own = [k for k in data.list(layout.ANALYTICS_PREFIX) if k.rsplit("/", 1)[-1] == f"{run}.parquet"]
     data.delete(own)
     for src, dst, _ in moves:
         data.move(src, dst)
+    if staged_index is not None:
+        data.move(staged_index, index_key)
     data.remove_tree(staging)
     return sorted((m[2] for m in moves), key=lambda p: (p["dt"], p["source"]))
 
@@ -518,6 +559,7 @@ def run_etl(spark: Any, raw_root: str, data_root: str, arrival_day: date) -> dic
         **{k: c[k] for k in ("files_in", "events_in", "quarantined", "duplicates_removed", "events_stored")},
         **{k: c[k] for k in ("rows_out", "late_rows", "max_event_time")},
         "partitions": partitions,
+        "index_file": layout.entity_index_key(arrival_day) if c["rows_out"] else None,
         "quarantine_reasons": c["quarantine_reasons"],
     }
     data.put_atomic(layout.report_key(arrival_day), (json.dumps(report, indent=2) + "\n").encode("utf-8"))

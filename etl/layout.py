@@ -7,6 +7,8 @@
 'analytics/auditlog/dt=2026-11-26/source=shop.orders/'
 >>> run_id(date(2026, 11, 27))
 'run-20261127'
+>>> entity_index_key(date(2026, 11, 27))
+'analytics/entity_index/run-20261127.parquet'
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from datetime import date, datetime
 
 RAW_PREFIX = "raw/"
 ANALYTICS_PREFIX = "analytics/auditlog/"
+ENTITY_INDEX_PREFIX = "analytics/entity_index/"
+"""One small Parquet file per run: which (dt, source) partitions hold each entity id or parent id. It lives
+outside ANALYTICS_PREFIX, the Athena table root, so Athena never reads it as table data."""
 QUARANTINE_PREFIX = "quarantine/"
 REPORTS_PREFIX = "reports/"
 
@@ -47,3 +52,13 @@ def quarantine_key(arrival_day: date) -> str:
 def report_key(arrival_day: date) -> str:
     """The JSON run report of one run."""
     return f"{REPORTS_PREFIX}{run_id(arrival_day)}.json"
+
+
+def entity_index_key(arrival_day: date) -> str:
+    """The entity index file of one run (its keys, with the partitions that hold them)."""
+    return entity_index_key_for_run(run_id(arrival_day))
+
+
+def entity_index_key_for_run(run: str) -> str:
+    """The entity index file of the run called `run` (e.g. 'run-20261127')."""
+    return f"{ENTITY_INDEX_PREFIX}{run}.parquet"

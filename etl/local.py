@@ -26,7 +26,15 @@ import pyarrow.parquet as pq
 
 from etl import layout, raw
 from etl.rules import MIN_EVENT_TIME, REASONS, TIME_PATTERN, format_event_time, parse_event_time, valid_source
-from etl.schema import ACTOR_TYPE_NAMES, COLUMN_NAMES, COLUMNS, SOURCE_PATTERN, arrow_schema
+from etl.schema import (
+    ACTOR_TYPE_NAMES,
+    COLUMN_NAMES,
+    COLUMNS,
+    INDEX_ROW_GROUP_SIZE,
+    SOURCE_PATTERN,
+    arrow_schema,
+    index_arrow_schema,
+)
 
 Progress = Callable[[str, int, int], None]
 
@@ -65,6 +73,7 @@ class RunReport:
     late_rows: int
     max_event_time: str | None
     partitions: list[dict[str, Any]] = field(default_factory=list)
+    index_file: str | None = None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -481,9 +490,10 @@ def run_etl(
             [arrival_day.isoformat()],
         ).fetchall()[0]
         assert stats is not None
+        index = con.sql(INDEX_SQL).to_arrow_table()
     finally:
         con.close()  # before writing: frees DuckDB's memory while the files are written
-    report = _write_outputs(out, parts, stats, data_dir, run, report_progress)
+    report = _write_outputs(out, parts, stats, data_dir, run, report_progress, index)
 
     quarantine.sort(key=lambda q: (q["file"], q["line"], q["_pos"]))
     _write_quarantine(data_dir, arrival_day, quarantine)
@@ -504,6 +514,7 @@ def run_etl(
         late_rows=report["late_rows"],
         max_event_time=report["max_event_time"],
         partitions=report["partitions"],
+        index_file=report["index_file"],
         quarantine_reasons={r: reasons[r] for r in REASONS if reasons[r]},
     )
     _atomic_write(data_dir / layout.report_key(arrival_day), json.dumps(result.to_dict(), indent=2) + "\n")
@@ -521,6 +532,24 @@ def _write_quarantine(data_dir: Path, arrival_day: date, quarantine: list[dict[s
     _atomic_write(path, text)
 
 
+INDEX_SQL = """
+    SELECT DISTINCT "Key", dt, source FROM (
+        SELECT "EntityId" AS "Key", dt, source FROM out
+        UNION ALL SELECT "EntityParentId" AS "Key", dt, source FROM out
+    ) WHERE "Key" IS NOT NULL
+    ORDER BY "Key", dt, source"""
+"""A run's entity index rows (etl.schema.INDEX_COLUMNS) over a relation `out` holding the run's rows (at least
+EntityId, EntityParentId, dt, source): every distinct (id or parent id, dt, source), sorted."""
+
+
+def write_index_file(index: pa.Table, path: Path) -> None:
+    """Write entity index rows (INDEX_SQL's result) as the ETL does: index schema, zstd, 50,000-row groups."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        index.cast(index_arrow_schema()), path, compression="zstd", row_group_size=INDEX_ROW_GROUP_SIZE
+    )
+
+
 def _write_outputs(
     out: pa.Table,
     parts: list[tuple[str, str, int]],
@@ -528,13 +557,18 @@ def _write_outputs(
     data_dir: Path,
     run: str,
     progress: Progress,
+    index: pa.Table,
 ) -> dict[str, Any]:
-    """Write one Parquet file per (dt, source) into staging, then swap them in for this run's old files.
+    """Write one Parquet file per (dt, source) and the run's entity index into staging, then swap them in
+    for this run's old files.
 
     `out` holds every row sorted by dt, source, then the file order; `parts` its (dt, source, rows) in that
-    order; `stats` (rows, late rows, max Timestamp).
+    order; `stats` (rows, late rows, max Timestamp); `index` the entity index rows, sorted.
+    The old index goes first and the new one comes last, so an index file never names partitions whose
+    files are not all in place (a reader without an index for a run scans everything).
     """
     staging = data_dir / STAGING_PREFIX / run
+    index_rel = layout.entity_index_key_for_run(run) if index.num_rows else None
     data = out.select(list(COLUMN_NAMES)).cast(arrow_schema())
     partitions = []
     jobs = []
@@ -556,6 +590,9 @@ def _write_outputs(
         with ThreadPoolExecutor(WRITE_THREADS) as pool:
             for i, _ in enumerate(pool.map(write, jobs), 1):
                 progress("write", i, len(parts))
+        if index_rel is not None:
+            write_index_file(index, staging / index_rel)
+        (data_dir / layout.entity_index_key_for_run(run)).unlink(missing_ok=True)
         analytics = data_dir / layout.ANALYTICS_PREFIX
         for old in analytics.glob(f"dt=*/source=*/{run}.parquet"):
             old.unlink()
@@ -566,6 +603,9 @@ def _write_outputs(
             dest = data_dir / part["file"]
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / part["file"], dest)
+        if index_rel is not None:
+            (data_dir / index_rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / index_rel, data_dir / index_rel)
         shutil.rmtree(staging, ignore_errors=True)
         staging_root = data_dir / STAGING_PREFIX
         if staging_root.is_dir() and not any(staging_root.iterdir()):
@@ -575,6 +615,7 @@ def _write_outputs(
         "late_rows": stats[1],
         "max_event_time": _utc_iso(stats[2]),
         "partitions": partitions,
+        "index_file": index_rel,
     }
 
 

@@ -9,6 +9,8 @@ Athena DDL in infra/ and the query library's column allowlist. Order matters: it
 'string'
 >>> [c.name for c in PARTITION_COLUMNS]
 ['dt', 'source']
+>>> index_arrow_schema().names
+['Key', 'dt', 'source']
 """
 
 from __future__ import annotations
@@ -71,6 +73,15 @@ COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 ALL_COLUMNS: tuple[Column, ...] = COLUMNS + PARTITION_COLUMNS
 ALL_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in ALL_COLUMNS)
 
+INDEX_COLUMNS: tuple[Column, ...] = (
+    _s("Key", "an EntityId or EntityParentId of the run's rows"),
+    *PARTITION_COLUMNS,
+)
+"""The entity index file's columns (etl.layout.entity_index_key): one row per distinct (Key, dt, source) of a
+run's rows, sorted by Key, dt, source; the DuckDB backend reads it to open only an entity's partitions."""
+INDEX_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in INDEX_COLUMNS)
+INDEX_ROW_GROUP_SIZE = 50_000
+
 ACTOR_TYPE_NAMES: dict[int, str] = {0: "Service", 1: "User", 2: "Client"}
 
 SOURCE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
@@ -90,3 +101,8 @@ def column(name: str) -> Column:
 def arrow_schema() -> pa.Schema:
     """The Parquet file schema (data columns only; partitions live in the path)."""
     return pa.schema([pa.field(c.name, c.arrow_type) for c in COLUMNS])
+
+
+def index_arrow_schema() -> pa.Schema:
+    """The entity index file schema (INDEX_COLUMNS)."""
+    return pa.schema([pa.field(c.name, c.arrow_type) for c in INDEX_COLUMNS])

@@ -4,6 +4,12 @@ One in-memory connection is shared; a DuckDB connection is not thread-safe, so e
 `conn.cursor()` (a new connection to the same database, the documented way to query from several threads,
 as Streamlit does). Partitions are read with hive partitioning, `dt` and `source` as VARCHAR. A folder
 without Parquet files yields empty results, not an error.
+
+An entity query (history) first asks the ETL's per-run entity index (`analytics/entity_index/<run>.parquet`,
+etl.layout.ENTITY_INDEX_PREFIX) which (dt, source) partitions hold the id as EntityId or EntityParentId, and
+reads only those. It does so only when every run with a data file in the query's partitions has an index
+file; otherwise (files from before the index existed, or written by hand) it reads every partition in range.
+Nothing is cached: each query lists the folders and reads the index afresh, so an ETL re-run is seen at once.
 """
 
 from __future__ import annotations
@@ -53,24 +59,78 @@ class DuckDBBackend:
             return []
         return [p for p in self.root.glob("dt=*/source=*") if p.is_dir()]
 
-    def _files(self, query: AuditLogQuery | None) -> list[str] | None:
-        """The Parquet files of the partitions `query` can touch, found by walking only its dt= and source=
-        folders; None (read everything) without a query or when the list would exceed MAX_LISTED_FILES."""
-        if query is None:
-            return None
-        files: list[str] = []
+    def _partitions(self, query: AuditLogQuery, cap: bool) -> list[tuple[str, str, list[str]]] | None:
+        """(dt, source, Parquet files) of each partition folder `query` can touch, found by walking only its
+        dt= and source= folders; None when `cap` and the files would exceed MAX_LISTED_FILES."""
+        parts: list[tuple[str, str, list[str]]] = []
+        count = 0
         days = (query.date_to - query.date_from).days + 1
         for n in range(max(days, 0)):
-            day = query.date_from + timedelta(days=n)
+            day = (query.date_from + timedelta(days=n)).isoformat()
             for source in sorted(set(query.sources)):
-                folder = self.root / f"dt={day.isoformat()}" / f"source={source}"
+                folder = self.root / f"dt={day}" / f"source={source}"
                 try:
-                    files += sorted(e.path for e in os.scandir(folder) if e.name.endswith(".parquet"))
+                    files = sorted(e.path for e in os.scandir(folder) if e.name.endswith(".parquet"))
                 except (FileNotFoundError, NotADirectoryError):
                     continue
-                if len(files) > MAX_LISTED_FILES:
+                parts.append((day, source, files))
+                count += len(files)
+                if cap and count > MAX_LISTED_FILES:
                     return None
-        return files
+        return parts
+
+    def _index_files(self) -> dict[str, str] | None:
+        """Run id -> path of its entity index file; None when there is no index folder."""
+        folder = self.data_dir / layout.ENTITY_INDEX_PREFIX
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return {e.name.removesuffix(".parquet"): e.path for e in entries if e.name.endswith(".parquet")}
+
+    def _indexed_partitions(
+        self, query: AuditLogQuery, parts: list[tuple[str, str, list[str]]], indexed: dict[str, str]
+    ) -> set[tuple[str, str]] | None:
+        """The (dt, source) pairs whose files hold `query.entity_id` as EntityId or EntityParentId, from the
+        entity index of the runs owning `parts`' files; None (scan everything) when any of those runs has no
+        index file in `indexed` or the index cannot be read (e.g. a re-run removed it meanwhile)."""
+        runs = {os.path.basename(f).removesuffix(".parquet") for _, _, files in parts for f in files}
+        if not runs <= indexed.keys():
+            return None
+        if not runs:
+            return set()
+        d = self.dialect
+        listed = "[" + ", ".join(literal(indexed[r], d) for r in sorted(runs)) + "]"
+        sources = ", ".join(literal(s, d) for s in sorted(set(query.sources)))
+        text = (  # every value through formatter.literal
+            f"SELECT DISTINCT dt, source FROM read_parquet({listed}, hive_partitioning = false)"  # noqa: S608
+            f' WHERE "{schema.INDEX_COLUMN_NAMES[0]}" = {literal(query.entity_id, d)}'
+            f" AND dt BETWEEN {literal(query.date_from.isoformat(), d)}"
+            f" AND {literal(query.date_to.isoformat(), d)} AND source IN ({sources})"
+        )
+        try:
+            return {(r["dt"], r["source"]) for r in self.execute(text)}
+        except BackendError:
+            return None
+
+    def _files(self, query: AuditLogQuery | None) -> list[str] | None:
+        """The Parquet files of the partitions `query` can touch (for an entity query, only those its entity
+        index names); None (read everything) without a query or above MAX_LISTED_FILES files."""
+        if query is None:
+            return None
+        # The index folder is listed before the data: a re-run removes its index before swapping its files
+        # and puts the new one back after, so a run caught mid-swap has no index here or none readable below
+        # and the query falls back to the full listing.
+        indexed = self._index_files() if query.entity_id is not None else None
+        parts = self._partitions(query, cap=query.entity_id is None)
+        if parts is None:
+            return None
+        if indexed is not None:
+            keep = self._indexed_partitions(query, parts, indexed)
+            if keep is not None:
+                parts = [p for p in parts if (p[0], p[1]) in keep]
+        files = [f for _, _, part_files in parts for f in part_files]
+        return None if len(files) > MAX_LISTED_FILES else files
 
     def table_ref(self, query: AuditLogQuery | None = None) -> str:
         """`read_parquet(...)` over the partition files `query` can touch (every file without a query), or

@@ -68,3 +68,30 @@ def test_bytes_read_counts_only_row_groups_min_max_cannot_rule_out(small_table: 
         groups, lambda rg: explorer_bench._may_equal(rg, "EntityId", "~not-an-id"), explorer_bench.SELECT_ALL
     )
     assert 0 < hit < total and miss == 0
+
+
+def _index_rows(path: Path) -> list[dict]:
+    return pq.read_table(path).to_pylist()
+
+
+def test_entity_index_of_a_built_table_is_what_the_etl_writes(small_table: Path, tmp_path: Path) -> None:
+    index_dir = small_table / layout.ENTITY_INDEX_PREFIX
+    runs = {p.stem for p in (small_table / layout.ANALYTICS_PREFIX).glob("dt=*/source=*/*.parquet")}
+    assert {p.stem for p in index_dir.glob("*.parquet")} == runs
+    hive = "hive_partitioning = true, hive_types = {'dt': VARCHAR, 'source': VARCHAR}"
+    for run in sorted(runs):
+        glob = (small_table / layout.ANALYTICS_PREFIX).as_posix() + f"/*/*/{run}.parquet"
+        scan = f"read_parquet('{glob}', {hive})"
+        expected = duckdb.sql(
+            f"SELECT DISTINCT k, dt, source FROM (SELECT EntityId AS k, dt, source FROM {scan} "
+            f"UNION ALL SELECT EntityParentId, dt, source FROM {scan}) WHERE k IS NOT NULL ORDER BY ALL"
+        ).fetchall()
+        assert [tuple(r.values()) for r in _index_rows(index_dir / f"{run}.parquet")] == expected, run
+    # a run made of the ETL's own files only: the same index file rows the ETL itself wrote
+    run = layout.run_id(data.END_DATE)
+    etl_index = tmp_path / f"etl-{data.BASE_DAYS}d-40" / layout.entity_index_key(data.END_DATE)
+    assert _index_rows(index_dir / f"{run}.parquet") == _index_rows(etl_index)
+    # a cached table that lacks an index file gets it back on the next use
+    (index_dir / f"{run}.parquet").unlink()
+    data.table(10, events_per_day=40)
+    assert _index_rows(index_dir / f"{run}.parquet") == _index_rows(etl_index)

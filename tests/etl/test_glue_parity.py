@@ -152,6 +152,14 @@ def table_rows(data_dir: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def index_rows(data_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every entity index file's rows, in file order, by key relative to the data folder."""
+    folder = data_dir / layout.ENTITY_INDEX_PREFIX
+    return {
+        p.relative_to(data_dir).as_posix(): pq.read_table(p).to_pylist() for p in sorted(folder.glob("*"))
+    }
+
+
 def quarantined(data_dir: Path) -> list[tuple[str, int, str, str]]:
     text = (data_dir / layout.quarantine_key(ARRIVAL_DAY)).read_text(encoding="utf-8")
     return [(q["file"], q["line"], q["reason"], q["raw"].strip()) for q in map(json.loads, text.splitlines())]
@@ -172,6 +180,11 @@ def test_glue_job_and_local_etl_store_identical_rows_and_counts(tmp_path: Path, 
         assert glue_rows[key] == duck_rows[key], key  # every column, same order of rows
     assert sum(len(r) for r in duck_rows.values()) == duck["rows_out"] == 15  # 14 events, e2 has 2 entities
 
+    duck_index, glue_index = index_rows(duck_dir), index_rows(spark_dir)
+    assert list(duck_index) == [layout.entity_index_key(ARRIVAL_DAY)] == [duck["index_file"]]
+    assert glue_index == duck_index  # same file, same rows in the same order
+    assert ("7", "2026-11-27", "shop.orders") in [tuple(r.values()) for r in duck_index[duck["index_file"]]]
+
     assert glue["engine"] == "spark" and duck["engine"] == "duckdb"
     for field in (
         "run_id",
@@ -185,6 +198,7 @@ def test_glue_job_and_local_etl_store_identical_rows_and_counts(tmp_path: Path, 
         "late_rows",
         "max_event_time",
         "partitions",
+        "index_file",
         "quarantine_reasons",
     ):
         assert glue[field] == duck[field], field

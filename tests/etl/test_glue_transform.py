@@ -65,10 +65,26 @@ def test_rerun_replaces_only_this_runs_files_and_late_rows_sit_beside_others(
     files = sorted(
         p.relative_to(tmp_path).as_posix() for p in (tmp_path / "analytics").rglob("*") if p.is_file()
     )
+    assert second["index_file"] == layout.entity_index_key(ARRIVAL_DAY)
     assert files == sorted(
-        [p["file"] for p in second["partitions"]] + [other.relative_to(tmp_path).as_posix()]
+        [p["file"] for p in second["partitions"]]
+        + [other.relative_to(tmp_path).as_posix(), second["index_file"]]
     )
     assert not (tmp_path / glue_job.STAGING_PREFIX / RUN).exists()
+
+
+@pytest.mark.spark
+@pytest.mark.xdist_group("spark")
+def test_rerun_without_rows_removes_the_entity_index(tmp_path: Path, spark: Any) -> None:
+    write_raw_day(tmp_path)
+    first = glue_job.run_etl(spark, str(tmp_path), str(tmp_path), ARRIVAL_DAY)
+    index = tmp_path / first["index_file"]
+    assert pq.ParquetFile(index).metadata.row_group(0).column(0).compression == "ZSTD"
+    for p in (tmp_path / layout.raw_day_prefix(ARRIVAL_DAY)).rglob("*.gz"):
+        p.write_bytes(gzip.compress(b"not json\n"))
+    second = glue_job.run_etl(spark, str(tmp_path), str(tmp_path), ARRIVAL_DAY)
+    assert second["rows_out"] == 0 and second["index_file"] is None
+    assert not index.exists() and not any((tmp_path / "analytics").rglob("*.parquet"))
 
 
 def table_rows_without(data_dir: Path, skip: Path) -> dict[str, Any]:
