@@ -31,14 +31,20 @@ def test_first_page_sql() -> None:
         actor_name="o'brien",
         limit=50,
     )
-    assert b.build_page_sql(q, dialect="athena", table_ref=ATHENA_TABLE) == (
-        f'SELECT {COLS}\nFROM "auditlog"."auditlog"\n'
+    where = (
         "WHERE \"dt\" BETWEEN '2026-11-20' AND '2026-11-26'\n"
         "  AND \"source\" IN ('billing', 'shop.orders')\n"
         "  AND \"Action\" IN ('Update', 'Delete')\n"
         "  AND \"ActorName\" = 'o''brien'\n"
-        'ORDER BY "Timestamp" DESC, "Id" DESC\n'
-        "LIMIT 51"
+    )
+    r_cols = ", ".join(f"r.{c}" for c in COLS.split(", "))
+    assert b.build_page_sql(q, dialect="athena", table_ref=ATHENA_TABLE) == (
+        f'WITH k AS (\nSELECT "Timestamp", "Id", "dt", "source"\nFROM "auditlog"."auditlog"\n{where}'
+        'ORDER BY "Timestamp" DESC, "Id" DESC\nLIMIT 51\n)\n'
+        f'SELECT {r_cols}\nFROM (\nSELECT {COLS}\nFROM "auditlog"."auditlog"\n{where}) AS r\n'
+        'JOIN (SELECT DISTINCT * FROM k) AS k ON r."Timestamp" = k."Timestamp" AND r."Id" = k."Id"'
+        ' AND r."dt" = k."dt" AND r."source" = k."source"\n'
+        'ORDER BY r."Timestamp" DESC, r."Id" DESC\nLIMIT 51'
     )
 
 
@@ -47,11 +53,13 @@ def test_prev_page_reverses_comparison_and_order() -> None:
     text = b.build_page_sql(
         q, dialect="athena", table_ref=ATHENA_TABLE, position=Keyset(1795651200123, "i", "prev")
     )
-    assert text.endswith(
+    keyset = (
         '  AND ("Timestamp" > TIMESTAMP \'2026-11-26 00:00:00.123\' OR ("Timestamp" = TIMESTAMP '
         "'2026-11-26 00:00:00.123' AND \"Id\" > 'i'))\n"
-        'ORDER BY "Timestamp" ASC, "Id" ASC\nLIMIT 4'
     )
+    assert f'{keyset}ORDER BY "Timestamp" ASC, "Id" ASC\nLIMIT 4\n)' in text
+    assert f"{keyset}) AS r" in text
+    assert text.endswith('ORDER BY r."Timestamp" ASC, r."Id" ASC\nLIMIT 4')
 
 
 def test_sql_parses_as_one_select_on_the_athena_table() -> None:
@@ -64,7 +72,9 @@ def test_sql_parses_as_one_select_on_the_athena_table() -> None:
     ):
         trees = sqlglot.parse(text, read="athena")
         assert len(trees) == 1 and isinstance(trees[0], exp.Select)
-        assert {(t.db, t.name) for t in trees[0].find_all(exp.Table)} == {("auditlog", "auditlog")}
+        ctes = {c.alias for c in trees[0].find_all(exp.CTE)}
+        tables = {(t.db, t.name) for t in trees[0].find_all(exp.Table) if t.name not in ctes}
+        assert tables == {("auditlog", "auditlog")}
 
 
 @pytest.fixture(scope="module")
