@@ -1,8 +1,9 @@
 """`python -m bench.run [--full]`: the ETL and explorer benchmarks; prints a summary and writes JSON.
 
 Quick mode (default, a few minutes): ETL over the 7-day demo raw set (no Glue run), explorer over 7 days.
-Full mode: adds the Glue transform under local pyspark and the explorer at 90 and 365 days. Data sets are
-built once and cached in bench/.cache/ (see bench/data.py for exactly how).
+Full mode: adds the Glue transform under local pyspark, the explorer at 90 and 365 days, and the memory of a
+real `streamlit run app.py` server driven through the query mix in headless Chromium (bench/server_rss.py).
+Data sets are built once and cached in bench/.cache/ (see bench/data.py for exactly how).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from bench import data, etl_bench, explorer_bench
+from bench import data, etl_bench, explorer_bench, server_rss
 from bench.measure import machine
 
 
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = data.table(n)
         reps, naive_reps = (30, 5) if args.full else (15, 3)
         results["explorer"].append(explorer_bench.run(n, folder, reps=reps, naive_reps=naive_reps))
+    if args.full:
+        results["server_rss"] = server_rss.run(max(days))
     out = data.CACHE / f"results-{results['mode']}.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(json.dumps(results, indent=2, default=str))
