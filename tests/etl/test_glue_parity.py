@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl import glue_job, layout, local
+from tests.etl.conftest import make_event
 
 ARRIVAL_DAY = date(2026, 11, 27)
 RUN = layout.run_id(ARRIVAL_DAY)
@@ -31,28 +32,16 @@ def event(
     entities: object = None,
     **detail: object,
 ) -> dict[str, Any]:
-    """An EventBridge envelope whose detail holds `entities` (default: one order)."""
-    body: dict[str, Any] = {
-        "entity_type": "Order",
-        "action": "Update",
-        "correlation_id": "c-1",
-        "actor": {"type": 1, "name": "alice"},
-        "entities": entities if entities is not None else [{"entity": {"id": "o-1", "name": "Order 1"}}],
-    }
-    if event_id is not None:
-        body["event_id"] = event_id
-    body.update(detail)
-    return {
-        "version": "0",
-        "id": f"env-{event_id}",
-        "detail-type": "EntityChanged",
-        "source": source,
-        "account": "123456789012",
-        "time": time,
-        "region": "eu-west-1",
-        "resources": [],
-        "detail": body,
-    }
+    """conftest.make_event keyed by `event_id` (None: none), one order o-1 and correlation c-1 by default."""
+    one_order = [{"entity": {"id": "o-1", "name": "Order 1"}}]
+    return make_event(
+        event_id,
+        time=time,
+        source=source,
+        entities=entities if entities is not None else one_order,
+        event_id=event_id,
+        **{"correlation_id": "c-1", **detail},
+    )
 
 
 def _dumps(obj: object) -> str:
