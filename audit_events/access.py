@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError
 from audit_events.contract import envelope_from_entry, make_detail, make_entity, new_event_id
 from audit_events.publisher import EventPublisher
 from audit_events.sink import LocalFirehoseSink
+from etl.layout import data_dir_from_env
 
 ACCESS_SOURCE = "auditlog.explorer"
 ACCESS_DETAIL_TYPE = "AuditLogAccessed"
@@ -260,7 +261,7 @@ def recorder_from_env(environ: Mapping[str, str], *, client: Any = None) -> Acce
     if mode == "off":
         return NullAccessRecorder()
     if mode == "local":
-        return LocalAccessRecorder(Path(environ.get("AUDITLOG_DATA_DIR") or "data"))
+        return LocalAccessRecorder(data_dir_from_env(environ))
     bus = (environ.get("AUDITLOG_ACCESS_EVENT_BUS") or "").strip()
     if not bus:
         raise ValueError(

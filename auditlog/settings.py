@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-DATA_DIR_ENV = "AUDITLOG_DATA_DIR"
+from etl.layout import DATA_DIR_ENV, data_dir_from_env
 
 
 def default_data_dir() -> Path:
     """The data folder: $AUDITLOG_DATA_DIR when set, else ./data."""
-    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+    return data_dir_from_env()
 
 
 def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:

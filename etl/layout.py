@@ -13,7 +13,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import date, datetime
+from pathlib import Path
+
+DATA_DIR_ENV = "AUDITLOG_DATA_DIR"
 
 RAW_PREFIX = "raw/"
 ANALYTICS_PREFIX = "analytics/auditlog/"
@@ -22,6 +27,17 @@ ENTITY_INDEX_PREFIX = "analytics/entity_index/"
 outside ANALYTICS_PREFIX, the Athena table root, so Athena never reads it as table data."""
 QUARANTINE_PREFIX = "quarantine/"
 REPORTS_PREFIX = "reports/"
+
+
+def data_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """The local data folder: $AUDITLOG_DATA_DIR when set, else ./data (one rule for the CLI, the explorer,
+    the backends and the access log).
+
+    >>> data_dir_from_env({}).as_posix(), data_dir_from_env({"AUDITLOG_DATA_DIR": "/srv/a"}).as_posix()
+    ('data', '/srv/a')
+    """
+    env = os.environ if environ is None else environ
+    return Path(env.get(DATA_DIR_ENV) or "data")
 
 
 def raw_hour_prefix(arrival: datetime) -> str:

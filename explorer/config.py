@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-BACKENDS = ("duckdb", "athena")
+from audit_query.backends import backend_name
+from etl.layout import data_dir_from_env
 
 
 def _positive_int(env: Mapping[str, str], var: str, default: int) -> int:
@@ -58,10 +59,8 @@ class ExplorerSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ExplorerSettings:
         """Read the AUDITLOG_* variables; a bad value raises ValueError naming the variable."""
         env = os.environ if environ is None else environ
-        backend = (env.get("AUDITLOG_BACKEND") or "duckdb").strip().lower()
-        if backend not in BACKENDS:
-            raise ValueError(f"AUDITLOG_BACKEND={backend!r}: use one of {', '.join(BACKENDS)}")
-        data_dir = Path(env.get("AUDITLOG_DATA_DIR") or "data")
+        backend = backend_name(env)
+        data_dir = data_dir_from_env(env)
         runs = env.get("AUDITLOG_RUNS_LOCATION") or (str(data_dir) if backend == "duckdb" else None)
         return cls(
             backend=backend,
