@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import layout, raw
@@ -107,23 +108,29 @@ _STRUCT = {
     },
 }
 
+# `YYYY-MM-DDTHH:MM:SS.mmmZ`, what producers send: parsed by strptime and accepted only when it formats back
+# to the same text (so it means exactly what etl.rules.parse_event_time reads); other shapes take the regex.
+_CANONICAL_TIME = "%Y-%m-%dT%H:%M:%S.%gZ"
+
 _MACROS = f"""
 CREATE OR REPLACE MACRO jtext(x) AS
     CASE WHEN json_type(x) = 'VARCHAR' THEN json_extract_string(x, '$') ELSE x::VARCHAR END;
 CREATE OR REPLACE MACRO nows(x) AS
     replace(replace(replace(replace(x, ' ', ''), chr(9), ''), chr(10), ''), chr(13), '');
-CREATE OR REPLACE MACRO parse_time(t) AS (
-    WITH m AS (SELECT regexp_extract(t, '{TIME_PATTERN}',
-        ['y', 'mo', 'd', 'h', 'mi', 's', 'f', 'z', 'sg', 'oh', 'om']) AS m)
-    SELECT CASE WHEN m.y >= '{MIN_EVENT_TIME.year}'
-                 AND (m.z = 'Z' OR (m.oh::INT <= 23 AND m.om::INT <= 59)) THEN
+CREATE OR REPLACE MACRO time_parts(t) AS regexp_extract(t, '{TIME_PATTERN}',
+    ['y', 'mo', 'd', 'h', 'mi', 's', 'f', 'z', 'sg', 'oh', 'om']);
+CREATE OR REPLACE MACRO time_from_parts(m) AS
+    CASE WHEN m.y >= '{MIN_EVENT_TIME.year}' AND (m.z = 'Z' OR (m.oh::INT <= 23 AND m.om::INT <= 59)) THEN
         (try_strptime(m.y || '-' || m.mo || '-' || m.d || ' ' || m.h || ':' || m.mi || ':' || m.s,
                       '%Y-%m-%d %H:%M:%S')
          + to_milliseconds(CASE WHEN m.f = '' THEN 0 ELSE left(m.f || '00', 3)::INT END)
          - to_minutes(CASE m.sg WHEN '+' THEN 1 WHEN '-' THEN -1 ELSE 0 END
                       * (CASE WHEN m.z = 'Z' THEN 0 ELSE m.oh::INT * 60 + m.om::INT END)))::TIMESTAMP_MS
-    END FROM m
-);
+    END;
+CREATE OR REPLACE MACRO canonical_time(t) AS
+    CASE WHEN length(t) = 24 AND t[24] = 'Z'
+          AND strftime(try_strptime(t, '{_CANONICAL_TIME}'), '{_CANONICAL_TIME}') = t
+        THEN try_strptime(t, '{_CANONICAL_TIME}')::TIMESTAMP_MS END;
 """  # noqa: S608 (module constants only)
 
 # Expression per output column over `e` (one entities item), `p` (its position), `k` (dedup key), `ts`, `j`.
@@ -250,10 +257,23 @@ _SUSPECT = (
     r",[ \t\r\n]*[}\]]|[:,\[][ \t\r\n]*(-0|-?[0-9.]{17}|-?[0-9][0-9.]*[eE]"
     r"|-?[0-9]+\.[0-9]*[0-9]0[ \t\r\n]*([,}\]]|$)|[-+]?([nN][aA]|[iI][nN]))"
 )
-# CASE, not AND/OR: DuckDB evaluates both sides of AND, and json() raises on invalid text.
+_CLEAN_MISS = r"\\|" + _SUSPECT  # a backslash (an escape DuckDB may rewrite) or a suspect pattern
+
+
+def clean_lines(lines: pa.Array) -> pa.BooleanArray:
+    """True for each line that, when it is valid JSON, surely reads back unchanged through DuckDB: it starts
+    with `{` and holds no backslash and no suspect pattern. Run in Arrow (RE2, no GIL) on the read threads.
+
+    >>> clean_lines(pa.array(['{"a":1.5}', '{"a":1.50}', '{"a":"\\\\u00e9"}', '[1]'])).to_pylist()
+    [True, False, False, False]
+    """
+    return pc.and_(pc.starts_with(lines, "{"), pc.invert(pc.match_substring_regex(lines, _CLEAN_MISS)))
+
+
+# CASE, not AND/OR: DuckDB evaluates both sides of AND, and json() raises on invalid text. `clean` is
+# clean_lines(line); a line it does not clear gets the exact comparison, which is the rule itself.
 _FAST_LINE = (
-    "CASE WHEN NOT json_valid(line) THEN false"
-    f" WHEN line[1] = '{{' AND NOT contains(line, '\\') AND NOT regexp_matches(line, '{_SUSPECT}') THEN true"
+    "CASE WHEN NOT json_valid(line) THEN false WHEN clean THEN true"
     " WHEN regexp_matches(line, '(?i)(^|[:,\\[])[ \\t\\r\\n]*[-+]?(nan|inf)') THEN false"
     " ELSE nows(line) = nows(json(line)::VARCHAR) END"
 )
@@ -268,14 +288,16 @@ def _now() -> str:
 
 
 def _lines_table(files: list[Path], data_dir: Path, quarantine: list[dict[str, Any]], run: str) -> pa.Table:
-    """(file_idx, line_no, line) for every line of every file; non-UTF-8 lines go straight to quarantine.
+    """(file_idx, line_no, line, clean) for every line of every file (clean: see clean_lines); non-UTF-8
+    lines go straight to quarantine.
 
-    Files are decompressed on a small thread pool (zlib and Arrow's UTF-8 check release the GIL).
+    Files are decompressed and screened on a small thread pool (zlib, Arrow's UTF-8 check and RE2 release
+    the GIL).
     """
     chunks = []
     with ThreadPoolExecutor(READ_THREADS) as pool:
         read = list(pool.map(_try_read_lines, files))
-    for idx, (path, lines) in enumerate(zip(files, read, strict=True)):
+    for idx, (path, (lines, clean)) in enumerate(zip(files, read, strict=True)):
         if lines is None:
             decoded = raw.decode_lines(path)
             for no, (text, ok) in enumerate(decoded, 1):
@@ -283,6 +305,7 @@ def _lines_table(files: list[Path], data_dir: Path, quarantine: list[dict[str, A
                     msg = f"{REASON_MESSAGES['invalid_json']}: not UTF-8"
                     quarantine.append(_qrow(run, data_dir, path, no, 0, "invalid_json", msg, text))
             lines = pa.array([t if ok else "" for t, ok in decoded], pa.string())
+            clean = clean_lines(lines)
         n = len(lines)
         chunks.append(
             pa.record_batch(
@@ -290,11 +313,14 @@ def _lines_table(files: list[Path], data_dir: Path, quarantine: list[dict[str, A
                     _numpy_array(np.full(n, idx, dtype=np.int32), pa.int32()),
                     _numpy_array(np.arange(1, n + 1, dtype=np.int64), pa.int64()),
                     lines.cast(pa.string()) if lines.type != pa.string() else lines,
+                    clean,
                 ],
-                names=["file_idx", "line_no", "line"],
+                names=["file_idx", "line_no", "line", "clean"],
             )
         )
-    schema = pa.schema([("file_idx", pa.int32()), ("line_no", pa.int64()), ("line", pa.string())])
+    schema = pa.schema(
+        [("file_idx", pa.int32()), ("line_no", pa.int64()), ("line", pa.string()), ("clean", pa.bool_())]
+    )
     return pa.Table.from_batches(chunks, schema=schema)
 
 
@@ -303,11 +329,12 @@ def _numpy_array(values: np.ndarray, type_: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
 
 
-def _try_read_lines(path: Path) -> pa.Array | None:
+def _try_read_lines(path: Path) -> tuple[pa.Array | None, pa.BooleanArray | None]:
     try:
-        return raw.read_lines(path)
+        lines = raw.read_lines(path)
     except pa.ArrowInvalid:
-        return None  # not UTF-8: read line by line instead
+        return None, None  # not UTF-8: read line by line instead
+    return lines, clean_lines(lines)
 
 
 def _qrow(run: str, data_dir: Path, path: Path, line: int, pos: int, reason: str, message: str, text: str):
@@ -377,9 +404,12 @@ def run_etl(
                         THEN jtext(j.detail.event_id)
                     WHEN json_type(j.detail.event_id) IN {_NUMBER_TYPES} THEN j.detail.event_id::VARCHAR
                     ELSE jtext(j.id) END AS k,
-                    parse_time(jtext(j.time)) AS ts,
+                    canonical_time(jtext(j.time)) AS ts0,
+                    CASE WHEN ts0 IS NULL THEN time_parts(jtext(j.time)) END AS tm,
                     jtext(j.source) AS src
                 FROM f
+            ), g2 AS (
+                SELECT * EXCLUDE (ts0, tm), coalesce(ts0, time_from_parts(tm)) AS ts FROM g
             ), r AS (
                 SELECT *, CASE
                     WHEN NOT ok THEN NULL
@@ -392,7 +422,7 @@ def run_etl(
                     WHEN json_type(j.source) IS DISTINCT FROM 'VARCHAR'
                         OR NOT regexp_full_match(src, '{SOURCE_PATTERN}') THEN 'invalid_source'
                     END AS reason
-                FROM g
+                FROM g2
             )
             SELECT file_idx, line_no, ok, reason,
                 CASE WHEN NOT ok OR reason IS NOT NULL THEN line END AS line,

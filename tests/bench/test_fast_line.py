@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from etl import local
@@ -24,6 +25,7 @@ LINES = [
 def test_cheap_classification_agrees_with_the_exact_rule(line: str) -> None:
     con = duckdb.connect()
     con.execute(local._MACROS)
-    sql = f"SELECT {local._FAST_LINE}, {EXACT} FROM (SELECT ? AS line)"
-    cheap, exact = con.execute(sql, [line]).fetchall()[0]
+    clean = local.clean_lines(pa.array([line])).to_pylist()[0]
+    sql = f"SELECT {local._FAST_LINE}, {EXACT} FROM (SELECT ? AS line, ? AS clean)"
+    cheap, exact = con.execute(sql, [line, clean]).fetchall()[0]
     assert cheap == exact
