@@ -381,6 +381,7 @@ def run_etl(
     con = duckdb.connect(config={} if threads is None else {"threads": threads})
     try:
         con.execute("SET enable_progress_bar = false")
+        con.execute("SET preserve_insertion_order = false")
         con.execute(_MACROS)
         con.register("raw_lines", lines)
         n_lines = lines.num_rows
