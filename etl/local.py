@@ -133,6 +133,11 @@ CREATE OR REPLACE MACRO canonical_time(t) AS
         THEN try_strptime(t, '{_CANONICAL_TIME}')::TIMESTAMP_MS END;
 """  # noqa: S608 (module constants only)
 
+# The event time `ts` of a text column `t`, in two projections: strptime first, then the regex only on rows
+# where it failed (a single expression would run the regex for every row: 0.15 s instead of 0.04 s per day).
+TIME_PARTS = "canonical_time(t) AS ts0, CASE WHEN ts0 IS NULL THEN time_parts(t) END AS tm"
+TIME_FROM_PARTS = "coalesce(ts0, time_from_parts(tm)) AS ts"
+
 # Expression per output column over `e` (one entities item), `p` (its position), `k` (dedup key), `ts`, `j`.
 _SQL_COLUMNS: dict[str, str] = {
     "Id": "k || ':' || p",
@@ -405,12 +410,11 @@ def run_etl(
                         THEN jtext(j.detail.event_id)
                     WHEN json_type(j.detail.event_id) IN {_NUMBER_TYPES} THEN j.detail.event_id::VARCHAR
                     ELSE jtext(j.id) END AS k,
-                    canonical_time(jtext(j.time)) AS ts0,
-                    CASE WHEN ts0 IS NULL THEN time_parts(jtext(j.time)) END AS tm,
+                    jtext(j.time) AS t, {TIME_PARTS},
                     jtext(j.source) AS src
                 FROM f
             ), g2 AS (
-                SELECT * EXCLUDE (ts0, tm), coalesce(ts0, time_from_parts(tm)) AS ts FROM g
+                SELECT * EXCLUDE (t, ts0, tm), {TIME_FROM_PARTS} FROM g
             ), r AS (
                 SELECT *, CASE
                     WHEN NOT ok THEN NULL

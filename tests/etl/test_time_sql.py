@@ -12,8 +12,6 @@ from hypothesis import strategies as st
 from etl import local
 from etl.rules import MIN_EVENT_TIME, parse_event_time
 
-SQL_TIME = "coalesce(canonical_time(t), time_from_parts(time_parts(t)))"
-
 # Shapes the fast path must refuse or read exactly: impossible dates, leap seconds, hour 24, short years.
 EDGES = [
     "2026-11-27T13:37:06.840Z", "2026-02-29T00:00:00.000Z", "2024-02-29T23:59:59.999Z",
@@ -31,8 +29,9 @@ def sql_times(texts: list[str]) -> list[datetime | None]:
     """The SQL parse of each text, with the ETL's 1970 floor applied as its reason check does."""
     con = duckdb.connect()
     con.execute(local._MACROS)
+    texts_sql = "SELECT unnest(?) AS t, generate_subscripts(?, 1) AS i"
     rows = con.execute(
-        f"SELECT {SQL_TIME} FROM (SELECT unnest(?) AS t, generate_subscripts(?, 1) AS i) ORDER BY i",
+        f"SELECT {local.TIME_FROM_PARTS} FROM (SELECT i, {local.TIME_PARTS} FROM ({texts_sql})) ORDER BY i",
         [texts, texts],
     ).fetchall()
     return [ts if ts is not None and ts >= MIN_EVENT_TIME else None for (ts,) in rows]
