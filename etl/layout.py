@@ -60,6 +60,20 @@ def run_id(arrival_day: date) -> str:
     return f"run-{arrival_day:%Y%m%d}"
 
 
+def run_day(run: str) -> date | None:
+    """The arrival day a run id names, or None when `run` is not a run id (e.g. a file written by hand).
+
+    >>> run_day("run-20261127"), run_day("manual-export")
+    (datetime.date(2026, 11, 27), None)
+    """
+    if not (run.startswith("run-") and len(run) == 12 and run[4:].isdigit()):
+        return None
+    try:
+        return datetime.strptime(run[4:], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
 def quarantine_key(arrival_day: date) -> str:
     """Quarantined records of one run, JSON Lines with a reason each."""
     return f"{QUARANTINE_PREFIX}{run_id(arrival_day)}.jsonl"

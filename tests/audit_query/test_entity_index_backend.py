@@ -207,3 +207,23 @@ def test_a_rerun_is_seen_by_an_open_backend(folders: tuple[Path, Path], tmp_path
 def _strip_index(data_dir: Path, dest: Path) -> Path:
     shutil.copytree(data_dir / layout.ANALYTICS_PREFIX, dest / layout.ANALYTICS_PREFIX)
     return dest
+
+
+def test_an_event_dated_after_its_arrival_day_is_found_through_its_runs_index(tmp_path: Path) -> None:
+    # The run of 11-24 holds an event stamped 11-26 (a producer clock ahead). A history from 11-25 on reads
+    # the index files of runs from 11-25 while it lists partitions; the 11-24 run turns up in the listing
+    # and its index must still be asked, or the row is silently missed.
+    data_dir = tmp_path / "data"
+    ahead = make_event(1, time="2026-11-26T05:00:00Z", entities=[{"entity": {"id": "ahead-1"}}])
+    other = make_event(2, time="2026-11-25T05:00:00Z", entities=[{"entity": {"id": "other"}}])
+    write_raw(data_dir, datetime(2026, 11, 24, 9), [ahead])
+    write_raw(data_dir, datetime(2026, 11, 25, 9), [other])
+    run_etl(data_dir, date(2026, 11, 24))
+    run_etl(data_dir, date(2026, 11, 25))
+    plain = _strip_index(data_dir, tmp_path / "plain")
+    for data in (data_dir, plain):
+        with DuckDBBackend(data) as backend:
+            rows = AuditLogClient(backend, SETTINGS).history(
+                "ahead-1", date_from=date(2026, 11, 25), date_to=date(2026, 11, 27)
+            )
+        assert [r.EntityId for r in rows] == ["ahead-1"], data
