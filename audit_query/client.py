@@ -57,13 +57,29 @@ class AuditLogClient:
             )
         return position
 
+    def _page_rows(self, q: AuditLogQuery, position: Keyset | None) -> tuple[list[AuditRecord], object]:
+        """The page's `limit + 1` rows in reading order.
+
+        Every row of an older `dt` partition is older (dt is the UTC date of Timestamp) and every row of a
+        newer one newer, so when the one day a page starts in holds `limit + 1` matching rows, they are the
+        page. A backend with `probe_first_day` reads that day first and the whole range only when it falls
+        short: a first Search page over a week reads one day, not seven (bench/RESULTS.md).
+        """
+        day = _start_day(q, position) if self.backend.probe_first_day else None
+        if day is not None:
+            probe = replace(q, date_from=day, date_to=day)
+            rows, stats = self._records(sql.build_page_sql(probe, position=position, **self._sql_args(probe)))
+            if len(rows) > q.limit:
+                return rows, stats
+        return self._records(sql.build_page_sql(q, position=position, **self._sql_args(q)))
+
     # -- public API ------------------------------------------------------------------------------------
 
     def query(self, q: AuditLogQuery) -> Page:
         """One page of `q`, newest first, with cursors to the older (`next_cursor`) and newer pages."""
         q.validate(self.settings)
         position = self._position(q)
-        rows, stats = self._records(sql.build_page_sql(q, position=position, **self._sql_args(q)))
+        rows, stats = self._page_rows(q, position)
         extra = len(rows) > q.limit
         rows = rows[: q.limit]
         reading_back = position is not None and position.direction == "prev"
@@ -183,3 +199,28 @@ class AuditLogClient:
     def close(self) -> None:
         """Close the backend."""
         self.backend.close()
+
+
+def _start_day(q: AuditLogQuery, position: Keyset | None) -> date | None:
+    """The day whose rows come first on `q`'s page at `position`, when `q`'s range holds other days too;
+    None when the range is that one day or the position lies outside the range (no row to find).
+
+    >>> from audit_query.cursor import to_millis
+    >>> q = AuditLogQuery("2026-11-20", "2026-11-27", ("shop.orders",))
+    >>> _start_day(q, None), _start_day(q, Keyset(to_millis(datetime(2026, 11, 22, 23, 59)), "x", "next"))
+    (datetime.date(2026, 11, 27), datetime.date(2026, 11, 22))
+    >>> _start_day(q, Keyset(to_millis(datetime(2026, 12, 5)), "x", "next"))  # newer than the range
+    datetime.date(2026, 11, 27)
+    >>> _start_day(q, Keyset(to_millis(datetime(2026, 11, 10)), "x", "next")) is None  # older: nothing left
+    True
+    >>> _start_day(q, Keyset(to_millis(datetime(2026, 11, 10)), "x", "prev"))  # reading newer rows
+    datetime.date(2026, 11, 20)
+    """
+    if q.date_from >= q.date_to:
+        return None
+    if position is None:
+        return q.date_to
+    day = position.timestamp().date()
+    if position.direction == "next":
+        return min(day, q.date_to) if day >= q.date_from else None
+    return max(day, q.date_from) if day <= q.date_to else None

@@ -80,6 +80,7 @@ class AthenaBackend:
     """Runs audit_query SQL on Athena (dialect "athena") and discovers sources from the S3 listing."""
 
     dialect = "athena"
+    probe_first_day = False
 
     def __init__(
         self,

@@ -26,6 +26,10 @@ class Backend(Protocol):
     #: SQL dialect the builder must produce for this engine: "duckdb" or "athena".
     dialect: str
 
+    #: Whether a result page is first read from the one day it starts in (AuditLogClient.query): worth a
+    #: second query where queries cost milliseconds (DuckDB), not where each starts up for a second (Athena).
+    probe_first_day: bool
+
     def table_ref(self, query: AuditLogQuery | None = None) -> str:
         """The SQL text naming the audit table in FROM (built by the backend, never from user input).
 

@@ -41,6 +41,7 @@ class DuckDBBackend:
     """Runs audit_query SQL on DuckDB against the Parquet files under `data_dir`."""
 
     dialect = "duckdb"
+    probe_first_day = True
 
     def __init__(
         self, data_dir: Path | str, *, threads: int | None = None, settings: QuerySettings | None = None
