@@ -63,7 +63,8 @@ class AuditLogClient:
         Every row of an older `dt` partition is older (dt is the UTC date of Timestamp) and every row of a
         newer one newer, so when the one day a page starts in holds `limit + 1` matching rows, they are the
         page. A backend with `probe_first_day` reads that day first and the whole range only when it falls
-        short: a first Search page over a week reads one day, not seven (bench/RESULTS.md).
+        short: a first Search page over a week reads one day, not seven (bench/RESULTS.md). The stats are
+        those of the query whose rows make the page.
         """
         day = _start_day(q, position) if self.backend.probe_first_day else None
         if day is not None:
