@@ -26,7 +26,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import layout, raw
-from etl.rules import MIN_EVENT_TIME, REASONS, TIME_PATTERN, format_event_time, parse_event_time, valid_source
+from etl.rules import (
+    MAX_EVENT_TIME,
+    MIN_EVENT_TIME,
+    REASONS,
+    TIME_PATTERN,
+    format_event_time,
+    parse_event_time,
+    valid_source,
+)
 from etl.schema import (
     ACTOR_TYPE_NAMES,
     COLUMN_NAMES,
@@ -120,7 +128,7 @@ CREATE OR REPLACE MACRO nows(x) AS
 CREATE OR REPLACE MACRO time_parts(t) AS regexp_extract(t, '{TIME_PATTERN}',
     ['y', 'mo', 'd', 'h', 'mi', 's', 'f', 'z', 'sg', 'oh', 'om']);
 CREATE OR REPLACE MACRO time_from_parts(m) AS
-    CASE WHEN m.y >= '{MIN_EVENT_TIME.year}' AND (m.z = 'Z' OR (m.oh::INT <= 23 AND m.om::INT <= 59)) THEN
+    CASE WHEN m.y >= '{MIN_EVENT_TIME.year - 1}' AND (m.z = 'Z' OR (m.oh::INT <= 23 AND m.om::INT <= 59)) THEN
         (try_strptime(m.y || '-' || m.mo || '-' || m.d || ' ' || m.h || ':' || m.mi || ':' || m.s,
                       '%Y-%m-%d %H:%M:%S')
          + to_milliseconds(CASE WHEN m.f = '' THEN 0 ELSE left(m.f || '00', 3)::INT END)
@@ -135,12 +143,15 @@ CREATE OR REPLACE MACRO canonical_time(t) AS
 
 # The event time `ts` of a text column `t`, in two projections: strptime first, then the regex only on rows
 # where it failed (a single expression would run the regex for every row: 0.15 s instead of 0.04 s per day).
+# (A local year before MIN_EVENT_TIME's is parsed too: 1969-12-31T23:30-01:00 is 1970 in UTC.)
 TIME_PARTS = "canonical_time(t) AS ts0, CASE WHEN ts0 IS NULL THEN time_parts(t) END AS tm"
 TIME_FROM_PARTS = "coalesce(ts0, time_from_parts(tm)) AS ts"
+TIME_IN_RANGE = f"ts BETWEEN TIMESTAMP '{MIN_EVENT_TIME}' AND TIMESTAMP '{MAX_EVENT_TIME}'"
+"""The window etl.rules accepts, applied to `ts` where the reasons are decided."""
 
 # Expression per output column over `e` (one entities item), `p` (its position), `k` (dedup key), `ts`, `j`.
 _SQL_COLUMNS: dict[str, str] = {
-    "Id": "k || ':' || p",
+    "Id": "coalesce(k, '') || ':' || p",  # no event_id and no id: ":p", as on the Python path
     "EventId": "k",
     "Timestamp": "ts",
     "DetailType": 'j."detail-type"',
@@ -423,7 +434,7 @@ def run_etl(
                     WHEN NOT list_bool_and(list_transform(j.detail.entities, lambda e: coalesce(
                         (json_type(e.entity.id) = 'VARCHAR' AND jtext(e.entity.id) <> '')
                         OR json_type(e.entity.id) IN {_NUMBER_TYPES}, false))) THEN 'entity_without_id'
-                    WHEN ts IS NULL OR ts < TIMESTAMP '{MIN_EVENT_TIME}' THEN 'invalid_time'
+                    WHEN ts IS NULL OR NOT ({TIME_IN_RANGE}) THEN 'invalid_time'
                     WHEN json_type(j.source) IS DISTINCT FROM 'VARCHAR'
                         OR NOT regexp_full_match(src, '{SOURCE_PATTERN}') THEN 'invalid_source'
                     END AS reason

@@ -35,6 +35,9 @@ TIME_PATTERN = (
 MIN_EVENT_TIME = datetime(1970, 1, 1)
 """Earlier times are quarantined as invalid_time: no real audit event has one, and older dates meet engine
 edge cases (Spark refuses pre-1582 Parquet timestamps by default; years below 1000 broke formatting)."""
+MAX_EVENT_TIME = datetime(9999, 12, 31, 23, 59, 59, 999000)
+"""The last instant a datetime (and so the table) can hold; a later one (a year-9999 time with a negative
+offset) is invalid_time."""
 
 _TIME_RE = re.compile(TIME_PATTERN)
 _SOURCE_RE = re.compile(SOURCE_PATTERN)

@@ -151,6 +151,7 @@ QUARANTINE_CASES = [
     (make_event(21, time="0999-01-01T00:00:00Z"), "invalid_time"),  # once crashed the whole run
     (make_event(22, time="1969-12-31T23:59:59.999Z"), "invalid_time"),
     (make_event(23, time="1970-01-01T00:30:00+01:00"), "invalid_time"),  # 1969 in UTC
+    (make_event(24, time="9999-12-31T23:59:59.999-01:00"), "invalid_time"),  # year 10000 crashed the run
 ]
 
 
@@ -268,3 +269,19 @@ def test_non_utf8_line_is_quarantined_and_the_rest_stored(tmp_path: Path) -> Non
     assert got == [(2, "invalid_json", "\ufffd{}")]
     assert [r["EventId"] for r in rows(tmp_path)] == ["ev-1", "ev-2"]
     check_invariant(report)
+
+
+@pytest.mark.parametrize("escape", ["", "\\u00e9"])  # plain: the SQL path; an escape: the Python path
+def test_edge_times_and_keyless_events_are_stored_alike_on_both_paths(tmp_path: Path, escape: str) -> None:
+    # 1969-12-31 local with a negative offset is 1970-01-01 in UTC: stored, not quarantined. An event with no
+    # event_id and no envelope id gets Id ":0" (SEMANTICS rule 6), never a NULL Id.
+    early = json.dumps(make_event(1, time="1969-12-31T23:59:59.999-00:01", note="NOTE"))
+    keyless = {k: v for k, v in make_event(2, event_id=None, note="NOTE").items() if k != "id"}
+    lines = [early.replace("NOTE", escape), json.dumps(keyless).replace("NOTE", escape)]
+    write_raw(tmp_path, ARRIVAL, lines)
+    report = run_etl(tmp_path, DAY)
+    assert report.quarantined == 0 and report.events_stored == 2
+    got = {r["EntityId"]: r for r in rows(tmp_path)}
+    assert got["o-1"]["Timestamp"] == datetime(1970, 1, 1, 0, 0, 59, 999000)
+    assert got["o-1"]["dt"] == "1970-01-01"
+    assert (got["o-2"]["Id"], got["o-2"]["EventId"]) == (":0", None)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl import local
-from etl.rules import MIN_EVENT_TIME, parse_event_time
+from etl.rules import parse_event_time
 
 # Shapes the fast path must refuse or read exactly: impossible dates, leap seconds, hour 24, short years.
 EDGES = [
@@ -22,19 +22,22 @@ EDGES = [
     "2026-1-027T13:37:06.840Z", "2026-11-27T13:37:06.84Z", "2026-11-27T13:37:06.8400Z",
     "2026-11-27T13:37:06Z", "2026-11-27T13:37:06.840+02:00", "2026-11-27T13:37:06.840-23:59",
     "2026-11-27T13:37:06.840+24:00", " 2026-11-27T13:37:06.840Z", "2026-11-27T13:37:06.840Z\n",
+    "9999-12-31T23:59:59.999-01:00", "9999-12-31T23:59:59.999+01:00", "1969-12-31T23:59:59.999-00:01",
+    "1969-12-31T23:00:00-00:59", "1969-12-30T23:59:59-23:59",
 ]
 
 
 def sql_times(texts: list[str]) -> list[datetime | None]:
-    """The SQL parse of each text, with the ETL's 1970 floor applied as its reason check does."""
+    """The SQL parse of each text, with the ETL's time window applied as its reason check does."""
     con = duckdb.connect()
     con.execute(local._MACROS)
     texts_sql = "SELECT unnest(?) AS t, generate_subscripts(?, 1) AS i"
     rows = con.execute(
-        f"SELECT {local.TIME_FROM_PARTS} FROM (SELECT i, {local.TIME_PARTS} FROM ({texts_sql})) ORDER BY i",
+        f"SELECT CASE WHEN {local.TIME_IN_RANGE} THEN ts END FROM (SELECT i, {local.TIME_FROM_PARTS} "
+        f"FROM (SELECT i, {local.TIME_PARTS} FROM ({texts_sql}))) ORDER BY i",
         [texts, texts],
     ).fetchall()
-    return [ts if ts is not None and ts >= MIN_EVENT_TIME else None for (ts,) in rows]
+    return [ts for (ts,) in rows]
 
 
 def test_fast_path_and_regex_agree_with_the_python_rule_on_edge_shapes() -> None:
@@ -46,7 +49,15 @@ digits = st.text("0123456789", min_size=2, max_size=2)
 shaped = st.builds(
     "{}-{}-{}T{}:{}:{}.{}{}".format,
     st.text("0123456789", min_size=4, max_size=4), digits, digits, digits, digits, digits,
-    st.text("0123456789", min_size=1, max_size=4), st.sampled_from(["Z", "+01:30", "-00:00", "z", ""]),
+    st.text("0123456789", min_size=1, max_size=4),
+    st.sampled_from(["Z", "+01:30", "-00:00", "z", "", "-23:59", "+23:59", "-00:01"]),
+)
+# Instants near both ends of the window, written with offsets: local dates on the other side of the edge.
+edges = st.builds(
+    "{}{}{:02d}:{:02d}".format,
+    st.sampled_from(["1969-12-31T23:59:59.999", "1969-12-31T00:00:00", "9999-12-31T23:59:59.999",
+                     "9999-12-31T00:30:00", "1970-01-01T00:00:00"]),
+    st.sampled_from(["+", "-"]), st.integers(0, 23), st.integers(0, 59),
 )
 instants = st.datetimes(min_value=datetime(1960, 1, 1), max_value=datetime(9999, 12, 30)).map(
     lambda d: d.isoformat(timespec="milliseconds") + "Z"
@@ -54,7 +65,7 @@ instants = st.datetimes(min_value=datetime(1960, 1, 1), max_value=datetime(9999,
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(shaped, instants, st.text(max_size=30)), min_size=1, max_size=40))
+@given(st.lists(st.one_of(shaped, instants, edges, st.text(max_size=30)), min_size=1, max_size=40))
 def test_sql_time_parse_equals_parse_event_time(texts: list[str]) -> None:
     texts = [t.replace("\x00", "") for t in texts]
     assert sql_times(texts) == [parse_event_time(t) for t in texts]
