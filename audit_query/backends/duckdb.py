@@ -130,10 +130,12 @@ class DuckDBBackend:
             found = lookup.result()
         assert parts is not None  # not capped
         runs = {os.path.basename(f).removesuffix(".parquet") for _, _, files in parts for f in files}
-        if found is None or not runs <= indexed.keys():
+        if not runs <= indexed.keys():
             return parts, None
+        if found is None:  # an index file could not be read: ask only the runs with files in range
+            found, early = self._index_lookup(query, [indexed[r] for r in runs]), runs
         late = self._index_lookup(query, [indexed[r] for r in runs - early])
-        return parts, None if late is None else found | late
+        return parts, None if found is None or late is None else found | late
 
     def _files(self, query: AuditLogQuery | None) -> list[str] | None:
         """The Parquet files of the partitions `query` can touch (for an entity query, only those its entity

@@ -227,3 +227,13 @@ def test_an_event_dated_after_its_arrival_day_is_found_through_its_runs_index(tm
                 "ahead-1", date_from=date(2026, 11, 25), date_to=date(2026, 11, 27)
             )
         assert [r.EntityId for r in rows] == ["ahead-1"], data
+
+
+def test_an_unreadable_index_of_a_run_without_files_in_range_does_not_force_a_full_scan(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data_dir = _copy(folders[0], tmp_path / "data")
+    (data_dir / layout.entity_index_key(date(2026, 12, 1))).write_bytes(b"not parquet")  # no data in range
+    with DuckDBBackend(data_dir) as backend:
+        assert _listed(backend.table_ref(_query("order-1"))) == _partition_files(data_dir, "order-1")
+    assert _history(data_dir, "order-1") == _history(folders[1], "order-1")
