@@ -1,0 +1,112 @@
+"""One machinery for every named setting (Datasette style): a frozen dataclass whose fields carry help text.
+
+A settings class derives from `Settings` and declares each field with `setting(default, help)`. Values come
+from code (`QuerySettings(max_range_days=31)`) or the environment (`from_env()`, variable
+`AUDITLOG_<NAME>` unless the field names another with `env=`). This is a core module: it imports nothing else
+of ours, so the ETL, the query library, the event tools and the explorer can all use it.
+
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True)
+... class Demo(Settings):
+...     page_rows: int = setting(50, "rows per page")
+...     title: str = setting("", "page title", env="DEMO_TITLE")
+>>> Demo.from_env({'AUDITLOG_PAGE_ROWS': '20', 'DEMO_TITLE': 'hi'})
+Demo(page_rows=20, title='hi')
+>>> Demo.help("page_rows"), Demo.variable("title")
+('rows per page', 'DEMO_TITLE')
+>>> Demo.from_env({'AUDITLOG_PAGE_ROWS': 'lots'})
+Traceback (most recent call last):
+...
+etl.errors.ConfigurationError: AUDITLOG_PAGE_ROWS='lots': expected a int (rows per page)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from etl.errors import ConfigurationError
+
+ENV_PREFIX = "AUDITLOG_"
+
+S = TypeVar("S", bound="Settings")
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    env: str | None = None,
+    default_factory: Callable[[], Any] | None = None,
+    repr: bool = True,
+) -> Any:
+    """A dataclass field with its help text and, optionally, a variable other than AUDITLOG_<NAME>."""
+    metadata = {"help": help, "env": env}
+    if default_factory is not None:
+        return dataclasses.field(default_factory=default_factory, repr=repr, metadata=metadata)
+    return dataclasses.field(default=default, repr=repr, metadata=metadata)
+
+
+def _convert(raw: str, current: object, var: str, help_text: str) -> object:
+    """One environment value as the type of the field's default; ConfigurationError names the variable."""
+    try:
+        if isinstance(current, bytes):
+            return raw.encode("utf-8")
+        if isinstance(current, bool):
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+    except ValueError:
+        kind = type(current).__name__
+        raise ConfigurationError(f"{var}={raw!r}: expected a {kind} ({help_text})") from None
+    return raw
+
+
+class Settings:
+    """Mixin for frozen dataclasses of named settings: help text, variable names and `from_env`."""
+
+    @classmethod
+    def _field(cls, name: str) -> dataclasses.Field[Any]:
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # subclasses are dataclasses
+            if f.name == name:
+                return f
+        known = ", ".join(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        raise KeyError(f"unknown setting {name!r}; known: {known}")
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        """The help text of one setting; KeyError names the known settings."""
+        return str(cls._field(name).metadata.get("help", ""))
+
+    @classmethod
+    def variable(cls, name: str) -> str:
+        """The environment variable one setting is read from."""
+        return str(cls._field(name).metadata.get("env") or ENV_PREFIX + name.upper())
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every setting's name, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
+        """Defaults overridden by the environment; an unusable value raises ConfigurationError."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        changes: dict[str, object] = {}
+        for name in cls.names():
+            var = cls.variable(name)
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            changes[name] = _convert(raw, getattr(base, name), var, cls.help(name))
+        return dataclasses.replace(base, **changes) if changes else base  # type: ignore[type-var]
