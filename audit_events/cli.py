@@ -16,7 +16,7 @@ from typing import Any
 from audit_events.contract import ContractError, envelope_from_entry, is_put_events_entry, validate_event
 from audit_events.demo import generate_demo
 from audit_events.sink import LocalFirehoseSink
-from auditlog.settings import add_data_dir_argument, data_dir_from
+from etl.layout import add_data_dir_argument, data_dir_from
 
 INPUT_HINT = "give JSON Lines (one event per line) or one JSON array of events"
 

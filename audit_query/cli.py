@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from auditlog.settings import add_data_dir_argument
+from etl.layout import add_data_dir_argument
 
 from .backends import backend_from_env
 from .client import AuditLogClient

@@ -8,8 +8,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from auditlog.settings import add_data_dir_argument, data_dir_from
 from etl import layout
+from etl.layout import add_data_dir_argument, data_dir_from
 from etl.local import RunFailed, RunReport, run_all, run_days
 
 

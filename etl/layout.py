@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -38,6 +39,21 @@ def data_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
     """
     env = os.environ if environ is None else environ
     return Path(env.get(DATA_DIR_ENV) or "data")
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """Give a command the common `--data-dir DIR` option (every command reads the same data folder rule)."""
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"data folder (default: ${DATA_DIR_ENV} or ./data)",
+    )
+
+
+def data_dir_from(args: argparse.Namespace) -> Path:
+    """The data folder a command was given, else $AUDITLOG_DATA_DIR, else ./data."""
+    return args.data_dir if getattr(args, "data_dir", None) else data_dir_from_env()
 
 
 def raw_hour_prefix(arrival: datetime) -> str:

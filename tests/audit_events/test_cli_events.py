@@ -13,7 +13,7 @@ import pytest
 
 from audit_events.contract import make_detail
 from auditlog.cli import main
-from auditlog.settings import DATA_DIR_ENV
+from etl.layout import DATA_DIR_ENV
 
 
 def stored(root: Path) -> list[dict[str, Any]]:
