@@ -7,7 +7,7 @@ DEMO_DAYS ?= 14
 DEMO_EVENTS_PER_DAY ?= 20000
 PORT ?= 8501
 
-.PHONY: run test lint bench bench-full demo etl clean-data
+.PHONY: run test system-deps lint typecheck bench bench-full demo etl clean-data
 
 $(BIN)/.installed-run: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ run: $(BIN)/.installed-run
 	$(BIN)/auditlog etl --data-dir $(DATA_DIR) --all
 	AUDITLOG_DATA_DIR=$(DATA_DIR) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
-## test: lint, then every test CI runs (unit, integration, parity, browser)
-test: $(BIN)/.installed-dev
+## system-deps: the Debian packages the tests need (Chromium, a JRE, make, CJK and emoji fonts); installs the
+## missing ones as root, otherwise prints the one command to run
+system-deps:
+	scripts/system-deps.sh
+
+## test: system packages, lint, then every test CI runs (unit, integration, parity, browser)
+test: system-deps $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
