@@ -21,6 +21,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -30,7 +31,9 @@ from botocore.exceptions import BotoCoreError
 from audit_events.contract import envelope_from_entry, make_detail, make_entity, new_event_id
 from audit_events.publisher import EventPublisher
 from audit_events.sink import LocalFirehoseSink
+from etl.errors import AuditLogError, ConfigurationError
 from etl.layout import data_dir_from_env
+from etl.settings import Settings, setting
 
 ACCESS_SOURCE = "auditlog.explorer"
 ACCESS_DETAIL_TYPE = "AuditLogAccessed"
@@ -46,8 +49,53 @@ NAME_MAX = 240
 AccessAction = Literal["Read", "Export"]
 
 
-class AccessLogError(RuntimeError):
+BACKEND_ENV = "AUDITLOG_BACKEND"
+"""The backend's own setting (declared by ExplorerSettings.backend); it only picks the default mode here."""
+
+
+class AccessLogError(AuditLogError, RuntimeError):
     """An access event could not be stored; the message says where it was going and why."""
+
+
+@dataclass(frozen=True)
+class AccessLogSettings(Settings):
+    """Where the explorer's own access events go (`AccessLogSettings.help(name)` says what each does).
+
+    >>> AccessLogSettings.from_env({"AUDITLOG_ACCESS_LOG": " Local "}).mode("athena")
+    'local'
+    >>> AccessLogSettings.from_env({"AUDITLOG_ACCESS_LOG": "kafka"})
+    Traceback (most recent call last):
+    ...
+    etl.errors.ConfigurationError: AUDITLOG_ACCESS_LOG='kafka': use one of local, eventbridge, off
+    """
+
+    access_log: str = setting(
+        "",
+        "where the explorer records its own Read/Export events: `local` (raw objects under the data folder, "
+        "picked up by the next ETL), `eventbridge`, or `off`",
+    )
+    access_event_bus: str = setting(
+        "",
+        "name or ARN of the EventBridge bus that receives the explorer's access events (needed for "
+        "`eventbridge`)",
+    )
+
+    def __post_init__(self) -> None:
+        """Normalise the values; an unknown mode raises ConfigurationError naming the variable."""
+        mode = self.access_log.strip().lower()
+        if mode and mode not in MODES:
+            raise ConfigurationError(f"{self.variable('access_log')}={mode!r}: use one of {', '.join(MODES)}")
+        object.__setattr__(self, "access_log", mode)  # frozen dataclass: normalising is done here
+        object.__setattr__(self, "access_event_bus", self.access_event_bus.strip())
+
+    def mode(self, backend: str = "duckdb") -> str:
+        """The access log mode: access_log when set, else eventbridge when a bus is set, else local with the
+        duckdb backend, else off."""
+        if self.access_log:
+            return self.access_log
+        if self.access_event_bus:
+            return "eventbridge"
+        return "local" if backend.strip().lower() == "duckdb" else "off"
 
 
 def _canonical(value: Any) -> str:
@@ -211,7 +259,7 @@ class EventBridgeAccessRecorder:
                 client, event_bus_name=event_bus_name, source=ACCESS_SOURCE, **publisher_options
             )
         except BotoCoreError as exc:  # e.g. NoRegionError: the client cannot even be made
-            raise ValueError(
+            raise ConfigurationError(
                 f"cannot make an EventBridge client for the access log: {exc}; "
                 "set AWS_REGION (and credentials)"
             ) from exc
@@ -234,38 +282,31 @@ class EventBridgeAccessRecorder:
 
 def access_mode(environ: Mapping[str, str]) -> str:
     """The access log mode: AUDITLOG_ACCESS_LOG, else eventbridge when AUDITLOG_ACCESS_EVENT_BUS is set,
-    else local when AUDITLOG_BACKEND is duckdb (its default), else off. ValueError on an unknown value.
+    else local when AUDITLOG_BACKEND is duckdb (its default), else off; ConfigurationError on an unknown one.
 
     >>> access_mode({}), access_mode({"AUDITLOG_BACKEND": "athena"})
     ('local', 'off')
     >>> access_mode({"AUDITLOG_BACKEND": "athena", "AUDITLOG_ACCESS_EVENT_BUS": "audit"})
     'eventbridge'
     """
-    raw = (environ.get("AUDITLOG_ACCESS_LOG") or "").strip().lower()
-    if raw:
-        if raw not in MODES:
-            raise ValueError(f"AUDITLOG_ACCESS_LOG={raw!r}: use one of {', '.join(MODES)}")
-        return raw
-    if (environ.get("AUDITLOG_ACCESS_EVENT_BUS") or "").strip():
-        return "eventbridge"
-    backend = (environ.get("AUDITLOG_BACKEND") or "duckdb").strip().lower()
-    return "local" if backend == "duckdb" else "off"
+    return AccessLogSettings.from_env(environ).mode(environ.get(BACKEND_ENV) or "duckdb")
 
 
 def recorder_from_env(environ: Mapping[str, str], *, client: Any = None) -> AccessRecorder:
     """The recorder the settings ask for (see access_mode); `client` is an EventBridge client to use.
 
-    local writes under AUDITLOG_DATA_DIR (default ./data); eventbridge needs AUDITLOG_ACCESS_EVENT_BUS.
+    local writes under AUDITLOG_DATA_DIR (default ./data); eventbridge needs AUDITLOG_ACCESS_EVENT_BUS
+    (ConfigurationError otherwise).
     """
-    mode = access_mode(environ)
+    settings = AccessLogSettings.from_env(environ)
+    mode = settings.mode(environ.get(BACKEND_ENV) or "duckdb")
     if mode == "off":
         return NullAccessRecorder()
     if mode == "local":
         return LocalAccessRecorder(data_dir_from_env(environ))
-    bus = (environ.get("AUDITLOG_ACCESS_EVENT_BUS") or "").strip()
-    if not bus:
-        raise ValueError(
-            "AUDITLOG_ACCESS_LOG=eventbridge needs AUDITLOG_ACCESS_EVENT_BUS, the name or ARN of the event "
-            "bus that receives the explorer's access events"
+    if not settings.access_event_bus:
+        raise ConfigurationError(
+            f"{settings.variable('access_log')}=eventbridge needs {settings.variable('access_event_bus')}, "
+            "the name or ARN of the event bus that receives the explorer's access events"
         )
-    return EventBridgeAccessRecorder(bus, client)
+    return EventBridgeAccessRecorder(settings.access_event_bus, client)

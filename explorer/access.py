@@ -16,7 +16,14 @@ from typing import Any
 
 import streamlit as st
 
-from audit_events.access import AccessAction, AccessLogError, AccessRecorder, access_detail, recorder_from_env
+from audit_events.access import (
+    AccessAction,
+    AccessLogError,
+    AccessLogSettings,
+    AccessRecorder,
+    access_detail,
+    recorder_from_env,
+)
 from audit_query import AuditLogQuery
 
 from . import data
@@ -39,8 +46,8 @@ def _recorder(access_log: str | None, event_bus: str | None, backend: str, data_
 
 def recorder() -> AccessRecorder:
     """The recorder the settings ask for (cached per settings); ValueError when they are not usable."""
-    s = data.settings()
-    return _recorder(s.access_log, s.access_event_bus, s.backend, str(s.data_dir))
+    s, a = data.settings(), AccessLogSettings.from_env()
+    return _recorder(a.access_log, a.access_event_bus, s.backend, str(s.data_dir))
 
 
 def session_id() -> str:

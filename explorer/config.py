@@ -1,74 +1,81 @@
-"""Explorer settings from the environment, each with its variable and a safe default.
+"""Explorer settings on the project's one settings machinery (etl.settings): each is declared once, with its
+help text and its variable; the access-log settings live beside the recorder (audit_events.access).
 
 >>> s = ExplorerSettings.from_env({"AUDITLOG_EXPORT_MAX_ROWS": "500", "AUDITLOG_DATA_DIR": "/srv/audit"})
->>> s.backend, s.data_dir.as_posix(), s.export_max_rows
-('duckdb', '/srv/audit', 500)
+>>> s.backend, s.data_dir.as_posix(), s.export_max_rows, s.runs_location
+('duckdb', '/srv/audit', 500, '/srv/audit')
+>>> ExplorerSettings.from_env({"AUDITLOG_BACKEND": "athena"}).runs_location is None
+True
+>>> ExplorerSettings.from_env({"AUDITLOG_CACHE_TTL_SECONDS": "0"})
+Traceback (most recent call last):
+...
+etl.errors.ConfigurationError: AUDITLOG_CACHE_TTL_SECONDS=0: expected a number of at least 1 (how long ...)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit_query.backends import backend_name
-from etl.layout import data_dir_from_env
-
-
-def _positive_int(env: Mapping[str, str], var: str, default: int) -> int:
-    raw = env.get(var)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{var}={raw!r}: expected a whole number") from None
-    if value < 1:
-        raise ValueError(f"{var}={raw!r}: expected a number of at least 1")
-    return value
+from audit_query.backends import BACKEND_ENV, backend_name
+from etl.errors import ConfigurationError
+from etl.layout import DATA_DIR_ENV, data_dir_from_env
+from etl.settings import Settings, setting
 
 
 @dataclass(frozen=True)
-class ExplorerSettings:
-    """What the explorer needs beyond `audit_query.QuerySettings`.
+class ExplorerSettings(Settings):
+    """What the explorer needs beyond `audit_query.QuerySettings` (`ExplorerSettings.help(name)` says what
+    each does). `runs_location` left unset means the data folder in duckdb mode and none in athena mode."""
 
-    - `backend`: AUDITLOG_BACKEND, "duckdb" (default, local Parquet) or "athena".
-    - `data_dir`: AUDITLOG_DATA_DIR, default ./data (DuckDB data and the ETL's reports/ and quarantine/).
-    - `runs_location`: AUDITLOG_RUNS_LOCATION, where run reports live (a folder or s3://bucket/prefix);
-      default the data folder in duckdb mode, none in athena mode.
-    - `export_max_rows`: AUDITLOG_EXPORT_MAX_ROWS (default 100000): larger exports go to the CLI.
-    - `cache_ttl_seconds`: AUDITLOG_CACHE_TTL_SECONDS (default 300): how long query results are reused.
-    - `users`: AUDITLOG_USERS, the sign-in list (see explorer.auth); unset means one local user, all sources.
-    - `access_log`: AUDITLOG_ACCESS_LOG, where the explorer's own Read/Export events go: local, eventbridge
-      or off; unset means eventbridge when AUDITLOG_ACCESS_EVENT_BUS is set, else local in duckdb mode,
-      else off (audit_events.access.access_mode; checked when the first event is recorded).
-    - `access_event_bus`: AUDITLOG_ACCESS_EVENT_BUS, the EventBridge bus for those events.
-    """
+    backend: str = setting(
+        "duckdb", "`duckdb` (local Parquet under the data folder) or `athena`", env=BACKEND_ENV
+    )
+    data_dir: Path = setting(
+        help="the local data folder: raw/, analytics/, quarantine/, reports/",
+        env=DATA_DIR_ENV,
+        default_factory=lambda: data_dir_from_env({}),  # the one data-folder rule (etl.layout)
+    )
+    runs_location: str | None = setting(
+        None, "where the Pipeline page reads run reports: a folder or `s3://bucket/prefix`"
+    )
+    export_max_rows: int = setting(
+        100_000, "largest export built in the browser; larger views go to `auditlog export`"
+    )
+    cache_ttl_seconds: int = setting(
+        300, "how long a query result is reused (cached per filter set and user scope)"
+    )
+    users: str | None = setting(
+        None,
+        "sign-in list, `name:password:scope1,scope2;...` (`*` = every source, password may be "
+        '`sha256:<hex>`), or the path of a JSON file `{"alice": {"password": "...", "scopes": '
+        '["shop.orders"]}}`',
+    )
 
-    backend: str = "duckdb"
-    data_dir: Path = Path("data")
-    runs_location: str | None = None
-    export_max_rows: int = 100_000
-    cache_ttl_seconds: int = 300
-    users: str | None = None
-    access_log: str | None = None
-    access_event_bus: str | None = None
+    def __post_init__(self) -> None:
+        """Normalise and check the values (ConfigurationError names the variable) and derive runs_location."""
+        set_ = object.__setattr__  # frozen dataclass: normalising in __post_init__ is the documented way
+        set_(self, "backend", backend_name({self.variable("backend"): str(self.backend)}))
+        set_(self, "data_dir", Path(self.data_dir))
+        for name in ("export_max_rows", "cache_ttl_seconds"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ConfigurationError(
+                    f"{self.variable(name)}={value!r}: expected a number of at least 1 ({self.help(name)})"
+                )
+        set_(self, "users", self.users or None)
+        if not self.runs_location:
+            set_(self, "runs_location", str(self.data_dir) if self.backend == "duckdb" else None)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ExplorerSettings:
-        """Read the AUDITLOG_* variables; a bad value raises ValueError naming the variable."""
+        """Defaults overridden by the AUDITLOG_* variables; a bad value raises ConfigurationError."""
         env = os.environ if environ is None else environ
-        backend = backend_name(env)
-        data_dir = data_dir_from_env(env)
-        runs = env.get("AUDITLOG_RUNS_LOCATION") or (str(data_dir) if backend == "duckdb" else None)
-        return cls(
-            backend=backend,
-            data_dir=data_dir,
-            runs_location=runs,
-            export_max_rows=_positive_int(env, "AUDITLOG_EXPORT_MAX_ROWS", 100_000),
-            cache_ttl_seconds=_positive_int(env, "AUDITLOG_CACHE_TTL_SECONDS", 300),
-            users=env.get("AUDITLOG_USERS") or None,
-            access_log=(env.get("AUDITLOG_ACCESS_LOG") or "").strip().lower() or None,
-            access_event_bus=(env.get("AUDITLOG_ACCESS_EVENT_BUS") or "").strip() or None,
-        )
+        settings = super().from_env(env)
+        if env.get(cls.variable("runs_location")):
+            return settings
+        # Derive the runs location again from the final backend and data folder, not from the defaults'.
+        return dataclasses.replace(settings, runs_location=None)

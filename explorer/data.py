@@ -7,12 +7,13 @@ key, so two users with different scopes never share a result.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import date
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import streamlit as st
 
@@ -35,7 +36,29 @@ from .config import ExplorerSettings
 from .fmt import escape_md
 
 T = TypeVar("T")
-_TTL = ExplorerSettings.from_env().cache_ttl_seconds
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _cached(max_entries: int) -> Callable[[F], F]:
+    """`st.cache_data` whose TTL is AUDITLOG_CACHE_TTL_SECONDS read when the cache is used, not at import.
+
+    Streamlit keeps one cache per function and starts it afresh when the TTL changes, so a changed setting
+    takes effect on the next call (the explorer re-reads its settings on every rerun).
+    """
+
+    def decorate(fn: F) -> F:
+        made: dict[int, Callable[..., Any]] = {}
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            ttl = settings().cache_ttl_seconds
+            if ttl not in made:
+                made[ttl] = st.cache_data(ttl=ttl, show_spinner=False, max_entries=max_entries)(fn)
+            return made[ttl](*args, **kwargs)
+
+        return cast(F, call)
+
+    return decorate
 
 FIELD_LABELS = {
     "date_from": "From date",
@@ -108,24 +131,24 @@ def allowed_sources() -> list[str]:
     return current_user().allowed(_sources(c, ckey))
 
 
-@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=500)
+@_cached(max_entries=500)
 def _page(_c: AuditLogClient, ckey: str, qkey: str, scope: str) -> Page:
     return _c.query(query_from_key(qkey))
 
 
-@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=500)
+@_cached(max_entries=500)
 def _count(_c: AuditLogClient, ckey: str, qkey: str, scope: str) -> int:
     return _c.count(query_from_key(qkey))
 
 
-@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=500)
+@_cached(max_entries=500)
 def _counts(
     _c: AuditLogClient, ckey: str, qkey: str, group_by: tuple[str, ...], scope: str
 ) -> list[CountRow]:
     return _c.counts(query_from_key(qkey), list(group_by) if len(group_by) > 1 else group_by[0])
 
 
-@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=200)
+@_cached(max_entries=200)
 def _history(
     _c: AuditLogClient,
     ckey: str,
@@ -140,7 +163,7 @@ def _history(
     )
 
 
-@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=200)
+@_cached(max_entries=200)
 def _correlation(
     _c: AuditLogClient,
     ckey: str,

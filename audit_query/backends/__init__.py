@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from etl.errors import ConfigurationError
 from etl.layout import data_dir_from_env
 
 from .base import Backend, ResultSet
@@ -33,17 +34,19 @@ def __getattr__(name: str) -> object:
 
 
 def backend_name(environ: Mapping[str, str] | None = None) -> str:
-    """The engine `$AUDITLOG_BACKEND` names ("duckdb" when unset); an unknown name raises ValueError.
+    """The engine `$AUDITLOG_BACKEND` names ("duckdb" when unset); an unknown name raises ConfigurationError.
 
     >>> backend_name({"AUDITLOG_BACKEND": "oracle"})
     Traceback (most recent call last):
     ...
-    ValueError: AUDITLOG_BACKEND='oracle' is not a backend; use one of: duckdb, athena
+    etl.errors.ConfigurationError: AUDITLOG_BACKEND='oracle' is not a backend; use one of: duckdb, athena
     """
     env = os.environ if environ is None else environ
     name = (env.get(BACKEND_ENV) or "duckdb").strip().lower()
     if name not in BACKENDS:
-        raise ValueError(f"{BACKEND_ENV}={name!r} is not a backend; use one of: {', '.join(BACKENDS)}")
+        raise ConfigurationError(
+            f"{BACKEND_ENV}={name!r} is not a backend; use one of: {', '.join(BACKENDS)}"
+        )
     return name
 
 
@@ -53,8 +56,8 @@ def backend_from_env(
     """The backend `$AUDITLOG_BACKEND` names: "duckdb" (default) over `data_dir`, else $AUDITLOG_DATA_DIR,
     else ./data; or "athena" configured by the AUDITLOG_ATHENA_* variables and AWS_REGION.
 
-    Extra keyword arguments go to the backend's constructor. An unknown name raises ValueError
-    (backend_name).
+    Extra keyword arguments go to the backend's constructor. An unknown name raises
+    ConfigurationError (backend_name).
     """
     from ..settings import QuerySettings
 
