@@ -29,6 +29,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from etl import schema
+from etl.errors import AuditLogError
 
 SCHEMA_FILE = "contract.schema.json"
 SOURCE_PATTERN = schema.SOURCE_PATTERN
@@ -53,7 +54,7 @@ class ContractViolation:
         return f"{self.path}: {self.message} ({self.rule})"
 
 
-class ContractError(ValueError):
+class ContractError(AuditLogError, ValueError):
     """An event (or PutEvents entry) breaks the contract; `.errors` lists every violation."""
 
     def __init__(self, errors: Sequence[ContractViolation]) -> None:

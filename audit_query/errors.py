@@ -1,17 +1,20 @@
-"""Exceptions of the query library, PEP 249 flavoured: one base class, user-fixable errors are ValueErrors.
+"""Exceptions of the query library, PEP 249 flavoured: one base class (under the project-wide AuditLogError),
+user-fixable errors are ValueErrors.
 
 >>> err = QueryValidationError("sources", "required", "at least one source")
 >>> str(err)
 'sources: at least one source (rule: required)'
->>> isinstance(err, ValueError), err.field, err.rule
-(True, 'sources', 'required')
+>>> isinstance(err, ValueError), isinstance(err, AuditLogError), err.field, err.rule
+(True, True, 'sources', 'required')
 """
 
 from __future__ import annotations
 
+from etl.errors import AuditLogError
 
-class AuditQueryError(Exception):
-    """Base class of every error this library raises on purpose."""
+
+class AuditQueryError(AuditLogError):
+    """Base class of every error this library raises on purpose (an AuditLogError)."""
 
 
 class QueryValidationError(AuditQueryError, ValueError):

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from etl import schema
 
 from .client import AuditLogClient
+from .errors import AuditQueryError
 from .model import AuditLogQuery, AuditRecord
 
 Format = Literal["csv", "jsonl", "parquet"]
@@ -62,7 +63,7 @@ class ExportResult:
     bytes_written: int | None
 
 
-class ExportTooLarge(ValueError):
+class ExportTooLarge(AuditQueryError, ValueError):
     """The view has more rows than the caller allows; the message names the `auditlog export` command."""
 
     def __init__(self, count: int, max_rows: int, command: str) -> None:

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.errors import ConfigurationError
+
 ALL = "*"
 
 
@@ -67,23 +69,24 @@ class Account:
 def _scopes(values: Iterable[str]) -> frozenset[str] | None:
     cleaned = [v.strip() for v in values if v.strip()]
     if not cleaned:
-        raise ValueError("AUDITLOG_USERS: a user has no scopes; list source names or '*'")
+        raise ConfigurationError("AUDITLOG_USERS: a user has no scopes; list source names or '*'")
     if ALL in cleaned or "all" in cleaned:
         return None
     return frozenset(cleaned)
 
 
 def parse_users(spec: str) -> dict[str, Account]:
-    """Users from AUDITLOG_USERS (inline list or JSON file path); ValueError says what is malformed."""
+    """Users from AUDITLOG_USERS (inline list or JSON file path); ConfigurationError (a ValueError) says
+    what is malformed."""
     text = spec.strip()
     accounts: dict[str, Account] = {}
     if text.endswith(".json") and Path(text).is_file():
         data = json.loads(Path(text).read_text(encoding="utf-8"))
         if not isinstance(data, dict):
-            raise ValueError(f"{text}: expected an object of users")
+            raise ConfigurationError(f"{text}: expected an object of users")
         for name, entry in data.items():
             if not isinstance(entry, dict) or not isinstance(entry.get("password"), str):
-                raise ValueError(f"{text}: user {name!r} needs a 'password' string")
+                raise ConfigurationError(f"{text}: user {name!r} needs a 'password' string")
             scopes = entry.get("scopes", [ALL])
             if isinstance(scopes, str):
                 scopes = scopes.split(",")
@@ -93,13 +96,15 @@ def parse_users(spec: str) -> dict[str, Account]:
         name, sep, rest = entry.partition(":")
         password, sep2, scopes = rest.rpartition(":")
         if not (sep and sep2 and name and password):
-            raise ValueError(
+            raise ConfigurationError(
                 f"AUDITLOG_USERS entry {entry.split(':')[0]!r}: expected name:password:scope1,scope2 "
                 "(scope * for every source)"
             )
         accounts[name.strip()] = Account(User(name.strip(), _scopes(scopes.split(","))), password)
     if not accounts:
-        raise ValueError("AUDITLOG_USERS is set but lists no user; unset it or add name:password:scopes")
+        raise ConfigurationError(
+            "AUDITLOG_USERS is set but lists no user; unset it or add name:password:scopes"
+        )
     return accounts
 
 
