@@ -36,10 +36,15 @@ system-deps:
 ## test: system packages, lint, then every test CI runs (unit, integration, parity, browser)
 test: system-deps $(BIN)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
+
+## typecheck: mypy (strict on audit_query and the core etl modules; config in pyproject.toml)
+typecheck: $(BIN)/.installed-dev
+	$(BIN)/mypy
 
 ## bench: quick benchmarks (BENCH_FULL=1 or `make bench-full` for 7/90/365 days)
 bench: $(BIN)/.installed-dev

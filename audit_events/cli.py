@@ -48,7 +48,7 @@ def iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"must be a date written YYYY-MM-DD, got {text!r}") from None
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `demo` and `ingest` commands to the `auditlog` parser."""
     demo = subparsers.add_parser(
         "demo",

@@ -240,7 +240,9 @@ class _Shop:
         }
 
     @staticmethod
-    def _user_entity(user: dict[str, Any], before: dict | None, after: dict | None) -> dict[str, Any]:
+    def _user_entity(
+        user: dict[str, Any], before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> dict[str, Any]:
         item: dict[str, Any] = {"entity": {"id": user["id"], "name": user["name"]}}
         if before is not None:
             item["before"] = before
@@ -257,7 +259,9 @@ class _Shop:
         oid = order["id"]
         return {"id": int(oid) if as_number else oid, "name": f"Order #{oid}", "type": "Order"}
 
-    def _order_item(self, order: dict[str, Any], before: dict | None, after: dict | None) -> dict[str, Any]:
+    def _order_item(
+        self, order: dict[str, Any], before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> dict[str, Any]:
         item: dict[str, Any] = {"entity": {"id": order["id"], "name": f"Order #{order['id']}"}}
         if before is not None:
             item["before"] = before
@@ -267,8 +271,8 @@ class _Shop:
         item["channel_account_code"] = order["account"]
         return item
 
-    def _line_item(self, order: dict[str, Any], line: dict[str, Any], before: dict | None,
-                   after: dict | None) -> dict[str, Any]:
+    def _line_item(self, order: dict[str, Any], line: dict[str, Any], before: dict[str, Any] | None,
+                   after: dict[str, Any] | None) -> dict[str, Any]:
         item: dict[str, Any] = {"entity": {"id": line["id"], "name": self.product_name[line["sku"]]}}
         if before is not None:
             item["before"] = before
@@ -290,7 +294,8 @@ class _Shop:
 
     @staticmethod
     def _total(order: dict[str, Any]) -> float:
-        return round(sum(li["quantity"] * li["unit_price"] for li in order["lines"]), 2)
+        total: float = round(sum(li["quantity"] * li["unit_price"] for li in order["lines"]), 2)
+        return total
 
     # ---- emitting --------------------------------------------------------------------------------
     def emit(self, source: str, detail_type: str, entity_type: str, action: str, actor: tuple[int, str],
@@ -476,7 +481,7 @@ class _Shop:
         else:
             self.op_profile()
 
-    def _payment_item(self, order: dict[str, Any], before: dict | None) -> dict[str, Any]:
+    def _payment_item(self, order: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
         payment = order["payment"]
         item: dict[str, Any] = {"entity": {"id": payment["id"], "name": f"Payment for order {order['id']}"}}
         if before is not None:
@@ -535,7 +540,7 @@ class _Shop:
                 self.delivered_ids.append(order["id"])
         return None
 
-    def _shipment_item(self, order: dict[str, Any], before: dict | None) -> dict[str, Any]:
+    def _shipment_item(self, order: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
         shipment = order["shipment"]
         name = f"{shipment['carrier']} {shipment['tracking']}"
         item: dict[str, Any] = {"entity": {"id": shipment["id"], "name": name}}
@@ -680,8 +685,9 @@ def generate_demo(
     end = end_date or now.date()
     start = end - timedelta(days=days - 1)
     if end_date is None:
-        horizon_ms: int | None = (now - EPOCH) // timedelta(milliseconds=1)
-        first_day_ms = horizon_ms - days * DAY_MS
+        now_ms = (now - EPOCH) // timedelta(milliseconds=1)
+        horizon_ms: int | None = now_ms
+        first_day_ms = now_ms - days * DAY_MS
         start = _ms_to_datetime(first_day_ms).date()
     else:
         horizon_ms = None

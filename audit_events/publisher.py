@@ -246,7 +246,7 @@ class EventPublisher:
                 results = response.get("Entries") or []
                 for position, (event_id, entry) in enumerate(batch):
                     answer = results[position] if position < len(results) else {"ErrorCode": NOT_SENT}
-                    code = answer.get("ErrorCode")
+                    code = str(answer.get("ErrorCode") or "")
                     if not code:
                         result.sent.append(event_id)
                     elif code in RETRYABLE_CODES and attempt + 1 < self.max_attempts:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from etl.layout import raw_hour_prefix
 
@@ -50,7 +51,7 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def encode_record(record: dict | str | bytes) -> bytes:
+def encode_record(record: dict[str, Any] | str | bytes) -> bytes:
     """A record's bytes as Firehose receives them: dicts as compact UTF-8 JSON, str/bytes as given.
 
     >>> encode_record({"k": "é", "n": [1, None]})
@@ -123,7 +124,7 @@ class LocalFirehoseSink:
         """How many records wait in the buffer."""
         return len(self._buffer)
 
-    def put(self, record: dict | str | bytes) -> None:
+    def put(self, record: dict[str, Any] | str | bytes) -> None:
         """Add one record (arrival = the clock now); flush first if the buffer is due, after if it is full."""
         data = encode_record(record) + DELIMITER
         with self._lock:

@@ -16,8 +16,9 @@ import csv
 import sys
 import unicodedata
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from etl.layout import add_data_dir_argument
 
@@ -132,7 +133,7 @@ def printable(value: object, width: int | None = None) -> str:
     """
     if value is None:
         return ""
-    text = timestamp_iso(value) if hasattr(value, "astimezone") else str(value)
+    text = timestamp_iso(cast(datetime, value)) if hasattr(value, "astimezone") else str(value)
     out = []
     for ch in text:
         if unicodedata.category(ch) in ("Cc", "Cs"):

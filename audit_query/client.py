@@ -20,7 +20,7 @@ from . import sql
 from .backends.base import Backend
 from .cursor import Keyset, decode_cursor, encode_cursor
 from .errors import CursorError, QueryValidationError
-from .model import SOURCE_PATTERN, AuditLogQuery, AuditRecord, CountRow, Page
+from .model import SOURCE_PATTERN, AuditLogQuery, AuditRecord, CountRow, Page, QueryStats
 from .settings import QuerySettings
 
 
@@ -36,7 +36,7 @@ class AuditLogClient:
     def _sql_args(self, q: AuditLogQuery) -> dict[str, str]:
         return {"dialect": self.backend.dialect, "table_ref": self.backend.table_ref(q)}
 
-    def _records(self, sql_text: str) -> tuple[list[AuditRecord], object]:
+    def _records(self, sql_text: str) -> tuple[list[AuditRecord], QueryStats | None]:
         result = self.backend.execute(sql_text)
         return [AuditRecord.from_row(r) for r in result], getattr(result, "stats", None)
 
@@ -57,7 +57,9 @@ class AuditLogClient:
             )
         return position
 
-    def _page_rows(self, q: AuditLogQuery, position: Keyset | None) -> tuple[list[AuditRecord], object]:
+    def _page_rows(
+        self, q: AuditLogQuery, position: Keyset | None
+    ) -> tuple[list[AuditRecord], QueryStats | None]:
         """The page's `limit + 1` rows in reading order.
 
         Every row of an older `dt` partition is older (dt is the UTC date of Timestamp) and every row of a

@@ -124,7 +124,7 @@ def summarize(changes: Iterable[FieldChange]) -> dict[str, int]:
     >>> summarize(diff_json('{"a": 1, "b": 2}', '{"a": 1, "b": 3, "c": 4}'))
     {'added': 1, 'removed': 0, 'changed': 1, 'unchanged': 1}
     """
-    counts = dict.fromkeys(KINDS, 0)
+    counts: dict[str, int] = dict.fromkeys(KINDS, 0)
     for c in changes:
         counts[c.kind] += 1
     return counts

@@ -281,7 +281,7 @@ class AuditRecord:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AuditRecord:
         """Build a record from an engine row dict keyed by column name; naive timestamps are read as UTC."""
-        values = {name: row.get(name) for name in schema.ALL_COLUMN_NAMES}
+        values: dict[str, Any] = {name: row.get(name) for name in schema.ALL_COLUMN_NAMES}
         ts = values["Timestamp"]
         if isinstance(ts, str):
             ts = datetime.fromisoformat(ts)

@@ -72,7 +72,8 @@ class S3Storage:
         """Read one object as UTF-8; S3 errors become OSError."""
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"]
-            return body.read().decode("utf-8")
+            text: str = body.read().decode("utf-8")
+            return text
         except Exception as exc:  # botocore raises ClientError subclasses; callers expect OSError
             if isinstance(exc, OSError):
                 raise

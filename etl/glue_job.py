@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from etl import layout
 from etl.rules import REASONS, format_event_time, parse_event_time, valid_source
@@ -118,7 +118,7 @@ def dedup_key(rec: Any) -> str | None:
     """detail.event_id when it is a non-empty string or a number (its JSON text), else the envelope id."""
     event_id = _get(_get(rec, "detail"), "event_id")
     if _valid_id(event_id):
-        return event_id.as_text()
+        return str(event_id.as_text())
     return _text(_get(rec, "id"))
 
 
@@ -150,7 +150,7 @@ def _prepared(rec: Any) -> str:
     return json.dumps(
         {
             "key": dedup_key(rec),
-            "time": format_event_time(time),
+            "time": format_event_time(cast(datetime, time)),  # records without one were rejected
             "detail_type": _text(_get(rec, "detail-type")),
             "source": _get(rec, "source").value,
             "actor_name": _text(_get(actor, "name")),

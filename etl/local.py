@@ -353,7 +353,9 @@ def _try_read_lines(path: Path) -> tuple[pa.Array | None, pa.BooleanArray | None
     return lines, clean_lines(lines)
 
 
-def _qrow(run: str, data_dir: Path, path: Path, line: int, pos: int, reason: str, message: str, text: str):
+def _qrow(
+    run: str, data_dir: Path, path: Path, line: int, pos: int, reason: str, message: str, text: str
+) -> dict[str, Any]:
     return {
         "run_id": run,
         "file": path.relative_to(data_dir).as_posix(),
@@ -646,9 +648,9 @@ def _write_outputs(
                 if not any(folder.iterdir()):
                     folder.rmdir()
         for part in partitions:
-            dest = data_dir / part["file"]
+            dest = data_dir / str(part["file"])
             dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / part["file"], dest)
+            os.replace(staging / str(part["file"]), dest)
         if index_rel is not None:
             (data_dir / index_rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / index_rel, data_dir / index_rel)

@@ -130,34 +130,49 @@ def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Raw]:
     return out
 
 
+# The pure-Python scanner and its parse helpers are real, stable parts of the json package but private, so
+# typeshed leaves them out; typed as Any here rather than silenced line by line.
+_decoder: Any = json.decoder
+_scanner_module: Any = json.scanner
+
+
 class _RawContext:
     """Context for json.scanner.py_make_scanner that wraps every value in `Raw` with its source text."""
 
     strict = True
     object_hook = None
-    memo: dict = {}
+    memo: dict[str, Any] = {}
 
     def __init__(self) -> None:
         self.memo = {}
         self.object_pairs_hook = _first_wins
 
     @staticmethod
-    def parse_object(s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo):
+    def parse_object(
+        s_and_end: tuple[str, int],
+        strict: bool,
+        scan_once: Callable[[str, int], tuple[Any, int]],
+        object_hook: Callable[[dict[str, Any]], Any] | None,
+        object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None,
+        memo: dict[str, Any],
+    ) -> tuple[Raw, int]:
         s, start = s_and_end
-        value, end = json.decoder.JSONObject(
+        value, end = _decoder.JSONObject(
             s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo
         )
         return Raw("object", value, minify(s[start - 1 : end])), end
 
     @staticmethod
-    def parse_array(s_and_end, scan_once):
+    def parse_array(
+        s_and_end: tuple[str, int], scan_once: Callable[[str, int], tuple[Any, int]]
+    ) -> tuple[Raw, int]:
         s, start = s_and_end
-        value, end = json.decoder.JSONArray(s_and_end, scan_once)
+        value, end = _decoder.JSONArray(s_and_end, scan_once)
         return Raw("array", [_wrap(v) for v in value], minify(s[start - 1 : end])), end
 
     @staticmethod
-    def parse_string(s, start, strict):
-        value, end = json.decoder.scanstring(s, start, strict)
+    def parse_string(s: str, start: int, strict: bool) -> tuple[Raw, int]:
+        value, end = _decoder.scanstring(s, start, strict)
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
@@ -178,7 +193,8 @@ class _RawContext:
 
 
 def _scanner() -> Callable[[str, int], tuple[Any, int]]:
-    return json.scanner.py_make_scanner(_RawContext())
+    scanner: Callable[[str, int], tuple[Any, int]] = _scanner_module.py_make_scanner(_RawContext())
+    return scanner
 
 
 def parse_raw(text: str) -> Raw:

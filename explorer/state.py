@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from audit_query import AuditLogQuery
+from audit_query import Action, ActorType, AuditLogQuery
+from audit_query.model import Direction
 
 Params = Mapping[str, Sequence[str] | str]
 
@@ -226,16 +227,16 @@ class SearchFilters:
             date_to=date_to,
             sources=tuple(sources),
             entity_types=self.entity_types,
-            actions=self.actions,
+            actions=cast("tuple[Action, ...]", self.actions),  # AuditLogQuery turns the names into enums
             actor_name=self.actor_name,
-            actor_types=self.actor_types,
+            actor_types=cast("tuple[ActorType, ...]", self.actor_types),  # likewise
             entity_id=self.entity_id,
             include_children=self.include_children and self.entity_id is not None,
             correlation_id=self.correlation_id,
             channel_codes=self.channel_codes,
             limit=limit,
             cursor=self.cursor,
-            direction=self.direction,  # type: ignore[arg-type]
+            direction=cast("Direction", self.direction),  # AuditLogQuery refuses anything but next/prev
         )
 
 

@@ -130,3 +130,14 @@ def test_make_test_and_ci_run_call_the_script_first() -> None:
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     steps = [line for line in ci if line and not line.startswith(("#", "set ", "cd "))]
     assert steps[0].startswith("scripts/system-deps.sh") and steps[-1] == "make test"
+
+
+def test_make_test_lints_and_type_checks_before_the_tests() -> None:
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("test:"))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip().split()[0].rsplit("/", 1)[-1])
+    assert recipe == ["ruff", "mypy", "python"], recipe

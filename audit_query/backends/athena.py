@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import boto3
@@ -200,7 +200,8 @@ class AthenaBackend:
         finally:
             cursor.close()
         canonical = {n: _CANONICAL.get(n.lower(), n) for n in names}
-        out = [{canonical.get(k, k): v for k, v in row.items()} for row in rows]
+        # A DictCursor's rows are dicts; pyathena types fetchall() for every cursor kind.
+        out = [{canonical.get(k, k): v for k, v in cast("dict[str, Any]", row).items()} for row in rows]
         final = seen[-1] if seen else None
         stats = QueryStats(
             query_id=query_id,
