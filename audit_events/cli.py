@@ -16,6 +16,7 @@ from typing import Any
 from audit_events.contract import ContractError, envelope_from_entry, is_put_events_entry, validate_event
 from audit_events.demo import generate_demo
 from audit_events.sink import LocalFirehoseSink
+from etl.console import print_table, progress
 from etl.layout import add_data_dir_argument, data_dir_from
 
 INPUT_HINT = "give JSON Lines (one event per line) or one JSON array of events"
@@ -76,43 +77,38 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ingest.set_defaults(func=run_ingest)
 
 
-class _Progress:
-    """A one-line percent counter on stderr, rewritten in place."""
-
-    def __init__(self) -> None:
-        self.shown = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        percent = done * 100 // total if total else 100
-        if percent != self.shown:
-            self.shown = percent
-            print(f"\rdemo: {percent:3d}% ({done}/{total} events)", end="", file=sys.stderr, flush=True)
-
-    def finish(self) -> None:
-        if self.shown >= 0:
-            print(file=sys.stderr, flush=True)
-
-
 def run_demo(args: argparse.Namespace) -> int:
-    """Generate the demo data and print what was written."""
+    """Generate the demo data with a progress bar (plain lines when not a terminal), then a summary table."""
     data_dir = data_dir_from(args)
-    progress = _Progress()
-    try:
+    with progress(args.days * args.events_per_day, "demo", unit="events") as advance:
+        reported = 0
+
+        def report(done: int, total: int) -> None:
+            nonlocal reported
+            advance(done - reported)
+            reported = done
+
         summary = generate_demo(
             data_dir,
             days=args.days,
             events_per_day=args.events_per_day,
             end_date=args.end_date,
             seed=args.seed,
-            progress=progress,
+            progress=report,
         )
-    finally:
-        progress.finish()
-    print(
-        f"Wrote {summary.events} events ({summary.rows} rows) with event dates {summary.start_date} to "
-        f"{summary.end_date} into {data_dir / 'raw'}: {summary.files} files, {summary.records} records "
-        f"including {summary.duplicates} re-deliveries and {summary.malformed} malformed records; "
-        f"{summary.late} events arrived on a later day."
+    print_table(
+        f"Wrote {summary.events:,} events with event dates {summary.start_date} to {summary.end_date} "
+        f"into {data_dir / 'raw'}",
+        ["what", "count"],
+        [
+            ["events (what the ETL stores)", summary.events],
+            ["table rows (entity items)", summary.rows],
+            ["raw files", summary.files],
+            ["records written", summary.records],
+            ["re-deliveries (removed as duplicates)", summary.duplicates],
+            ["malformed records (quarantined)", summary.malformed],
+            ["events arriving on a later day", summary.late],
+        ],
     )
     if summary.sample_order_ids:
         print(f"Sample order ids: {', '.join(summary.sample_order_ids)}")
