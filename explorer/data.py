@@ -7,12 +7,12 @@ key, so two users with different scopes never share a result.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import date
 from enum import Enum
+from functools import wraps
 from typing import Any, TypeVar, cast
 
 import streamlit as st
@@ -49,7 +49,7 @@ def _cached(max_entries: int) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         made: dict[int, Callable[..., Any]] = {}
 
-        @functools.wraps(fn)
+        @wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
             ttl = settings().cache_ttl_seconds
             if ttl not in made:
