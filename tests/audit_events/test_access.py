@@ -37,7 +37,7 @@ def detail(action: str = "Read", filters: dict | None = None, **kwargs) -> dict:
     kwargs.setdefault("rows", 12)
     kwargs.setdefault("fmt", None)
     return access_detail(
-        action,  # type: ignore[arg-type]
+        action,
         user=kwargs.pop("user", "alice@example.com"),
         view=kwargs.pop("view", "search"),
         filters=FILTERS if filters is None else filters,

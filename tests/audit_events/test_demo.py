@@ -71,7 +71,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     summary = generate_demo(root, days=DAYS, events_per_day=PER_DAY, end_date=END, seed=7,
                             progress=lambda done, total: calls.append((done, total)))
     result = read_demo(root, summary)
-    result.progress_calls = calls  # type: ignore[attr-defined]
+    result.progress_calls = calls
     return result
 
 
@@ -108,8 +108,8 @@ def test_counts_match_what_was_written(demo: Demo) -> None:
     times = sorted(datetime.fromisoformat(e["time"]) for e in events.values())
     assert (s.first_event_time, s.last_event_time) == (times[0], times[-1])
     assert (s.start_date, s.end_date) == (date(2026, 11, 25), END)
-    assert demo.progress_calls[-1] == (DAYS * PER_DAY, DAYS * PER_DAY)  # type: ignore[attr-defined]
-    assert [d for d, _ in demo.progress_calls] == sorted(d for d, _ in demo.progress_calls)  # type: ignore
+    assert demo.progress_calls[-1] == (DAYS * PER_DAY, DAYS * PER_DAY)
+    assert [d for d, _ in demo.progress_calls] == sorted(d for d, _ in demo.progress_calls)
 
 
 def test_redeliveries_keep_event_id_get_new_id_and_arrive_the_same_day_or_later(demo: Demo) -> None:

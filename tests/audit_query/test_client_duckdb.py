@@ -71,7 +71,7 @@ def test_records_are_typed_and_complete(client: AuditLogClient, rows: list[dict]
 )
 def test_filters_return_what_the_rows_say(
     client: AuditLogClient, rows: list[dict], filters: dict, predicate
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     kw = {"date_from": D1, "date_to": D3, "sources": SOURCES, "limit": 1000, **filters}
     q = AuditLogQuery(**kw)
     in_scope = [

@@ -194,7 +194,7 @@ def test_a_failed_export_leaves_no_file(client: AuditLogClient, tmp_path: Path, 
 
 def test_a_bad_format_or_query_is_a_validation_error(client: AuditLogClient, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="format"):
-        export(client, VIEW, "xlsx", tmp_path / "x")  # type: ignore[arg-type]
+        export(client, VIEW, "xlsx", tmp_path / "x")
     with pytest.raises(ValueError, match="date_to"):
         export(client, AuditLogQuery("2026-11-26", "2026-11-20", ("billing",)), "csv", tmp_path / "x.csv")
     assert list(tmp_path.iterdir()) == []

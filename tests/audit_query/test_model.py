@@ -16,7 +16,7 @@ D = date(2026, 11, 26)
 def q(**kw: object) -> AuditLogQuery:
     base: dict[str, object] = {"date_from": D, "date_to": D, "sources": ("shop.orders",)}
     base.update(kw)
-    return AuditLogQuery(**base)  # type: ignore[arg-type]
+    return AuditLogQuery(**base)
 
 
 def rejects(field: str, rule: str, **kw: object) -> QueryValidationError:

@@ -64,7 +64,7 @@ def test_first_and_last_page_flags(client: AuditLogClient) -> None:
     q = AuditLogQuery("2026-11-24", "2026-11-24", ("billing",), limit=39)
     first = client.query(q)
     assert first.has_more and first.next_cursor and first.prev_cursor is None
-    last = client.query(q.next_query(first))  # type: ignore[arg-type]
+    last = client.query(q.next_query(first))
     assert len(last.rows) == 1 and not last.has_more and last.next_cursor is None and last.prev_cursor
 
 

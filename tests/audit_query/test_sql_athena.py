@@ -78,7 +78,7 @@ def test_sql_parses_as_one_select_on_the_athena_table() -> None:
 
 
 @pytest.fixture(scope="module")
-def athena_on_duckdb(dataset):  # type: ignore[no-untyped-def]
+def athena_on_duckdb(dataset):
     """A DuckDB connection with a view "auditlog"."auditlog" over the fixture Parquet, and the backend."""
     backend = DuckDBBackend(dataset[0])
     con = duckdb.connect()
@@ -102,12 +102,12 @@ QUERIES = [
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=range(len(QUERIES)))
-def test_athena_and_duckdb_sql_return_the_same_rows(athena_on_duckdb, query: AuditLogQuery) -> None:  # type: ignore[no-untyped-def]
+def test_athena_and_duckdb_sql_return_the_same_rows(athena_on_duckdb, query: AuditLogQuery) -> None:
     con, backend = athena_on_duckdb
     duck_ref = backend.table_ref()
     position = Keyset(1795694405001, "m", "next")  # 2026-11-26 12:00:05.001: lands inside the data
 
-    def both(build, **kw):  # type: ignore[no-untyped-def]
+    def both(build, **kw):
         athena = con.execute(build(query, dialect="athena", table_ref=ATHENA_TABLE, **kw)).fetchall()
         local = con.execute(build(query, dialect="duckdb", table_ref=duck_ref, **kw)).fetchall()
         return athena, local

@@ -63,7 +63,7 @@ def test_next_page_sql_compares_the_keyset_with_a_timestamp_literal() -> None:
     assert text.endswith('ORDER BY r."Timestamp" DESC, r."Id" DESC\nLIMIT 6')
 
 
-def test_entity_with_children_is_a_union_all_of_two_pushed_down_branches(dataset) -> None:  # type: ignore[no-untyped-def]
+def test_entity_with_children_is_a_union_all_of_two_pushed_down_branches(dataset) -> None:
     backend = DuckDBBackend(dataset[0])
     q = AuditLogQuery(
         "2026-11-24", "2026-11-26", ("shop.orders",), entity_id="order-1", include_children=True
@@ -78,7 +78,7 @@ def test_entity_with_children_is_a_union_all_of_two_pushed_down_branches(dataset
     backend.close()
 
 
-def test_or_form_would_not_be_pushed_down(dataset) -> None:  # type: ignore[no-untyped-def]
+def test_or_form_would_not_be_pushed_down(dataset) -> None:
     # the reason for UNION ALL: DuckDB keeps an OR over two columns as a filter after the scan
     backend = DuckDBBackend(dataset[0])
     plan = duckdb.sql(

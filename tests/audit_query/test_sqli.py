@@ -27,7 +27,7 @@ TABLE = qualified_table("auditlog", "auditlog")
 
 def query_with(field: str, value: str) -> AuditLogQuery:
     v: object = (value,) if field in LISTS else value
-    return AuditLogQuery(HOSTILE_DAY, HOSTILE_DAY, (HOSTILE_SOURCE,), **{field: v})  # type: ignore[arg-type]
+    return AuditLogQuery(HOSTILE_DAY, HOSTILE_DAY, (HOSTILE_SOURCE,), **{field: v})
 
 
 def assert_one_select_with(text: str, value: str) -> None:
@@ -73,7 +73,7 @@ def test_duckdb_list_filters_match_hostile_values_literally(
 ) -> None:
     for start in range(0, len(ACCEPTED), 100):
         chunk = tuple(ACCEPTED[start : start + 100])
-        q = AuditLogQuery(HOSTILE_DAY, HOSTILE_DAY, (HOSTILE_SOURCE,), limit=1000, **{field: chunk})  # type: ignore[arg-type]
+        q = AuditLogQuery(HOSTILE_DAY, HOSTILE_DAY, (HOSTILE_SOURCE,), limit=1000, **{field: chunk})
         got = sorted(r.Id for r in client.query(q).rows)
         assert got == sorted(r["Id"] for r in rows if r[column] in chunk and r["source"] == HOSTILE_SOURCE)
 
