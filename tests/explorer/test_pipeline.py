@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from explorer.fmt import escape_md
 from tests.explorer.conftest import texts
 
 PAGE = "pages/pipeline.py"
@@ -32,3 +33,24 @@ def test_a_user_limited_to_some_sources_does_not_see_quarantined_raw_records(app
     assert not at.exception
     assert len(at.dataframe) == 1  # the runs, not the quarantine
     assert any("only users with every source" in c for c in texts(at.caption))
+
+
+def test_unreadable_data_files_are_listed_by_partition_and_relative_name(app, broken, monkeypatch):
+    monkeypatch.setenv("AUDITLOG_DATA_DIR", str(broken.data_dir))
+    at = app(PAGE).run()
+    assert not at.exception and not at.error
+    frames = [f.value for f in at.dataframe]
+    listed = next(f for f in frames if "File" in f.columns and "Source" in f.columns and "dt" in f.columns)
+    assert list(zip(listed["dt"], listed["Source"], listed["File"], strict=True)) == [
+        (broken.dt, broken.source, broken.file)
+    ]
+    shown = [*texts(at.caption), *texts(at.warning), *(str(v) for v in listed["Error"])]
+    assert not any(str(broken.data_dir) in t for t in shown)
+
+
+def test_a_bad_report_is_listed_once(app, broken, monkeypatch):
+    monkeypatch.setenv("AUDITLOG_DATA_DIR", str(broken.data_dir))
+    at = app(PAGE).run()
+    assert not at.exception
+    skipped = [w for w in texts(at.warning) if w.startswith("Skipped:")]
+    assert len(skipped) == 1 and escape_md(broken.bad_report) in skipped[0]
