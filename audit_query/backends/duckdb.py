@@ -58,6 +58,13 @@ _NOT_A_FILE_PROBLEM = (
 )
 """DuckDB errors that come from the SQL text, not from a file: raised at once, no file is checked."""
 
+
+def _may_be_a_broken_file(error: duckdb.Error) -> bool:
+    """Whether `error` is of the kinds a truncated or corrupt Parquet file raises (DuckDB 2.0.1:
+    InvalidInputException for a bad footer, IOException for a short read, a bare duckdb.Error for a bad
+    page header or Thrift data); only these make the backend read each listed file to find the culprit."""
+    return type(error) is duckdb.Error or isinstance(error, duckdb.IOException | duckdb.InvalidInputException)
+
 _StatKey = tuple[int, int]
 
 
@@ -136,8 +143,8 @@ class DuckDBBackend:
         try:
             self._execute_raw(text)
         except duckdb.Error as exc:
-            if self._stat_key(path) is None:
-                return None
+            if self._stat_key(path) is None or not _may_be_a_broken_file(exc):
+                return None  # gone meanwhile, or a failure that says nothing about the file (memory, ...)
             reason = self._public(str(exc))
             with self._lock:
                 self._unreadable[path] = (key, reason)
@@ -155,10 +162,22 @@ class DuckDBBackend:
         named = [p for p in paths if p in message]
         gone = any(self._stat_key(p) is None for p in named)
         bad = [p for p in named if self._check(p) is not None]
-        if bad or gone:
+        if bad or gone or not _may_be_a_broken_file(error):
             return bad, gone
         bad = [p for p in paths if self._check(p) is not None]
         return bad, any(self._stat_key(p) is None for p in paths)
+
+    def _unreadable_in_range(self, query: AuditLogQuery) -> bool:
+        """Whether a data file known to be unreadable lies in `query`'s partitions (then the query lists its
+        files, whatever their number, so the file can be left out)."""
+        if not self._unreadable:
+            return False
+        start, end, sources = query.date_from.isoformat(), query.date_to.isoformat(), set(query.sources)
+        for path in list(self._unreadable):
+            u = self._describe(path, "")
+            if u.dt is not None and start <= u.dt <= end and u.source in sources:
+                return True
+        return False
 
     def _skip_unreadable(self, files: list[str], problems: list[UnreadableFile]) -> list[str]:
         """`files` without those known to be unreadable, which are added to `problems`."""
@@ -312,12 +331,13 @@ class DuckDBBackend:
             if keep is not None:
                 parts = [p for p in parts if (p[0], p[1]) in keep]
         else:
-            listed = self._partitions(query, cap=query.entity_id is None and not self._unreadable)
+            must_list = self._unreadable_in_range(query)
+            listed = self._partitions(query, cap=query.entity_id is None and not must_list)
             if listed is None:
                 return None
             parts = listed
         files = self._skip_unreadable([f for _, _, part_files in parts for f in part_files], problems)
-        return None if len(files) > MAX_LISTED_FILES and not self._unreadable else files
+        return None if len(files) > MAX_LISTED_FILES and not problems else files
 
     def table_ref(self, query: AuditLogQuery | None = None) -> str:
         """`read_parquet(...)` over the partition files `query` can touch (every file without a query), or

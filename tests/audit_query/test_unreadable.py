@@ -180,3 +180,37 @@ def test_an_unreadable_entity_index_is_reported_and_the_history_still_answers(
     ]
     assert "entity index" in history.unreadable[0].label
     _no_server_path(history.unreadable, data_dir)
+
+
+def test_a_range_read_by_glob_also_degrades(
+    folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audit_query.backends.duckdb as engine
+
+    monkeypatch.setattr(engine, "MAX_LISTED_FILES", 2)  # 3 days x 3 sources: the glob over the whole table
+    client, oracle = _clients(folders)
+    q = AuditLogQuery(DAYS[0], DAYS[-1], SOURCES, limit=1000)
+    assert "**" in client.backend.table_ref(q)
+    page = client.query(q)
+    assert page.rows == oracle.query(q).rows
+    assert _same_partitions(page.unreadable) == _same_partitions(EXPECTED)
+
+
+def test_a_file_replaced_while_the_query_runs_is_read_again_not_reported(
+    dataset: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(dataset[0], data_dir)
+    moved = data_dir / BAD_FILE
+    calls: list[str] = []
+
+    def build(ref: str) -> str:  # an ETL re-run swaps the file between listing and reading, once
+        if not calls:
+            moved.rename(moved.with_name("run-20261128.parquet"))
+        calls.append(ref)
+        return f"SELECT COUNT(*) AS n FROM {ref}"
+
+    with DuckDBBackend(data_dir) as backend:
+        result = backend.run(AuditLogQuery(DAYS[0], DAYS[-1], SOURCES), build)
+    assert result[0]["n"] == len([r for r in dataset[1] if r["source"] in SOURCES])
+    assert result.unreadable == () and len(calls) == 2
