@@ -214,3 +214,31 @@ def test_a_file_replaced_while_the_query_runs_is_read_again_not_reported(
         result = backend.run(AuditLogQuery(DAYS[0], DAYS[-1], SOURCES), build)
     assert result[0]["n"] == len([r for r in dataset[1] if r["source"] in SOURCES])
     assert result.unreadable == () and len(calls) == 2
+
+
+def test_an_export_says_which_partitions_it_left_out(folders: tuple[Path, Path], tmp_path: Path) -> None:
+    from audit_query.export import export
+
+    client, oracle = _clients(folders)
+    q = AuditLogQuery(DAYS[0], DAYS[-1], SOURCES)
+    result = export(client, q, "jsonl", tmp_path / "out.jsonl", page_size=50)
+    assert result.rows == oracle.count(q)
+    assert _same_partitions(result.unreadable) == _same_partitions(EXPECTED)
+    assert export(oracle, q, "jsonl", tmp_path / "ok.jsonl").unreadable == ()
+
+
+@pytest.mark.parametrize("command", ["query", "export"])
+def test_the_cli_warns_on_stderr_naming_the_partition_left_out(
+    folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    from auditlog.cli import main
+
+    dates = ["--from", DAYS[0].isoformat(), "--to", DAYS[-1].isoformat()]
+    args = [command, "--data-dir", str(folders[0]), *dates]
+    args += [a for s in SOURCES for a in ("--source", s)]
+    args += ["--format", "jsonl"]
+    args += ["--output", str(tmp_path / "x.jsonl")] if command == "export" else ["--all"]
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 0
+    assert f"could not read dt={BAD_DAY} source={BAD_SOURCE}" in err and str(folders[0]) not in err
