@@ -9,7 +9,8 @@ An entity query (history) first asks the ETL's per-run entity index (`analytics/
 etl.layout.ENTITY_INDEX_PREFIX) which (dt, source) partitions hold the id as EntityId or EntityParentId, and
 reads only those. It does so only when every run with a data file in the query's partitions has an index
 file; otherwise (files from before the index existed, or written by hand) it reads every partition in range.
-Nothing is cached: each query lists the folders and reads the index afresh, so an ETL re-run is seen at once.
+Nothing about the data is cached: each query lists the folders and reads the index afresh, so an ETL re-run
+is seen at once (only which files proved unreadable is remembered, by mtime and size; see below).
 
 A broken file degrades a read instead of failing it (`run`). The query is tried as built; only when DuckDB
 fails does the backend look for the culprit: a listed file the error names, else each listed file read in
@@ -64,6 +65,7 @@ def _may_be_a_broken_file(error: duckdb.Error) -> bool:
     InvalidInputException for a bad footer, IOException for a short read, a bare duckdb.Error for a bad
     page header or Thrift data); only these make the backend read each listed file to find the culprit."""
     return type(error) is duckdb.Error or isinstance(error, duckdb.IOException | duckdb.InvalidInputException)
+
 
 _StatKey = tuple[int, int]
 
