@@ -210,14 +210,19 @@ def warn_unreadable(*results: object, where: Any = None) -> None:
     )
 
 
+@st.cache_data(ttl=_TTL, show_spinner=False, max_entries=20)
+def _unreadable_files(_c: AuditLogClient, ckey: str) -> list[UnreadableFile]:
+    return _c.unreadable_files()  # lists and stats every stored file: cached like a query result
+
+
 def unreadable_files() -> list[UnreadableFile]:
     """The stored files the engine cannot read that the current user may know of: data files of sources
-    in scope; entity index files (every source) only for users with every source."""
-    c, _ = client()
+    in scope; entity index files (every source) only for users with every source (cached)."""
+    c, ckey = client()
     user = current_user()
     return [
         u
-        for u in c.unreadable_files()
+        for u in _unreadable_files(c, ckey)
         if (user.scopes is None if u.source is None else user.allows(u.source))
     ]
 

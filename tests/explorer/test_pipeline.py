@@ -54,3 +54,22 @@ def test_a_bad_report_is_listed_once(app, broken, monkeypatch):
     assert not at.exception
     skipped = [w for w in texts(at.warning) if w.startswith("Skipped:")]
     assert len(skipped) == 1 and escape_md(broken.bad_report) in skipped[0]
+
+
+def _signed_in(app, user: str):  # type: ignore[no-untyped-def]
+    at = app().run()
+    at.text_input(key="signin_name").input(user)
+    at.text_input(key="signin_password").input("pw")
+    at.button(key="FormSubmitter:sign_in-Sign in").click().run()
+    at.switch_page(PAGE).run()
+    return at
+
+
+def test_a_scoped_user_sees_only_unreadable_files_of_their_sources(app, broken, lib, monkeypatch):
+    monkeypatch.setenv("AUDITLOG_DATA_DIR", str(broken.data_dir))
+    other = next(s for s in lib.sources() if s != broken.source)
+    monkeypatch.setenv("AUDITLOG_USERS", f"dora:pw:{other};erin:pw:{broken.source}")
+    at = _signed_in(app, "dora")
+    assert not at.exception and "Unreadable files" not in texts(at.subheader)
+    at = _signed_in(app, "erin")
+    assert not at.exception and "Unreadable files" in texts(at.subheader)
