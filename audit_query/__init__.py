@@ -7,7 +7,18 @@ literals in one function (`formatter.literal`), columns come from the schema all
 
 from .client import AuditLogClient
 from .errors import AuditQueryError, BackendError, CursorError, QueryLimitExceeded, QueryValidationError
-from .model import Action, ActorType, AuditLogQuery, AuditRecord, CountRow, Page, QueryStats
+from .model import (
+    Action,
+    ActorType,
+    AuditLogQuery,
+    AuditRecord,
+    Count,
+    CountRow,
+    Page,
+    QueryStats,
+    Rows,
+    UnreadableFile,
+)
 from .settings import QuerySettings
 
 __all__ = [
@@ -18,6 +29,7 @@ __all__ = [
     "AuditQueryError",
     "AuditRecord",
     "BackendError",
+    "Count",
     "CountRow",
     "CursorError",
     "Page",
@@ -25,4 +37,6 @@ __all__ = [
     "QuerySettings",
     "QueryStats",
     "QueryValidationError",
+    "Rows",
+    "UnreadableFile",
 ]

@@ -15,7 +15,7 @@ import argparse
 import csv
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -26,7 +26,7 @@ from .backends import backend_from_env
 from .client import AuditLogClient
 from .errors import BackendError
 from .export import COLUMN_NAMES, FORMATS, csv_cells, export, json_line, timestamp_iso
-from .model import Action, ActorType, AuditLogQuery, AuditRecord
+from .model import Action, ActorType, AuditLogQuery, AuditRecord, Page, UnreadableFile
 from .settings import QuerySettings
 
 #: Columns of the readable table, and the widest a cell may be (longer text is cut with '…').
@@ -191,23 +191,40 @@ def _write_rows(pages: Iterable[Sequence[AuditRecord]], fmt: str, out: TextIO) -
     return n
 
 
+def warn_unreadable(unreadable: Iterable[UnreadableFile], command: str) -> None:
+    """Say on stderr which partitions a read left out because a stored file could not be read."""
+    for u in dict.fromkeys(unreadable):
+        print(
+            f"auditlog {command}: warning: could not read {u.label} ({u.file}); its rows are left out",
+            file=sys.stderr,
+        )
+
+
 def run_query(args: argparse.Namespace) -> int:
     """`auditlog query`: the first page (or every page with --all) of the view on stdout."""
     client = client_from_args(args)
+    left_out: list[UnreadableFile] = []
+
+    def rows_of(pages: Iterable[Page]) -> Iterator[list[AuditRecord]]:
+        for p in pages:
+            left_out.extend(p.unreadable)
+            yield p.rows
+
     try:
         q = _build(args, client)
         if args.all:
-            n = _write_rows((p.rows for p in client.iter_pages(q)), args.format, sys.stdout)
+            n = _write_rows(rows_of(client.iter_pages(q)), args.format, sys.stdout)
             more = False
         else:
             page = client.query(q)
-            n = _write_rows([page.rows], args.format, sys.stdout)
+            n = _write_rows(rows_of([page]), args.format, sys.stdout)
             more = page.has_more
     except BackendError as exc:
         print(f"auditlog query: error: {exc}", file=sys.stderr)
         return 1
     finally:
         client.close()
+    warn_unreadable(left_out, "query")
     if more:
         print(f"{n} rows shown; more match: add --all, or use `auditlog export`", file=sys.stderr)
     elif n == 0:
@@ -236,6 +253,7 @@ def run_export(args: argparse.Namespace) -> int:
         client.close()
     if tty:
         print(file=sys.stderr)
+    warn_unreadable(result.unreadable, "export")
     print(f"{result.rows} rows -> {output}", file=sys.stderr)
     return 0
 

@@ -2,6 +2,10 @@
 and turns rows into records and pages with signed cursors. Knows nothing about the engine beyond the
 `Backend` protocol, and imports no UI code.
 
+Every result says which stored files its read had to leave out (`Page.unreadable`, and `.unreadable` on the
+lists of `history`, `correlation`, `counts` and on `count`'s number): a backend that reads files itself
+(DuckDB, its `run`) answers from the readable files instead of failing on one broken file.
+
 >>> import tempfile
 >>> from datetime import date
 >>> from audit_query.backends.duckdb import DuckDBBackend
@@ -12,15 +16,25 @@ and turns rows into records and pages with signed cursors. Knows nothing about t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from . import sql
-from .backends.base import Backend
+from .backends.base import Backend, ResultSet
 from .cursor import Keyset, decode_cursor, encode_cursor
 from .errors import CursorError, QueryValidationError
-from .model import SOURCE_PATTERN, AuditLogQuery, AuditRecord, CountRow, Page, QueryStats
+from .model import (
+    SOURCE_PATTERN,
+    AuditLogQuery,
+    AuditRecord,
+    Count,
+    CountRow,
+    Page,
+    QueryStats,
+    Rows,
+    UnreadableFile,
+)
 from .settings import QuerySettings
 
 
@@ -33,12 +47,21 @@ class AuditLogClient:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _sql_args(self, q: AuditLogQuery) -> dict[str, str]:
-        return {"dialect": self.backend.dialect, "table_ref": self.backend.table_ref(q)}
+    def _run(self, q: AuditLogQuery, build: Callable[[str], str]) -> ResultSet:
+        """Run the SQL `build(table_ref)` makes for `q`: through the backend's `run` where it has one (it may
+        retry without unreadable files), else over `table_ref(q)` once."""
+        run = getattr(self.backend, "run", None)
+        if run is not None:
+            result: ResultSet = run(q, build)
+            return result
+        return self.backend.execute(build(self.backend.table_ref(q)))
 
-    def _records(self, sql_text: str) -> tuple[list[AuditRecord], QueryStats | None]:
-        result = self.backend.execute(sql_text)
-        return [AuditRecord.from_row(r) for r in result], getattr(result, "stats", None)
+    def _records(
+        self, q: AuditLogQuery, build: Callable[[str], str]
+    ) -> tuple[list[AuditRecord], QueryStats | None, tuple[UnreadableFile, ...]]:
+        result = self._run(q, build)
+        rows = [AuditRecord.from_row(r) for r in result]
+        return rows, getattr(result, "stats", None), getattr(result, "unreadable", ())
 
     def _default_sources(self, sources: Sequence[str] | None) -> tuple[str, ...]:
         if sources is not None:
@@ -59,8 +82,8 @@ class AuditLogClient:
 
     def _page_rows(
         self, q: AuditLogQuery, position: Keyset | None
-    ) -> tuple[list[AuditRecord], QueryStats | None]:
-        """The page's `limit + 1` rows in reading order.
+    ) -> tuple[list[AuditRecord], QueryStats | None, tuple[UnreadableFile, ...]]:
+        """The page's `limit + 1` rows in reading order, their stats and the files their query left out.
 
         Every row of an older `dt` partition is older (dt is the UTC date of Timestamp) and every row of a
         newer one newer, so when the one day a page starts in holds `limit + 1` matching rows, they are the
@@ -68,13 +91,18 @@ class AuditLogClient:
         short: a first Search page over a week reads one day, not seven (bench/RESULTS.md). The stats are
         those of the query whose rows make the page.
         """
+        d = self.backend.dialect
         day = _start_day(q, position) if self.backend.probe_first_day else None
         if day is not None:
             probe = replace(q, date_from=day, date_to=day)
-            rows, stats = self._records(sql.build_page_sql(probe, position=position, **self._sql_args(probe)))
-            if len(rows) > q.limit:
-                return rows, stats
-        return self._records(sql.build_page_sql(q, position=position, **self._sql_args(q)))
+            found = self._records(
+                probe, lambda ref: sql.build_page_sql(probe, position=position, dialect=d, table_ref=ref)
+            )
+            if len(found[0]) > q.limit:
+                return found
+        return self._records(
+            q, lambda ref: sql.build_page_sql(q, position=position, dialect=d, table_ref=ref)
+        )
 
     # -- public API ------------------------------------------------------------------------------------
 
@@ -82,7 +110,7 @@ class AuditLogClient:
         """One page of `q`, newest first, with cursors to the older (`next_cursor`) and newer pages."""
         q.validate(self.settings)
         position = self._position(q)
-        rows, stats = self._page_rows(q, position)
+        rows, stats, unreadable = self._page_rows(q, position)
         extra = len(rows) > q.limit
         rows = rows[: q.limit]
         reading_back = position is not None and position.direction == "prev"
@@ -95,30 +123,45 @@ class AuditLogClient:
             newer = position is not None if not reading_back else extra
         next_cursor = encode_cursor(Keyset.of(rows[-1], "next"), q, secret) if older else None
         prev_cursor = encode_cursor(Keyset.of(rows[0], "prev"), q, secret) if newer else None
-        return Page(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, has_more=extra, stats=stats)
+        return Page(
+            rows=rows,
+            next_cursor=next_cursor,
+            prev_cursor=prev_cursor,
+            has_more=extra,
+            stats=stats,
+            unreadable=unreadable,
+        )
 
-    def count(self, q: AuditLogQuery) -> int:
-        """How many rows match `q`'s filters (limit, cursor and direction do not matter)."""
+    def count(self, q: AuditLogQuery) -> Count:
+        """How many rows match `q`'s filters (limit, cursor and direction do not matter); an int whose
+        `unreadable` names the files the count had to leave out."""
         q.validate(self.settings)
-        result = self.backend.execute(sql.build_count_sql(q, **self._sql_args(q)))
-        return int(result[0]["count"]) if result else 0
+        d = self.backend.dialect
+        result = self._run(q, lambda ref: sql.build_count_sql(q, dialect=d, table_ref=ref))
+        return Count(int(result[0]["count"]) if result else 0, getattr(result, "unreadable", ()))
 
-    def counts(self, q: AuditLogQuery, group_by: str | Sequence[str]) -> list[CountRow]:
+    def counts(self, q: AuditLogQuery, group_by: str | Sequence[str]) -> Rows[CountRow]:
         """Row counts of `q` grouped by "day", "source", "action", "actor", "actor_type" or "entity_type"
-        (one name, or two for a breakdown): days in date order, other groups largest first."""
+        (one name, or two for a breakdown): days in date order, other groups largest first. The list's
+        `unreadable` names the files the count had to leave out."""
         q.validate(self.settings)
+        d = self.backend.dialect
         try:
-            text = sql.build_counts_sql(q, group_by, **self._sql_args(q))
+            sql.build_counts_sql(q, group_by, dialect=d, table_ref="t")  # bad group_by: fail before reading
         except ValueError as exc:
             raise QueryValidationError("group_by", "enum", str(exc)) from None
-        return [
-            CountRow(
-                key=None if r["key"] is None else str(r["key"]),
-                count=int(r["count"]),
-                key2=None if r.get("key2") is None else str(r["key2"]),
-            )
-            for r in self.backend.execute(text)
-        ]
+        result = self._run(q, lambda ref: sql.build_counts_sql(q, group_by, dialect=d, table_ref=ref))
+        return Rows(
+            (
+                CountRow(
+                    key=None if r["key"] is None else str(r["key"]),
+                    count=int(r["count"]),
+                    key2=None if r.get("key2") is None else str(r["key2"]),
+                )
+                for r in result
+            ),
+            getattr(result, "unreadable", ()),
+        )
 
     def _related_range(self, date_from: date | None, date_to: date | None, days: int) -> tuple[date, date]:
         end = date_to or datetime.now(UTC).date()
@@ -142,8 +185,9 @@ class AuditLogClient:
         date_to: date | None = None,
         sources: Sequence[str] | None = None,
         limit: int | None = None,
-    ) -> list[AuditRecord]:
-        """Every change of one entity (and, by default, of its children), newest first.
+    ) -> Rows[AuditRecord]:
+        """Every change of one entity (and, by default, of its children), newest first; the list's
+        `unreadable` names the files (data or entity index) the read had to leave out.
 
         Dates default to the last `max_history_days` days up to today (UTC); sources to every discovered
         source; limit to `max_related_rows`.
@@ -154,10 +198,13 @@ class AuditLogClient:
         q = AuditLogQuery(start, end, srcs, entity_id=entity_id, include_children=include_children)
         if not srcs:
             replace(q, sources=("none",)).validate(self.settings)  # still report bad input
-            return []
+            return Rows()
         q.validate(self.settings)
-        rows, _ = self._records(sql.build_history_sql(q, limit=n, **self._sql_args(q)))
-        return rows
+        d = self.backend.dialect
+        rows, _, unreadable = self._records(
+            q, lambda ref: sql.build_history_sql(q, limit=n, dialect=d, table_ref=ref)
+        )
+        return Rows(rows, unreadable)
 
     def correlation(
         self,
@@ -167,8 +214,9 @@ class AuditLogClient:
         date_to: date | None = None,
         sources: Sequence[str] | None = None,
         limit: int | None = None,
-    ) -> list[AuditRecord]:
-        """Every row that one request (correlation id) produced across sources, in time order.
+    ) -> Rows[AuditRecord]:
+        """Every row that one request (correlation id) produced across sources, in time order; the list's
+        `unreadable` names the files the read had to leave out.
 
         Dates default to the last `max_range_days` days up to today (UTC); sources to every discovered one.
         """
@@ -178,10 +226,13 @@ class AuditLogClient:
         q = AuditLogQuery(start, end, srcs, correlation_id=correlation_id)
         if not srcs:
             replace(q, sources=("none",)).validate(self.settings)
-            return []
+            return Rows()
         q.validate(self.settings)
-        rows, _ = self._records(sql.build_correlation_sql(q, limit=n, **self._sql_args(q)))
-        return rows
+        d = self.backend.dialect
+        rows, _, unreadable = self._records(
+            q, lambda ref: sql.build_correlation_sql(q, limit=n, dialect=d, table_ref=ref)
+        )
+        return Rows(rows, unreadable)
 
     def sources(self) -> list[str]:
         """Every queryable source with data (from the storage listing, cached briefly), sorted.
@@ -190,6 +241,12 @@ class AuditLogClient:
         only files put there by hand can have one); it is left out so it cannot break every default query.
         """
         return [s for s in self.backend.list_sources() if SOURCE_PATTERN.match(s)]
+
+    def unreadable_files(self) -> list[UnreadableFile]:
+        """Every stored file the backend cannot read (dt, source, path relative to the data folder), for the
+        Pipeline page; empty for a backend that does not read files itself (Athena)."""
+        check = getattr(self.backend, "unreadable_files", None)
+        return list(check()) if check is not None else []
 
     def iter_pages(self, q: AuditLogQuery) -> Iterator[Page]:
         """Every page of `q` from its cursor (or the first page) towards older rows; export walks this."""

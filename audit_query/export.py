@@ -37,7 +37,7 @@ from etl import schema
 
 from .client import AuditLogClient
 from .errors import AuditQueryError
-from .model import AuditLogQuery, AuditRecord
+from .model import AuditLogQuery, AuditRecord, UnreadableFile
 
 Format = Literal["csv", "jsonl", "parquet"]
 FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet")
@@ -55,12 +55,14 @@ Progress = Callable[[int, int | None], None]
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What an export wrote: the row count, the format, the file (None for a stream) and its size."""
+    """What an export wrote: the row count, the format, the file (None for a stream) and its size, and the
+    stored files it had to leave out because they could not be read (their rows are not in the export)."""
 
     rows: int
     format: str
     path: Path | None
     bytes_written: int | None
+    unreadable: tuple[UnreadableFile, ...] = ()
 
 
 class ExportTooLarge(AuditQueryError, ValueError):
@@ -183,12 +185,15 @@ def _pages(
     total: int,
     max_rows: int | None,
     progress: Progress | None,
+    unreadable: dict[UnreadableFile, None],
 ) -> Iterator[list[AuditRecord]]:
-    """Each page's records (never more than `max_rows` in all); reports progress after each page."""
+    """Each page's records (never more than `max_rows` in all); reports progress after each page and adds
+    the files each page left out to `unreadable`."""
     done = 0
     if progress is not None:
         progress(0, total)
     for page in client.iter_pages(query):
+        unreadable.update(dict.fromkeys(page.unreadable))
         rows = page.rows
         if max_rows is not None and done + len(rows) > max_rows:  # the data grew since the count
             rows = rows[: max_rows - done]
@@ -243,7 +248,8 @@ def export(
     `progress(rows_so_far, total)` is called before the first page and after each one (the total comes from
     `client.count`). With `max_rows`, a larger view raises ExportTooLarge (a ValueError) before anything is
     written. A file destination is written to a temporary file beside it and renamed at the end, so a failed
-    export leaves no partial file. `page_size` defaults to the largest page (`max_limit`).
+    export leaves no partial file. `page_size` defaults to the largest page (`max_limit`). The result's
+    `unreadable` names the stored files that could not be read (their rows are missing from the export).
     """
     if fmt not in FORMATS:
         raise ValueError(f"format: {fmt!r} is not one of: {', '.join(FORMATS)}")
@@ -251,7 +257,8 @@ def export(
     total = client.count(q)  # validates q
     if max_rows is not None and total > max_rows:
         raise ExportTooLarge(total, max_rows, export_command(q, fmt))
-    pages = _pages(client, q, total, max_rows, progress)
+    unreadable = dict.fromkeys(getattr(total, "unreadable", ()))
+    pages = _pages(client, q, total, max_rows, progress, unreadable)
     if isinstance(destination, str | os.PathLike):
         path = Path(destination)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
@@ -263,11 +270,11 @@ def export(
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return ExportResult(rows, fmt, path, path.stat().st_size)
+        return ExportResult(rows, fmt, path, path.stat().st_size, tuple(unreadable))
     start = destination.tell() if destination.seekable() else None
     rows = _write(fmt, destination, pages)
     size = destination.tell() - start if start is not None else None
-    return ExportResult(rows, fmt, None, size)
+    return ExportResult(rows, fmt, None, size, tuple(unreadable))
 
 
 def export_bytes(

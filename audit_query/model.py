@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from etl import schema
 
@@ -308,10 +308,61 @@ class QueryStats:
 
 
 @dataclass(frozen=True)
+class UnreadableFile:
+    """A stored file a read had to leave out (truncated, corrupt, unreadable), named relative to the data
+    folder, never by a server path: a data file carries its partition's `dt` and `source`; an entity index
+    file (`analytics/entity_index/<run>.parquet`) has neither. `error` is the engine's reason.
+
+    >>> UnreadableFile("analytics/auditlog/dt=2026-11-25/source=billing/run-1.parquet", "x",
+    ...                "2026-11-25", "billing").label
+    'dt=2026-11-25 source=billing'
+    >>> UnreadableFile("analytics/entity_index/run-20261127.parquet", "x").label
+    'the entity index of run-20261127'
+    """
+
+    file: str
+    error: str = field(compare=False)
+    dt: str | None = None
+    source: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What a user is told could not be read: the partition, or the run whose entity index it is."""
+        if self.dt is not None and self.source is not None:
+            return f"dt={self.dt} source={self.source}"
+        run = self.file.rsplit("/", 1)[-1].removesuffix(".parquet")
+        return f"the entity index of {run}"
+
+
+T = TypeVar("T")
+
+
+class Rows(list[T]):
+    """A plain list of results (records, count buckets) that also says which stored files the read had to
+    leave out (`unreadable`, empty when every file in range was read)."""
+
+    def __init__(self, items: Iterable[T] = (), unreadable: Iterable[UnreadableFile] = ()) -> None:
+        super().__init__(items)
+        self.unreadable: tuple[UnreadableFile, ...] = tuple(unreadable)
+
+
+class Count(int):
+    """A row count that also says which stored files the count had to leave out (`unreadable`)."""
+
+    unreadable: tuple[UnreadableFile, ...]
+
+    def __new__(cls, value: int, unreadable: Iterable[UnreadableFile] = ()) -> Count:
+        self = super().__new__(cls, value)
+        self.unreadable = tuple(unreadable)
+        return self
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of rows, newest first. `next_cursor` leads to older rows, `prev_cursor` to newer rows.
 
-    `has_more` is true when more rows exist in the direction the page was fetched.
+    `has_more` is true when more rows exist in the direction the page was fetched. `unreadable` names the
+    stored files the page's query had to leave out (their rows are missing from it).
     """
 
     rows: list[AuditRecord]
@@ -319,6 +370,7 @@ class Page:
     prev_cursor: str | None
     has_more: bool
     stats: QueryStats | None = field(default=None, compare=False)
+    unreadable: tuple[UnreadableFile, ...] = field(default=(), compare=False)
 
 
 GroupBy = Literal["day", "source", "action", "actor", "actor_type", "entity_type"]

@@ -169,6 +169,11 @@ class RunStore:
     storage: Storage
     problems: list[str] = field(default_factory=list)
 
+    def _problem(self, text: str) -> None:
+        """Note a skipped file once, however many reads (runs(), freshness()) came across it."""
+        if text not in self.problems:
+            self.problems.append(text)
+
     def _run_ids(self, prefix: str, suffix: str) -> list[str]:
         ids = [
             k[len(prefix) : -len(suffix)]
@@ -187,10 +192,10 @@ class RunStore:
             try:
                 data = json.loads(self.storage.read_text(key))
             except (OSError, ValueError) as exc:
-                self.problems.append(f"{key}: {exc}")
+                self._problem(f"{key}: {exc}")
                 continue
             if not isinstance(data, dict):
-                self.problems.append(f"{key}: not a JSON object")
+                self._problem(f"{key}: not a JSON object")
                 continue
             out.append(RunSummary.from_report(data, run_id))
         return out
@@ -205,7 +210,7 @@ class RunStore:
                 text = self.storage.read_text(key)
             except OSError as exc:
                 if run_id is None:
-                    self.problems.append(f"{key}: {exc}")
+                    self._problem(f"{key}: {exc}")
                 continue
             for n, line in enumerate(text.splitlines(), start=1):
                 if len(out) >= limit:
@@ -215,10 +220,10 @@ class RunStore:
                 try:
                     q = json.loads(line)
                 except ValueError:
-                    self.problems.append(f"{key} line {n}: not JSON")
+                    self._problem(f"{key} line {n}: not JSON")
                     continue
                 if not isinstance(q, dict):
-                    self.problems.append(f"{key} line {n}: not a JSON object")
+                    self._problem(f"{key} line {n}: not a JSON object")
                     continue
                 out.append(
                     QuarantinedRecord(

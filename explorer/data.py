@@ -27,6 +27,7 @@ from audit_query import (
     Page,
     QuerySettings,
     QueryValidationError,
+    UnreadableFile,
 )
 from audit_query.backends import backend_from_env
 from audit_query.runs import RunStore, store_for
@@ -215,6 +216,38 @@ def correlation(correlation_id: str, dates: tuple[date, date] | None) -> list[Au
     """Every change of one correlation id over the user's sources, in time order (cached)."""
     c, ckey = client()
     return _correlation(c, ckey, correlation_id, dates, tuple(allowed_sources()), current_user().scope_key)
+
+
+def warn_unreadable(*results: object, where: Any = None) -> None:
+    """Show one warning naming the partitions `results` (pages, counts, histories) had to leave out because
+    a stored file could not be read; nothing when every file was read."""
+    found = list(dict.fromkeys(u for r in results for u in getattr(r, "unreadable", ())))
+    if not found:
+        return
+    target = where if where is not None else st
+    target.warning(
+        "Some stored data could not be read and is missing from these results: "
+        f"{escape_md(', '.join(u.label for u in found))}. The Pipeline page lists the files; "
+        "tell the operators.",
+        icon=":material/broken_image:",
+    )
+
+
+@_cached(max_entries=20)
+def _unreadable_files(_c: AuditLogClient, ckey: str) -> list[UnreadableFile]:
+    return _c.unreadable_files()  # lists and stats every stored file: cached like a query result
+
+
+def unreadable_files() -> list[UnreadableFile]:
+    """The stored files the engine cannot read that the current user may know of: data files of sources
+    in scope; entity index files (every source) only for users with every source (cached)."""
+    c, ckey = client()
+    user = current_user()
+    return [
+        u
+        for u in _unreadable_files(c, ckey)
+        if (user.scopes is None if u.source is None else user.allows(u.source))
+    ]
 
 
 def run_store() -> RunStore | None:

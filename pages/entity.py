@@ -164,6 +164,7 @@ def main() -> None:
         rows = data.guarded(lambda: data.history(v.entity_id or "", v.include_children, dates))
     if rows is None:
         return
+    data.warn_unreadable(rows)
     access.record_read(VIEW, access.entity_filters(v.entity_id, v.include_children, dates), len(rows))
     if not rows:
         max_days = data.client()[0].settings.max_history_days

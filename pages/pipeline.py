@@ -27,6 +27,26 @@ def age_text(age: timedelta) -> str:
     )
 
 
+def unreadable_section() -> None:
+    """The stored Parquet files queries cannot read (and so leave out), by partition and relative name."""
+    broken = data.guarded(data.unreadable_files) or []
+    if not broken:
+        return
+    st.subheader("Unreadable files")
+    st.caption(
+        f"{len(broken)} stored files cannot be read; every query leaves their rows out and says so. "
+        "Re-run the ETL for the arrival day in the file name (a run rewrites its own files), or restore them."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            [{"dt": u.dt, "Source": u.source, "File": u.file, "Error": u.error} for u in broken],
+            columns=["dt", "Source", "File", "Error"],
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
 def main() -> None:
     st.title("Pipeline")
     store = data.run_store()
@@ -77,6 +97,8 @@ def main() -> None:
         hide_index=True,
         width="stretch",
     )
+
+    unreadable_section()
 
     st.subheader("Quarantine")
     if data.current_user().scopes is not None:

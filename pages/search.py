@@ -221,6 +221,7 @@ def main() -> None:
         data.show_error(exc, errors)
         return
 
+    data.warn_unreadable(page, total, where=errors)
     access.record_read(VIEW, q, len(page.rows))
     if not page.rows:
         start, end = q.date_from, q.date_to

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from ..model import AuditLogQuery, QueryStats
+from ..model import AuditLogQuery, QueryStats, UnreadableFile
 
 
 class ResultSet(list[dict[str, Any]]):
-    """Rows as dicts keyed by column name (a plain list), with the engine's `stats` attached."""
+    """Rows as dicts keyed by column name (a plain list), with the engine's `stats` attached and the stored
+    files the engine had to leave out (`unreadable`; only a backend that reads files itself fills it)."""
 
-    def __init__(self, rows: list[dict[str, Any]] | None = None, stats: QueryStats | None = None) -> None:
+    def __init__(
+        self,
+        rows: list[dict[str, Any]] | None = None,
+        stats: QueryStats | None = None,
+        unreadable: tuple[UnreadableFile, ...] = (),
+    ) -> None:
         super().__init__(rows or [])
         self.stats = stats
+        self.unreadable = unreadable
 
 
 @runtime_checkable

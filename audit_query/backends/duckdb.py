@@ -9,7 +9,15 @@ An entity query (history) first asks the ETL's per-run entity index (`analytics/
 etl.layout.ENTITY_INDEX_PREFIX) which (dt, source) partitions hold the id as EntityId or EntityParentId, and
 reads only those. It does so only when every run with a data file in the query's partitions has an index
 file; otherwise (files from before the index existed, or written by hand) it reads every partition in range.
-Nothing is cached: each query lists the folders and reads the index afresh, so an ETL re-run is seen at once.
+Nothing about the data is cached: each query lists the folders and reads the index afresh, so an ETL re-run
+is seen at once (only which files proved unreadable is remembered, by mtime and size; see below).
+
+A broken file degrades a read instead of failing it (`run`). The query is tried as built; only when DuckDB
+fails does the backend look for the culprit: a listed file the error names, else each listed file read in
+full. It remembers an unreadable file by path, mtime and size (a re-run that rewrites it is read again),
+retries without it and reports it on the result (`ResultSet.unreadable`: dt, source and the file relative to
+the data folder). An unreadable entity index file is reported the same way and its run's partitions are read
+by scanning. Error messages name files relative to the data folder, never by a server path.
 """
 
 from __future__ import annotations
@@ -17,24 +25,49 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 
 from etl import layout, schema
 
 from ..errors import BackendError
 from ..formatter import identifier, literal
-from ..model import AuditLogQuery, QueryStats
+from ..model import AuditLogQuery, QueryStats, UnreadableFile
 from ..settings import QuerySettings
 from .base import ResultSet
 
 MAX_LISTED_FILES = 2000
 """Above this many files a query reads the whole table by glob instead of a literal file list (the list
 would make the SQL text megabytes long); partition pruning then comes from the dt/source predicates."""
+
+MAX_ATTEMPTS = 8
+"""How many times one read is tried: each retry leaves out the unreadable files the last failure revealed, or
+lists again when a file it named was replaced meanwhile (an ETL re-run swapping its files)."""
+
+_NOT_A_FILE_PROBLEM = (
+    duckdb.ParserException,
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.NotImplementedException,
+    duckdb.InterruptException,
+)
+"""DuckDB errors that come from the SQL text, not from a file: raised at once, no file is checked."""
+
+
+def _may_be_a_broken_file(error: duckdb.Error) -> bool:
+    """Whether `error` is of the kinds a truncated or corrupt Parquet file raises (DuckDB 2.0.1:
+    InvalidInputException for a bad footer, IOException for a short read, a bare duckdb.Error for a bad
+    page header or Thrift data); only these make the backend read each listed file to find the culprit."""
+    return type(error) is duckdb.Error or isinstance(error, duckdb.IOException | duckdb.InvalidInputException)
+
+
+_StatKey = tuple[int, int]
 
 
 class DuckDBBackend:
@@ -55,6 +88,141 @@ class DuckDBBackend:
         self._conn: duckdb.DuckDBPyConnection | None = duckdb.connect(":memory:", config=config)
         self._lock = threading.Lock()
         self._sources: tuple[float, list[str]] | None = None
+        # path -> (mtime_ns, size) when read in full without error / (mtime_ns, size, engine's reason)
+        self._readable: dict[str, _StatKey] = {}
+        self._unreadable: dict[str, tuple[_StatKey, str]] = {}
+        self._footers: dict[str, tuple[_StatKey, str | None]] = {}
+
+    # -- unreadable files ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _stat_key(path: str) -> _StatKey | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _public(self, text: str) -> str:
+        """`text` with every path under the data folder written relative to it (no server path)."""
+        bases = {os.fspath(self.data_dir.resolve()), os.path.abspath(self.data_dir)}
+        for base in sorted(bases, key=len, reverse=True):
+            if base != os.sep:
+                text = text.replace(base + os.sep, "").replace(base, ".")
+        return text
+
+    def _describe(self, path: str, error: str) -> UnreadableFile:
+        """The user-facing name of an unreadable file: relative path, and dt/source of a data file."""
+        rel = os.path.relpath(path, self.data_dir).replace(os.sep, "/")
+        parts = dict(p.split("=", 1) for p in rel.split("/") if p.startswith(("dt=", "source=")))
+        return UnreadableFile(rel, error, parts.get("dt"), parts.get("source"))
+
+    def _known_unreadable(self, path: str) -> str | None:
+        """The remembered reason `path` cannot be read, while it is unchanged; None otherwise."""
+        entry = self._unreadable.get(path)
+        if entry is None:
+            return None
+        if self._stat_key(path) != entry[0]:
+            self._unreadable.pop(path, None)  # rewritten (or gone): read it again
+            return None
+        return entry[1]
+
+    def _check(self, path: str) -> str | None:
+        """Read `path` in full (every column of every row group): the engine's reason when it cannot be
+        read, None when it can or no longer exists. Remembered per path, mtime and size."""
+        key = self._stat_key(path)
+        if key is None:
+            return None
+        if self._readable.get(path) == key:
+            return None
+        known = self._known_unreadable(path)
+        if known is not None:
+            return known
+        text = (  # the path through formatter.literal
+            f"SELECT count(hash(COLUMNS(*))) FROM read_parquet({literal(path, self.dialect)}, "  # noqa: S608
+            "hive_partitioning = false)"
+        )
+        try:
+            self._execute_raw(text)
+        except duckdb.Error as exc:
+            if self._stat_key(path) is None or not _may_be_a_broken_file(exc):
+                return None  # gone meanwhile, or a failure that says nothing about the file (memory, ...)
+            reason = self._public(str(exc))
+            with self._lock:
+                self._unreadable[path] = (key, reason)
+            return reason
+        with self._lock:
+            self._readable[path] = key
+        return None
+
+    def _find_unreadable(self, error: duckdb.Error, paths: list[str]) -> tuple[list[str], bool]:
+        """After `error`, the files of `paths` that cannot be read, and whether one it named is gone (the
+        listing is stale). A file the message names is checked first; otherwise every file is read."""
+        if isinstance(error, _NOT_A_FILE_PROBLEM):
+            return [], False
+        message = str(error)
+        named = [p for p in paths if p in message]
+        gone = any(self._stat_key(p) is None for p in named)
+        bad = [p for p in named if self._check(p) is not None]
+        if bad or gone or not _may_be_a_broken_file(error):
+            return bad, gone
+        bad = [p for p in paths if self._check(p) is not None]
+        return bad, any(self._stat_key(p) is None for p in paths)
+
+    def _unreadable_in_range(self, query: AuditLogQuery) -> bool:
+        """Whether a data file known to be unreadable lies in `query`'s partitions (then the query lists its
+        files, whatever their number, so the file can be left out)."""
+        if not self._unreadable:
+            return False
+        start, end, sources = query.date_from.isoformat(), query.date_to.isoformat(), set(query.sources)
+        for path in list(self._unreadable):
+            u = self._describe(path, "")
+            if u.dt is not None and start <= u.dt <= end and u.source in sources:
+                return True
+        return False
+
+    def _skip_unreadable(self, files: list[str], problems: list[UnreadableFile]) -> list[str]:
+        """`files` without those known to be unreadable, which are added to `problems`."""
+        if not self._unreadable:
+            return files
+        keep = []
+        for path in files:
+            reason = self._known_unreadable(path)
+            if reason is None:
+                keep.append(path)
+            else:
+                problems.append(self._describe(path, reason))
+        return keep
+
+    def unreadable_files(self) -> list[UnreadableFile]:
+        """Every stored Parquet file (data and entity index) that cannot be read, sorted by file.
+
+        Each file's footer is checked (remembered per mtime and size, so a second call only lists and
+        stats); a file whose footer reads but whose data did not (found by a query) is listed too.
+        """
+        paths = [os.fspath(p) for p in self.root.glob("dt=*/source=*/*.parquet")]
+        paths += [os.fspath(p) for p in (self.data_dir / layout.ENTITY_INDEX_PREFIX).glob("*.parquet")]
+        out = []
+        for path in sorted(paths):
+            key = self._stat_key(path)
+            if key is None:
+                continue
+            reason = self._known_unreadable(path)
+            if reason is None:
+                cached = self._footers.get(path)
+                if cached is not None and cached[0] == key:
+                    reason = cached[1]
+                else:
+                    try:
+                        pq.read_metadata(path)
+                    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...: all mean unreadable
+                        reason = self._public(f"{type(exc).__name__}: {exc}")
+                    self._footers[path] = (key, reason)
+            if reason is not None:
+                out.append(self._describe(path, reason))
+        return out
+
+    # -- listing ---------------------------------------------------------------------------------------
 
     def _partition_dirs(self) -> list[Path]:
         if not self.root.is_dir():
@@ -95,33 +263,41 @@ class DuckDBBackend:
 
     def _index_lookup(self, query: AuditLogQuery, paths: list[str]) -> set[tuple[str, str]] | None:
         """The (dt, source) pairs in `query`'s range that the entity index files `paths` name for
-        `query.entity_id` (as EntityId or EntityParentId); None when an index cannot be read (e.g. a re-run
-        removed it meanwhile)."""
-        if not paths:
-            return set()
+        `query.entity_id` (as EntityId or EntityParentId), leaving out index files that cannot be read (they
+        are remembered; the caller scans their runs' partitions); None when an index went away meanwhile
+        (a re-run replacing it) or the failure could not be pinned on a file."""
+        paths = [p for p in paths if self._known_unreadable(p) is None] if self._unreadable else paths
         d = self.dialect
-        listed = "[" + ", ".join(literal(path, d) for path in sorted(paths)) + "]"
         sources = ", ".join(literal(s, d) for s in sorted(set(query.sources)))
-        text = (  # every value through formatter.literal
-            f"SELECT DISTINCT dt, source FROM read_parquet({listed}, hive_partitioning = false)"  # noqa: S608
-            f' WHERE "{schema.INDEX_COLUMN_NAMES[0]}" = {literal(query.entity_id, d)}'
-            f" AND dt BETWEEN {literal(query.date_from.isoformat(), d)}"
-            f" AND {literal(query.date_to.isoformat(), d)} AND source IN ({sources})"
-        )
-        try:
-            return {(r["dt"], r["source"]) for r in self.execute(text)}
-        except BackendError:
-            return None
+        for _ in range(MAX_ATTEMPTS):
+            if not paths:
+                return set()
+            listed = "[" + ", ".join(literal(path, d) for path in sorted(paths)) + "]"
+            text = (  # every value through formatter.literal
+                f"SELECT DISTINCT dt, source FROM read_parquet({listed}, hive_partitioning = false)"  # noqa: S608
+                f' WHERE "{schema.INDEX_COLUMN_NAMES[0]}" = {literal(query.entity_id, d)}'
+                f" AND dt BETWEEN {literal(query.date_from.isoformat(), d)}"
+                f" AND {literal(query.date_to.isoformat(), d)} AND source IN ({sources})"
+            )
+            try:
+                return {(r["dt"], r["source"]) for r in self._execute_raw(text)}
+            except duckdb.Error as exc:
+                bad, gone = self._find_unreadable(exc, paths)
+                if gone or not bad:
+                    return None
+                paths = [p for p in paths if p not in bad]
+        return None
 
     def _entity_partitions(
-        self, query: AuditLogQuery, indexed: dict[str, str]
+        self, query: AuditLogQuery, indexed: dict[str, str], problems: list[UnreadableFile]
     ) -> tuple[list[tuple[str, str, list[str]]], set[tuple[str, str]] | None]:
         """(every partition in range, the (dt, source) pairs holding `query.entity_id`, or None to read them
-        all because some run with files in range has no index file or an index could not be read).
+        all because some run with files in range has no readable index file or an index went away).
 
         The index files of runs from `query.date_from` on are read while the partitions are listed (DuckDB
         releases the GIL; over a year each takes 25-45 ms: ~2,000 folders, ~370 index files); runs found in
-        the listing but not read yet (events dated after their arrival day) are looked up after.
+        the listing but not read yet (events dated after their arrival day) are looked up after. The index
+        file of a run with files in range that cannot be read is added to `problems`.
         """
         early = {run for run in indexed if (day := layout.run_day(run)) and day >= query.date_from}
         with ThreadPoolExecutor(1) as pool:
@@ -130,16 +306,22 @@ class DuckDBBackend:
             found = lookup.result()
         assert parts is not None  # not capped
         runs = {os.path.basename(f).removesuffix(".parquet") for _, _, files in parts for f in files}
-        if not runs <= indexed.keys():
-            return parts, None
-        if found is None:  # an index file could not be read: ask only the runs with files in range
-            found, early = self._index_lookup(query, [indexed[r] for r in runs]), runs
-        late = self._index_lookup(query, [indexed[r] for r in runs - early])
-        return parts, None if found is None or late is None else found | late
+        if runs <= indexed.keys():
+            if found is None:  # an index file went away: ask only the runs with files in range
+                found, early = self._index_lookup(query, [indexed[r] for r in runs]), runs
+            late = self._index_lookup(query, [indexed[r] for r in runs - early])
+            found = None if found is None or late is None else found | late
+        else:
+            found = None
+        broken = sorted(r for r in runs & indexed.keys() if self._known_unreadable(indexed[r]) is not None)
+        for run in broken:
+            problems.append(self._describe(indexed[run], self._known_unreadable(indexed[run]) or ""))
+        return parts, None if broken else found
 
-    def _files(self, query: AuditLogQuery | None) -> list[str] | None:
+    def _files(self, query: AuditLogQuery | None, problems: list[UnreadableFile]) -> list[str] | None:
         """The Parquet files of the partitions `query` can touch (for an entity query, only those its entity
-        index names); None (read everything) without a query or above MAX_LISTED_FILES files."""
+        index names), leaving out those known to be unreadable (added to `problems`); None (read
+        everything) without a query or above MAX_LISTED_FILES files while no file is known unreadable."""
         if query is None:
             return None
         # The index folder is listed before the data: a re-run removes its index before swapping its files
@@ -147,25 +329,28 @@ class DuckDBBackend:
         # and the query falls back to the full listing.
         indexed = self._index_files() if query.entity_id is not None else None
         if indexed:
-            parts, keep = self._entity_partitions(query, indexed)
+            parts, keep = self._entity_partitions(query, indexed, problems)
             if keep is not None:
                 parts = [p for p in parts if (p[0], p[1]) in keep]
         else:
-            listed = self._partitions(query, cap=query.entity_id is None)
+            must_list = self._unreadable_in_range(query)
+            listed = self._partitions(query, cap=query.entity_id is None and not must_list)
             if listed is None:
                 return None
             parts = listed
-        files = [f for _, _, part_files in parts for f in part_files]
-        return None if len(files) > MAX_LISTED_FILES else files
+        files = self._skip_unreadable([f for _, _, part_files in parts for f in part_files], problems)
+        return None if len(files) > MAX_LISTED_FILES and not problems else files
 
     def table_ref(self, query: AuditLogQuery | None = None) -> str:
         """`read_parquet(...)` over the partition files `query` can touch (every file without a query), or
-        an empty typed relation when there are none.
+        an empty typed relation when there are none. Files known to be unreadable are left out.
 
         Listing the dt=/source= folders in range ourselves prunes partitions before DuckDB opens anything: a
         glob over a year of partitions costs more than the first page's whole scan (bench/RESULTS.md).
         """
-        files = self._files(query)
+        return self._table_ref(self._files(query, []))
+
+    def _table_ref(self, files: list[str] | None) -> str:
         if files is not None:
             listed = "[" + ", ".join(literal(f, self.dialect) for f in files) + "]"
         elif self.root.is_dir() and any(True for _ in self.root.glob("dt=*/source=*/*.parquet")):
@@ -188,20 +373,53 @@ class DuckDBBackend:
                 raise BackendError("the DuckDB backend is closed; create a new one")
             return self._conn.cursor()
 
-    def execute(self, sql: str) -> ResultSet:
-        """Run one statement on a per-call cursor; rows as dicts. DuckDB errors become BackendError."""
+    def _execute_raw(self, sql: str) -> ResultSet:
         cur = self._connection()
         started = time.perf_counter()
         try:
             cur.execute(sql)
             names = [d[0] for d in cur.description or ()]
             rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        except duckdb.Error as exc:
-            raise BackendError(f"DuckDB query failed: {exc}") from exc
         finally:
             cur.close()
         elapsed = (time.perf_counter() - started) * 1000
         return ResultSet(rows, QueryStats(state="SUCCEEDED", elapsed_ms=elapsed))
+
+    def execute(self, sql: str) -> ResultSet:
+        """Run one statement on a per-call cursor; rows as dicts. DuckDB errors become BackendError (paths
+        in its message relative to the data folder)."""
+        try:
+            return self._execute_raw(sql)
+        except duckdb.Error as exc:
+            raise BackendError(self._public(f"DuckDB query failed: {exc}")) from exc
+
+    def run(self, query: AuditLogQuery, build: Callable[[str], str]) -> ResultSet:
+        """Run `build(table_ref)` over the files `query` can touch, leaving out unreadable ones: the result's
+        `unreadable` names them. The first try is the plain query; files are checked only after a failure.
+        Errors that no file explains become BackendError."""
+        for _ in range(MAX_ATTEMPTS):
+            problems: list[UnreadableFile] = []
+            files = self._files(query, problems)
+            try:
+                result = self.execute(build(self._table_ref(files)))
+            except BackendError as failed:
+                exc = failed.__cause__
+                if not isinstance(exc, duckdb.Error):
+                    raise
+                if files is None:  # read by glob: look among the query's partitions
+                    listed = self._partitions(query, cap=False) or []
+                    candidates = [f for _, _, part_files in listed for f in part_files]
+                else:
+                    candidates = files
+                bad, gone = self._find_unreadable(exc, candidates)
+                if bad or gone:
+                    continue
+                raise
+            result.unreadable = tuple(dict.fromkeys(sorted(problems, key=lambda u: u.file)))
+            return result
+        raise BackendError(
+            "DuckDB query failed: the data files kept changing or breaking while it ran; try again"
+        )
 
     def list_sources(self) -> list[str]:
         """Sources with at least one partition folder, sorted; the listing is reused for a few seconds."""

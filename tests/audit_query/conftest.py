@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit_query import AuditLogClient, QuerySettings
+from audit_query import sql as builder
 from audit_query.backends.duckdb import DuckDBBackend
 from audit_query.model import check_text
 from etl import layout, schema
@@ -42,6 +43,22 @@ def make_row(row_id: str, ts: datetime, source: str, **values: Any) -> dict[str,
     row["dt"] = ts.date().isoformat()
     row["source"] = source
     return row
+
+
+def page_sql(table: str, where: str, limit: int, order: str = "DESC") -> str:
+    """The whole keyset-page statement of either dialect (sql.build_page_sql), written out once for the
+    Athena and DuckDB tests: the keys' Top-N over `where` (its lines, each ending in a newline), then the
+    full rows joined to those keys, in `order` with `limit` rows."""
+    cols = builder.select_list()
+    r_cols = ", ".join(f"r.{c}" for c in cols.split(", "))
+    return (
+        f'WITH k AS (\nSELECT "Timestamp", "Id", "dt", "source"\nFROM {table}\n{where}'
+        f'ORDER BY "Timestamp" {order}, "Id" {order}\nLIMIT {limit}\n)\n'
+        f"SELECT {r_cols}\nFROM (\nSELECT {cols}\nFROM {table}\n{where}) AS r\n"
+        'JOIN (SELECT DISTINCT * FROM k) AS k ON r."Timestamp" = k."Timestamp" AND r."Id" = k."Id"'
+        ' AND r."dt" = k."dt" AND r."source" = k."source"\n'
+        f'ORDER BY r."Timestamp" {order}, r."Id" {order}\nLIMIT {limit}'
+    )
 
 
 def write_rows(data_dir: Path, rows: list[dict[str, Any]], run_id: str = "run-20261127") -> None:

@@ -298,6 +298,29 @@ def test_a_query_over_the_bytes_limit_is_stopped(stubbed: Any) -> None:
     assert "q-big" in message and "5,000,000 bytes" in message and "athena_max_bytes_scanned" in message
 
 
+def test_a_query_that_cannot_be_stopped_is_a_backend_error_saying_so(stubbed: Any) -> None:
+    athena, stub, clock = stubbed
+    expect_start(stub, "SELECT big", "q-stuck")
+    stub.add_response(
+        "get_query_execution", execution("q-stuck", "RUNNING", 5_000_000), {"QueryExecutionId": "q-stuck"}
+    )
+    stub.add_client_error(
+        "stop_query_execution",
+        service_error_code="AccessDeniedException",
+        service_message="User is not authorized to perform: athena:StopQueryExecution",
+        expected_params={"QueryExecutionId": "q-stuck"},
+    )
+
+    with pytest.raises(BackendError) as info:
+        athena.execute("SELECT big")
+
+    # not "cancelled": the query may still be running (and billing) in Athena
+    assert not isinstance(info.value, QueryLimitExceeded)
+    message = str(info.value)
+    assert "q-stuck" in message and "could not be stopped" in message
+    assert "athena:StopQueryExecution" in message
+
+
 def test_a_query_running_past_the_time_limit_is_stopped(stubbed: Any) -> None:
     athena, stub, clock = stubbed
     expect_start(stub, "SELECT slow", "q-slow")

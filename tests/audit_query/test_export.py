@@ -198,3 +198,40 @@ def test_a_bad_format_or_query_is_a_validation_error(client: AuditLogClient, tmp
     with pytest.raises(ValueError, match="date_to"):
         export(client, AuditLogQuery("2026-11-26", "2026-11-20", ("billing",)), "csv", tmp_path / "x.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+class GrowingClient(AuditLogClient):
+    """A client over a view that grows right after it is counted: ETL runs land newer rows meanwhile."""
+
+    def __init__(self, backend: DuckDBBackend, data_dir: Path, extra: list[dict[str, Any]]) -> None:
+        super().__init__(backend, SETTINGS)
+        self.data_dir, self.extra = data_dir, extra
+
+    def count(self, q: AuditLogQuery) -> Any:
+        n = super().count(q)
+        if self.extra:
+            write_rows(self.data_dir, self.extra, run_id="run-20261128")
+            self.extra = []
+        return n
+
+
+def test_export_stops_at_the_cap_when_the_view_grows_after_the_count(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    base = datetime(2026, 11, 26, 10)
+    old = [make_row(f"old{i:03d}:0", base.replace(minute=i), "grow", Action="Update") for i in range(50)]
+    later = base.replace(hour=11)
+    new = [make_row(f"new{i:03d}:0", later.replace(minute=i), "grow", Action="Update") for i in range(30)]
+    write_rows(data_dir, old)
+    view = AuditLogQuery("2026-11-26", "2026-11-26", ("grow",))
+    with DuckDBBackend(data_dir) as backend:
+        client = GrowingClient(backend, data_dir, new)
+        calls: list[tuple[int, int | None]] = []
+        out = io.BytesIO()
+        result = export(
+            client, view, "jsonl", out, max_rows=50, page_size=20, progress=lambda d, t: calls.append((d, t))
+        )
+        assert client.count(view) == 80  # the view did grow
+    got = [json.loads(line)["Id"] for line in out.getvalue().decode().splitlines()]
+    newest = sorted((r["Timestamp"], r["Id"]) for r in old + new)[::-1][:50]
+    assert got == [i for _, i in newest] and result.rows == 50  # the 50 newest rows of the grown view
+    assert calls == [(0, 50), (20, 50), (40, 50), (50, 50)]  # and no page is read past the cap

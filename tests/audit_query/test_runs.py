@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from audit_events.demo import generate_demo
@@ -84,3 +85,44 @@ def test_s3_storage_reads_the_same_layout(etl_dir):
         assert remote.runs() == local.runs()
         assert remote.quarantine() == local.quarantine()
         assert remote.freshness() == local.freshness()
+
+
+def test_s3_errors_become_skipped_files_named_by_their_s3_location():
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="audit")
+        storage = S3Storage(s3, "audit", "prod")
+        missing = "cannot read s3://audit/prod/reports/run-20261127.json: .*NoSuchKey"
+        with pytest.raises(OSError, match=missing):
+            storage.read_text("reports/run-20261127.json")
+        good = json.dumps({"run_id": "run-20261126", "events_in": 5})
+        s3.put_object(Bucket="audit", Key="prod/reports/run-20261126.json", Body=good.encode())
+        listed = [{"Key": "prod/reports/run-20261127.json"}, {"Key": "prod/reports/run-20261126.json"}]
+        with Stubber(s3) as stub:  # the listing names a report that cannot be read (permissions)
+            stub.add_response("list_objects_v2", {"Contents": listed, "IsTruncated": False})
+            stub.add_client_error("get_object", service_error_code="AccessDenied", http_status_code=403)
+            stub.add_response("get_object", {"Body": _body(good)})
+            store = RunStore(storage)
+            runs = store.runs()
+    assert [(r.run_id, r.events_in) for r in runs] == [("run-20261126", 5)]
+    assert len(store.problems) == 1
+    problem = store.problems[0]
+    assert "s3://audit/prod/reports/run-20261127.json" in problem and "AccessDenied" in problem
+
+
+def test_a_skipped_report_is_named_once_however_often_it_is_read(tmp_path):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "run-20261127.json").write_text("[1]", encoding="utf-8")
+    store = RunStore(LocalStorage(tmp_path))
+    store.freshness()
+    store.runs(limit=30)
+    assert store.problems == ["reports/run-20261127.json: not a JSON object"]
+
+
+def _body(text: str):
+    import io
+
+    from botocore.response import StreamingBody
+
+    data = text.encode()
+    return StreamingBody(io.BytesIO(data), len(data))

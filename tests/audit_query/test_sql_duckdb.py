@@ -12,7 +12,8 @@ from audit_query import sql as b
 from audit_query.backends.duckdb import DuckDBBackend
 from audit_query.cursor import Keyset
 
-COLS = b.select_list()
+from .conftest import page_sql
+
 T = "read_parquet('/data/analytics/auditlog/**/*.parquet', hive_partitioning = true, hive_types = {'dt': VARCHAR, 'source': VARCHAR})"  # noqa: E501
 
 
@@ -35,15 +36,7 @@ def test_first_page_sql() -> None:
         "  AND \"CorrelationId\" = 'c-1'\n"
         "  AND \"ChannelCode\" = 'web'\n"
     )
-    r_cols = ", ".join(f"r.{c}" for c in COLS.split(", "))
-    assert b.build_page_sql(q, dialect="duckdb", table_ref=T) == (
-        f'WITH k AS (\nSELECT "Timestamp", "Id", "dt", "source"\nFROM {T}\n{where}'
-        'ORDER BY "Timestamp" DESC, "Id" DESC\nLIMIT 21\n)\n'
-        f"SELECT {r_cols}\nFROM (\nSELECT {COLS}\nFROM {T}\n{where}) AS r\n"
-        'JOIN (SELECT DISTINCT * FROM k) AS k ON r."Timestamp" = k."Timestamp" AND r."Id" = k."Id"'
-        ' AND r."dt" = k."dt" AND r."source" = k."source"\n'
-        'ORDER BY r."Timestamp" DESC, r."Id" DESC\nLIMIT 21'
-    )
+    assert b.build_page_sql(q, dialect="duckdb", table_ref=T) == page_sql(T, where, 21)
 
 
 def test_next_page_sql_compares_the_keyset_with_a_timestamp_literal() -> None:
@@ -58,9 +51,7 @@ def test_next_page_sql_compares_the_keyset_with_a_timestamp_literal() -> None:
         "'2026-11-26 00:00:00.000' AND \"Id\" < 'x''y:0'))\n"
     )
     # the keys' Top-N and the joined rows both carry it; the page ends in the same order and limit
-    assert f'{keyset}ORDER BY "Timestamp" DESC, "Id" DESC\nLIMIT 6\n)' in text
-    assert f"{keyset}) AS r" in text
-    assert text.endswith('ORDER BY r."Timestamp" DESC, r."Id" DESC\nLIMIT 6')
+    assert text == page_sql("t", keyset, 6)
 
 
 def test_entity_with_children_is_a_union_all_of_two_pushed_down_branches(dataset) -> None:

@@ -7,8 +7,9 @@ and HTML (links, images, tags) and an OLD change OLD_DAYS days back (beyond ever
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from audit_events.demo import generate_demo
 from audit_events.sink import LocalFirehoseSink
 from audit_query import AuditLogClient, QuerySettings
 from audit_query.backends.duckdb import DuckDBBackend
+from etl import layout
 from etl.local import run_all
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,3 +118,39 @@ def texts(elements) -> list[str]:
 def widget(at: AppTest, kind: str, key: str):
     """The widget of `kind` ("text_input", "multiselect", ...) with key `key`."""
     return getattr(at, kind)(key=key)
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A copy of the demo data with one data file truncated (`file`, relative to `data_dir`, in partition
+    dt/source, one that `entity_id`'s history reads) and one report that is not JSON (`bad_report`)."""
+
+    data_dir: Path
+    file: str
+    dt: str
+    source: str
+    entity_id: str
+    bad_report: str
+
+
+@pytest.fixture(scope="session")
+def broken(demo, tmp_path_factory):
+    """The demo data with a truncated Parquet file and an unreadable run report (a Broken)."""
+    data_dir = tmp_path_factory.mktemp("broken") / "data"
+    shutil.copytree(demo[0], data_dir)
+    with DuckDBBackend(demo[0]) as backend:
+        client = AuditLogClient(backend, QuerySettings())
+        for oid in demo[1].sample_order_ids:
+            partitions = {(r.dt, r.source) for r in client.history(oid)}
+            if len(partitions) > 1:
+                break
+        else:
+            raise AssertionError("no sample order with changes in two partitions")
+    dt, source = sorted(partitions)[0]
+    folder = data_dir / layout.analytics_partition_prefix(date.fromisoformat(dt), source)
+    path = sorted(folder.glob("*.parquet"))[0]
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    bad_report = f"{layout.REPORTS_PREFIX}run-20000101.json"
+    (data_dir / bad_report).write_text("{not json", encoding="utf-8")
+    return Broken(data_dir, path.relative_to(data_dir).as_posix(), dt, source, oid, bad_report)

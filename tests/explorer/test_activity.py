@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from audit_query import AuditLogQuery
+from explorer.fmt import escape_md
 from tests.explorer.conftest import texts
 
 PAGE = "pages/activity.py"
@@ -29,6 +30,14 @@ def chart_totals(at, key: str) -> int:
     return total
 
 
+def chart_names(at, key: str) -> set[str]:
+    """The trace names (one per colour) of the chart titled `key`."""
+    chart = next(
+        c for c in at.get("plotly_chart") if json.loads(c.proto.spec)["layout"]["title"]["text"] == key
+    )
+    return {trace["name"] for trace in json.loads(chart.proto.spec)["data"]}
+
+
 def test_charts_follow_the_search_filters(app, lib):
     today = datetime.now(UTC).date()
     q = AuditLogQuery(today - timedelta(days=6), today, tuple(lib.sources()), actions=["Update"])
@@ -37,7 +46,10 @@ def test_charts_follow_the_search_filters(app, lib):
     assert at.metric[0].value == f"{lib.count(q):,}"
     assert chart_totals(at, "Events by day and source") == lib.count(q)
     assert chart_totals(at, "By action") == lib.count(q)
-    assert any("Update" in c or "sources:" in c for c in texts(at.caption))
+    # the caption states the range and the sources the charts are over; the action chart only the filter's
+    range_caption = f"Over the Search filters: {q.date_from} to {q.date_to} · sources: "
+    assert range_caption + escape_md(", ".join(q.sources)) in texts(at.caption)
+    assert chart_names(at, "By action") == {"Update"}
 
 
 def test_filters_set_on_search_carry_over_to_activity(app, lib):

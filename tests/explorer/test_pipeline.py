@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from explorer.fmt import escape_md
 from tests.explorer.conftest import texts
 
 PAGE = "pages/pipeline.py"
@@ -32,3 +33,43 @@ def test_a_user_limited_to_some_sources_does_not_see_quarantined_raw_records(app
     assert not at.exception
     assert len(at.dataframe) == 1  # the runs, not the quarantine
     assert any("only users with every source" in c for c in texts(at.caption))
+
+
+def test_unreadable_data_files_are_listed_by_partition_and_relative_name(app, broken, monkeypatch):
+    monkeypatch.setenv("AUDITLOG_DATA_DIR", str(broken.data_dir))
+    at = app(PAGE).run()
+    assert not at.exception and not at.error
+    frames = [f.value for f in at.dataframe]
+    listed = next(f for f in frames if "File" in f.columns and "Source" in f.columns and "dt" in f.columns)
+    assert list(zip(listed["dt"], listed["Source"], listed["File"], strict=True)) == [
+        (broken.dt, broken.source, broken.file)
+    ]
+    shown = [*texts(at.caption), *texts(at.warning), *(str(v) for v in listed["Error"])]
+    assert not any(str(broken.data_dir) in t for t in shown)
+
+
+def test_a_bad_report_is_listed_once(app, broken, monkeypatch):
+    monkeypatch.setenv("AUDITLOG_DATA_DIR", str(broken.data_dir))
+    at = app(PAGE).run()
+    assert not at.exception
+    skipped = [w for w in texts(at.warning) if w.startswith("Skipped:")]
+    assert len(skipped) == 1 and escape_md(broken.bad_report) in skipped[0]
+
+
+def _signed_in(app, user: str):  # type: ignore[no-untyped-def]
+    at = app().run()
+    at.text_input(key="signin_name").input(user)
+    at.text_input(key="signin_password").input("pw")
+    at.button(key="FormSubmitter:sign_in-Sign in").click().run()
+    at.switch_page(PAGE).run()
+    return at
+
+
+def test_a_scoped_user_sees_only_unreadable_files_of_their_sources(app, broken, lib, monkeypatch):
+    monkeypatch.setenv("AUDITLOG_DATA_DIR", str(broken.data_dir))
+    other = next(s for s in lib.sources() if s != broken.source)
+    monkeypatch.setenv("AUDITLOG_USERS", f"dora:pw:{other};erin:pw:{broken.source}")
+    at = _signed_in(app, "dora")
+    assert not at.exception and "Unreadable files" not in texts(at.subheader)
+    at = _signed_in(app, "erin")
+    assert not at.exception and "Unreadable files" in texts(at.subheader)
