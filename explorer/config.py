@@ -39,7 +39,6 @@ class ExplorerSettings:
       default the data folder in duckdb mode, none in athena mode.
     - `export_max_rows`: AUDITLOG_EXPORT_MAX_ROWS (default 100000): larger exports go to the CLI.
     - `cache_ttl_seconds`: AUDITLOG_CACHE_TTL_SECONDS (default 300): how long query results are reused.
-    - `users`: AUDITLOG_USERS, the sign-in list (see explorer.auth); unset means one local user, all sources.
     - `access_log`: AUDITLOG_ACCESS_LOG, where the explorer's own Read/Export events go: local, eventbridge
       or off; unset means eventbridge when AUDITLOG_ACCESS_EVENT_BUS is set, else local in duckdb mode,
       else off (audit_events.access.access_mode; checked when the first event is recorded).
@@ -51,7 +50,6 @@ class ExplorerSettings:
     runs_location: str | None = None
     export_max_rows: int = 100_000
     cache_ttl_seconds: int = 300
-    users: str | None = None
     access_log: str | None = None
     access_event_bus: str | None = None
 
@@ -68,7 +66,6 @@ class ExplorerSettings:
             runs_location=runs,
             export_max_rows=_positive_int(env, "AUDITLOG_EXPORT_MAX_ROWS", 100_000),
             cache_ttl_seconds=_positive_int(env, "AUDITLOG_CACHE_TTL_SECONDS", 300),
-            users=env.get("AUDITLOG_USERS") or None,
             access_log=(env.get("AUDITLOG_ACCESS_LOG") or "").strip().lower() or None,
             access_event_bus=(env.get("AUDITLOG_ACCESS_EVENT_BUS") or "").strip() or None,
         )

@@ -29,6 +29,12 @@ def age_text(age: timedelta) -> str:
 
 def main() -> None:
     st.title("Pipeline")
+    if not data.current_user().has("operator"):
+        st.info(
+            "Run figures and quarantined records cover every source (and quarantined records hold raw, "
+            "unmasked data), so only users with the operator role see them."
+        )
+        return
     store = data.run_store()
     if store is None:
         st.info(
@@ -79,11 +85,6 @@ def main() -> None:
     )
 
     st.subheader("Quarantine")
-    if data.current_user().scopes is not None:
-        st.caption(
-            "Quarantined records may come from any source; only users with every source in scope see them."
-        )
-        return
     records = store.quarantine(limit=QUARANTINE_SHOWN)
     if not records:
         st.success("No quarantined records.")

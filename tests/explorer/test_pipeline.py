@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.explorer.conftest import texts
+from tests.explorer.signin import with_sign_in, write_mapping
 
 PAGE = "pages/pipeline.py"
 
@@ -22,13 +23,10 @@ def test_runs_quarantine_and_freshness_match_the_etl_reports(app, demo):
     assert any(f"events up to {stamp} UTC" in c for c in texts(at.caption))
 
 
-def test_a_user_limited_to_some_sources_does_not_see_quarantined_raw_records(app, monkeypatch):
-    monkeypatch.setenv("AUDITLOG_USERS", "carol:pw:shop.orders")
-    at = app().run()
-    at.text_input(key="signin_name").input("carol")
-    at.text_input(key="signin_password").input("pw")
-    at.button(key="FormSubmitter:sign_in-Sign in").click().run()
-    at.switch_page(PAGE).run()
+def test_a_user_without_the_operator_role_sees_no_cross_source_figures(app, monkeypatch, tmp_path):
+    at = app(PAGE)
+    with_sign_in(at, write_mapping(tmp_path), monkeypatch, email="c@example.com", groups=["auditors"])
+    at.run()
     assert not at.exception
-    assert len(at.dataframe) == 1  # the runs, not the quarantine
-    assert any("only users with every source" in c for c in texts(at.caption))
+    assert not at.dataframe and not at.metric
+    assert any("only users with the operator role" in i for i in texts(at.info))

@@ -1,0 +1,109 @@
+"""OIDC sign-in end to end: a real OIDC provider (oidc-provider-mock) on loopback, a real `streamlit run`
+configured with [auth], and headless Chromium through the whole redirect flow."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from oidc_provider_mock import User, run_server_in_thread
+
+from tests.browser.conftest import free_port, running_explorer, screenshot, url, wait_idle
+from tests.explorer.signin import write_mapping
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+USERS = [
+    User(sub="alice", claims={"email": "alice@example.com", "groups": ["audit-all"]}),
+    User(sub="bob", claims={"email": "bob@example.com", "groups": ["support-orders"]}),
+]
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[str]:
+    """An OIDC provider on loopback with two predefined users (one-click sign-in on its authorize page)."""
+    with run_server_in_thread(user_claims=USERS) as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+@pytest.fixture(scope="module")
+def signed_server(provider, demo_data, tmp_path_factory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("oidc")
+    port = free_port()
+    secrets = folder / "secrets.toml"
+    secrets.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        f'cookie_secret = "{"browser-test-cookie-secret-" * 2}"\n'
+        'client_id = "auditlog-explorer"\n'
+        'client_secret = "browser-test-client-secret"\n'
+        f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n',
+        encoding="utf-8",
+    )
+    with running_explorer(
+        demo_data[0],
+        folder,
+        port=port,
+        args=("--secrets.files", str(secrets)),
+        AUDITLOG_AUTH_MAPPING=str(write_mapping(folder)),
+    ) as base:
+        yield base
+
+
+def sign_in_as(pg, sub: str) -> None:
+    """Click Sign in, pick the user on the provider's page, and wait until the explorer shows them."""
+    pg.get_by_role("button", name="Sign in").click()
+    pg.wait_for_url(re.compile(r"/oauth2/authorize"))
+    pg.get_by_role("button", name=sub, exact=True).click()
+    pg.locator('[data-testid="stSidebar"]').get_by_text(re.compile("^Signed in as ")).wait_for()
+    wait_idle(pg)
+
+
+def sidebar(pg) -> str:
+    return pg.locator('[data-testid="stSidebar"]').inner_text()
+
+
+def test_a_deep_link_opened_before_sign_in_lands_on_the_same_view_after_it(page, signed_server, demo_data):
+    oid = demo_data[1].sample_order_ids[0]
+    page.goto(f"{signed_server}/entity?eid={quote(oid)}")
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert page.get_by_text(f"Order {oid}").count() == 0
+    sign_in_as(page, "bob")
+    page.get_by_role("heading", name=f"Order {oid}").wait_for()
+    assert "/entity?eid=" in url(page)
+    assert "Signed in as bob@example.com · scope: shop.orders · roles: none" in sidebar(page)
+    # bob's scope holds on this page too: the order's own source only, no payments or shipments
+    assert page.get_by_text(" · shop.payments").count() == 0
+    screenshot(page, "signin-deep-link")
+
+
+def test_groups_decide_what_each_user_sees_and_sign_out_ends_the_session(page, signed_server):
+    page.goto(f"{signed_server}/pipeline")
+    sign_in_as(page, "alice")
+    assert "Signed in as alice@example.com · scope: all sources · roles: operator, pii" in sidebar(page)
+    page.get_by_text("Quarantine", exact=True).wait_for()
+    assert page.get_by_text(re.compile("only users with the operator role")).count() == 0
+    page.get_by_role("button", name="Sign out").click()
+    # RP-initiated logout: the provider asks to end its session too, then sends the browser back.
+    page.wait_for_url(re.compile(r"/oauth2/end_session"))
+    page.get_by_role("button", name="End session").click()
+    page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:"))
+    page.goto(signed_server)
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert page.get_by_text("Signed in as").count() == 0
+
+
+def test_a_user_limited_to_one_source_does_not_see_the_quarantine(browser, signed_server):
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    try:
+        pg.goto(f"{signed_server}/pipeline")
+        sign_in_as(pg, "bob")
+        pg.get_by_text(re.compile("only users with the operator role")).wait_for()
+        assert pg.get_by_text("Last runs").count() == 0 and pg.get_by_text("Raw record").count() == 0
+        screenshot(pg, "signin-scoped-pipeline")
+    finally:
+        context.close()
