@@ -25,6 +25,7 @@ from .backends import backend_from_env
 from .client import AuditLogClient
 from .errors import BackendError
 from .export import COLUMN_NAMES, FORMATS, csv_cells, export, json_line, timestamp_iso
+from .masking import MaskedClient, MaskingRules
 from .model import Action, ActorType, AuditLogQuery, AuditRecord
 from .settings import QuerySettings
 
@@ -108,17 +109,32 @@ def query_from_args(
     )
 
 
-def client_from_args(args: argparse.Namespace) -> AuditLogClient:
-    """A client over DuckDB in `--data-dir` when given, else over the backend the environment names."""
+def client_from_args(args: argparse.Namespace) -> AuditLogClient | MaskedClient:
+    """A client over DuckDB in `--data-dir` when given, else over the backend the environment names; masked
+    by AUDITLOG_MASKING_RULES unless `--role pii` was given."""
     settings = QuerySettings.from_env()
+    rules = None if "pii" in (getattr(args, "roles", None) or ()) else MaskingRules.from_settings()
     if getattr(args, "data_dir", None):
         from .backends.duckdb import DuckDBBackend
 
-        return AuditLogClient(DuckDBBackend(args.data_dir, settings=settings), settings)
-    return AuditLogClient(backend_from_env(), settings)
+        client = AuditLogClient(DuckDBBackend(args.data_dir, settings=settings), settings)
+    else:
+        client = AuditLogClient(backend_from_env(), settings)
+    return client if rules is None else MaskedClient(client, rules)
 
 
-def _build(args: argparse.Namespace, client: AuditLogClient) -> AuditLogQuery:
+def add_role_argument(parser: argparse.ArgumentParser) -> None:
+    """`--role pii`: read personal data unmasked (without it, AUDITLOG_MASKING_RULES applies)."""
+    parser.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        choices=("pii",),
+        help="pii: show personal data unmasked (default: masked as AUDITLOG_MASKING_RULES says)",
+    )
+
+
+def _build(args: argparse.Namespace, client: AuditLogClient | MaskedClient) -> AuditLogQuery:
     discovered = () if args.sources else tuple(client.sources())
     q = query_from_args(args, discovered, client.settings)
     return q.validate(client.settings)
@@ -248,6 +264,7 @@ def register(subparsers: Any) -> None:
     )
     add_data_dir_argument(query)
     add_filter_arguments(query)
+    add_role_argument(query)
     query.add_argument("--format", choices=("table", "csv", "jsonl"), default="table", help="default: table")
     query.add_argument("--all", action="store_true", help="follow every page, not just the first")
     query.set_defaults(func=run_query)
@@ -261,6 +278,7 @@ def register(subparsers: Any) -> None:
     )
     add_data_dir_argument(exp)
     add_filter_arguments(exp)
+    add_role_argument(exp)
     exp.add_argument("--format", choices=FORMATS, required=True)
     exp.add_argument("--output", type=Path, required=True, metavar="FILE")
     exp.set_defaults(func=run_export)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import date
 from enum import Enum
+from pathlib import Path
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -28,7 +29,9 @@ from audit_query import (
     QueryValidationError,
 )
 from audit_query.backends import backend_from_env
+from audit_query.masking import MaskedClient, MaskingRules, MaskingSettings
 from audit_query.runs import RunStore, store_for
+from etl.errors import ConfigurationError
 
 from .auth import LOCAL_USER, User
 from .config import ExplorerSettings
@@ -64,11 +67,35 @@ def _client(backend: str, data_dir: str) -> AuditLogClient:
     return AuditLogClient(backend_from_env(data_dir=data_dir), QuerySettings.from_env())
 
 
-def client() -> tuple[AuditLogClient, str]:
-    """The shared client for the configured backend and a text naming it (part of every cache key)."""
+@st.cache_resource(show_spinner=False)
+def _masking_rules(path: str, mtime: float) -> MaskingRules:
+    return MaskingRules.load(path)
+
+
+def masking_rules() -> MaskingRules | None:
+    """The masking rules file (AUDITLOG_MASKING_RULES), re-read when it changes; None when none is set."""
+    path = MaskingSettings.from_env().masking_rules
+    if not path:
+        return None
+    try:
+        mtime = Path(path).stat().st_mtime
+    except OSError as exc:
+        raise ConfigurationError(
+            f"AUDITLOG_MASKING_RULES={path!r}: cannot read it ({exc.strerror})"
+        ) from None
+    return _masking_rules(path, mtime)
+
+
+def client() -> tuple[AuditLogClient | MaskedClient, str]:
+    """The client for the configured backend, masked for a user without the `pii` role, and a text naming
+    both (part of every cache key, so masked and unmasked results are never shared)."""
     s = settings()
     key = f"{s.backend}:{s.data_dir}" if s.backend == "duckdb" else s.backend
-    return _client(s.backend, str(s.data_dir)), key
+    raw = _client(s.backend, str(s.data_dir))
+    rules = None if current_user().has("pii") else masking_rules()
+    if rules is None:
+        return raw, key
+    return MaskedClient(raw, rules), f"{key}:masked"
 
 
 def current_user() -> User:
@@ -98,7 +125,7 @@ def query_from_key(key: str) -> AuditLogQuery:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _sources(_c: AuditLogClient, ckey: str) -> list[str]:
+def _sources(_c: AuditLogClient | MaskedClient, ckey: str) -> list[str]:
     return _c.sources()
 
 
@@ -109,25 +136,25 @@ def allowed_sources() -> list[str]:
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=500)
-def _page(_c: AuditLogClient, ckey: str, qkey: str, scope: str) -> Page:
+def _page(_c: AuditLogClient | MaskedClient, ckey: str, qkey: str, scope: str) -> Page:
     return _c.query(query_from_key(qkey))
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=500)
-def _count(_c: AuditLogClient, ckey: str, qkey: str, scope: str) -> int:
+def _count(_c: AuditLogClient | MaskedClient, ckey: str, qkey: str, scope: str) -> int:
     return _c.count(query_from_key(qkey))
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=500)
 def _counts(
-    _c: AuditLogClient, ckey: str, qkey: str, group_by: tuple[str, ...], scope: str
+    _c: AuditLogClient | MaskedClient, ckey: str, qkey: str, group_by: tuple[str, ...], scope: str
 ) -> list[CountRow]:
     return _c.counts(query_from_key(qkey), list(group_by) if len(group_by) > 1 else group_by[0])
 
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=200)
 def _history(
-    _c: AuditLogClient,
+    _c: AuditLogClient | MaskedClient,
     ckey: str,
     entity_id: str,
     children: bool,
@@ -142,7 +169,7 @@ def _history(
 
 @st.cache_data(ttl=_TTL, show_spinner=False, max_entries=200)
 def _correlation(
-    _c: AuditLogClient,
+    _c: AuditLogClient | MaskedClient,
     ckey: str,
     correlation_id: str,
     dates: tuple[date, date] | None,

@@ -20,6 +20,7 @@ MAPPING = {
         "audit-all": {"sources": ["*"], "roles": ["pii", "operator"]},
         "support-orders": {"sources": ["shop.orders"]},
         "auditors": {"sources": ["*"], "roles": ["pii"]},
+        "support-all": {"sources": ["*"]},
     },
 }
 
@@ -40,3 +41,17 @@ def with_sign_in(at, mapping_path: Path, monkeypatch, **claims: Any):
     else:
         at.user = {"is_logged_in": False}
     return at
+
+
+#: Masking rules for the demo data: contact fields, addresses and people's names are personal.
+DEMO_MASKING = {
+    "*": {"fields": ["email", "phone", "address.*", "shipping_address.*"], "actor_name": True},
+    "shop.users": {"entity_name": True},
+}
+
+
+def write_masking(folder: Path) -> Path:
+    """The masking rules file (AUDITLOG_MASKING_RULES) for the demo data."""
+    path = folder / "masking-rules.json"
+    path.write_text(json.dumps(DEMO_MASKING), encoding="utf-8")
+    return path
