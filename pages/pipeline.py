@@ -27,14 +27,38 @@ def age_text(age: timedelta) -> str:
     )
 
 
+def scoped_runs(runs: list, sources: list[str]) -> None:
+    """A non-operator's view: rows each run stored for the user's own sources, nothing cross-source."""
+    st.caption(
+        "Run totals, data freshness and quarantined records cover every source (quarantined records hold "
+        "raw, unmasked data), so only users with the operator role see them. Shown: rows stored for "
+        + (", ".join(sources) if sources else "none of your sources")
+        + "."
+    )
+    mine = [r for r in runs if any(s in r.source_rows for s in sources)]
+    if not mine:
+        st.info("No recent run stored rows of your sources.")
+        return
+    st.subheader("Last runs for your sources")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Run": r.run_id,
+                    "Arrival day": r.arrival_day,
+                    "Finished (UTC)": time_text(r.finished_at),
+                    **{s: r.source_rows.get(s, 0) for s in sources},
+                }
+                for r in mine
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
 def main() -> None:
     st.title("Pipeline")
-    if not data.current_user().has("operator"):
-        st.info(
-            "Run figures and quarantined records cover every source (and quarantined records hold raw, "
-            "unmasked data), so only users with the operator role see them."
-        )
-        return
     store = data.run_store()
     if store is None:
         st.info(
@@ -50,6 +74,10 @@ def main() -> None:
         return
     if not runs:
         st.info("No ETL run has reported yet. Run `auditlog etl --all` (local) or the Glue job (cloud).")
+        return
+    user = data.current_user()
+    if not user.has("operator"):
+        scoped_runs(runs, user.allowed(sorted({s for r in runs for s in r.source_rows})))
         return
     c1, c2, c3 = st.columns(3)
     if fresh.events_up_to is not None:

@@ -98,7 +98,7 @@ def test_groups_decide_what_each_user_sees_and_sign_out_ends_the_session(page, s
     assert page.get_by_text("Signed in as").count() == 0
 
 
-def test_a_user_limited_to_one_source_does_not_see_the_quarantine(browser, signed_server):
+def test_a_user_limited_to_one_source_sees_only_its_figures_and_no_quarantine(browser, signed_server):
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
     pg = context.new_page()
     pg.set_default_timeout(30_000)
@@ -106,7 +106,9 @@ def test_a_user_limited_to_one_source_does_not_see_the_quarantine(browser, signe
         pg.goto(f"{signed_server}/pipeline")
         sign_in_as(pg, "bob")
         pg.get_by_text(re.compile("only users with the operator role")).wait_for()
-        assert pg.get_by_text("Last runs").count() == 0 and pg.get_by_text("Raw record").count() == 0
+        pg.get_by_text("Last runs for your sources").wait_for()
+        assert pg.get_by_text("Quarantine", exact=True).count() == 0
+        assert pg.get_by_text("Events up to").count() == 0
         screenshot(pg, "signin-scoped-pipeline")
     finally:
         context.close()

@@ -23,10 +23,21 @@ def test_runs_quarantine_and_freshness_match_the_etl_reports(app, demo):
     assert any(f"events up to {stamp} UTC" in c for c in texts(at.caption))
 
 
-def test_a_user_without_the_operator_role_sees_no_cross_source_figures(app, monkeypatch, tmp_path):
+def test_a_scoped_user_without_the_operator_role_sees_only_their_sources_figures(
+    app, demo, monkeypatch, tmp_path
+):
+    _, _, reports = demo
     at = app(PAGE)
-    with_sign_in(at, write_mapping(tmp_path), monkeypatch, email="c@example.com", groups=["auditors"])
+    with_sign_in(at, write_mapping(tmp_path), monkeypatch, email="b@example.com", groups=["support-orders"])
     at.run()
-    assert not at.exception
-    assert not at.dataframe and not at.metric
-    assert any("only users with the operator role" in i for i in texts(at.info))
+    assert not at.exception and not at.metric and len(at.dataframe) == 1
+    shown = at.dataframe[0].value
+    assert list(shown.columns) == ["Run", "Arrival day", "Finished (UTC)", "shop.orders"]
+    expected = {
+        r.run_id: sum(p["rows"] for p in r.partitions if p["source"] == "shop.orders") for r in reports
+    }
+    assert dict(zip(shown["Run"], shown["shop.orders"], strict=True)) == {
+        k: v for k, v in expected.items() if v
+    }
+    assert any("only users with the operator role" in c for c in texts(at.caption))
+    assert not any("/" in t and "tmp" in t for t in texts(at.caption) + texts(at.warning))
