@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
+import os
+import socket
 import sys
 import unicodedata
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from audit_events.access import AccessAction, AccessLogError, access_detail, recorder_from_env
 from etl.layout import add_data_dir_argument
 
 from .backends import backend_from_env
@@ -134,6 +139,39 @@ def add_role_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def record_access(
+    args: argparse.Namespace,
+    action: AccessAction,
+    q: AuditLogQuery,
+    rows: int,
+    fmt: str,
+    client: AuditLogClient,
+) -> None:
+    """Record this command's read as an access event (the OS user, this host, whether masking applied), in
+    the same access log the explorer writes; AccessLogError when it cannot be stored."""
+    env = dict(os.environ)
+    if getattr(args, "data_dir", None):
+        env["AUDITLOG_DATA_DIR"] = str(args.data_dir)
+    filters = {k: v for k, v in q.filters().items() if v not in (None, [], False, "")}
+    try:
+        detail = access_detail(
+            action,
+            user=getpass.getuser(),
+            view=f"cli-{args.command}",
+            filters=filters,
+            rows=rows,
+            fmt=fmt,
+            session_id=f"cli-{uuid.uuid4()}",
+            masked=isinstance(client, MaskedClient),
+            host=socket.gethostname(),
+        )
+        recorder_from_env(env).record(detail)
+    except AccessLogError:
+        raise
+    except Exception as exc:  # a misconfigured access log: still "not recorded"
+        raise AccessLogError(str(exc) or type(exc).__name__) from exc
+
+
 def _build(args: argparse.Namespace, client: AuditLogClient | MaskedClient) -> AuditLogQuery:
     discovered = () if args.sources else tuple(client.sources())
     q = query_from_args(args, discovered, client.settings)
@@ -218,6 +256,13 @@ def run_query(args: argparse.Namespace) -> int:
             page = client.query(q)
             n = _write_rows([page.rows], args.format, sys.stdout)
             more = page.has_more
+        try:
+            record_access(args, "Read", q, n, args.format, client)
+        except AccessLogError as exc:
+            print(
+                f"auditlog query: warning: this read could not be recorded in the audit log: {exc}",
+                file=sys.stderr,
+            )
     except BackendError as exc:
         print(f"auditlog query: error: {exc}", file=sys.stderr)
         return 1
@@ -244,6 +289,16 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         q = _build(args, client)
         result = export(client, q, args.format, output, progress=progress, page_size=args.limit)
+        try:
+            record_access(args, "Export", q, result.rows, args.format, client)
+        except AccessLogError as exc:
+            output.unlink(missing_ok=True)  # no unaudited exports, as in the explorer
+            print(
+                f"auditlog export: error: the export was removed because it could not be recorded in "
+                f"the audit log: {exc}",
+                file=sys.stderr,
+            )
+            return 1
     except BackendError as exc:
         print(f"auditlog export: error: {exc}", file=sys.stderr)
         return 1

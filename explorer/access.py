@@ -18,6 +18,7 @@ import streamlit as st
 
 from audit_events.access import AccessAction, AccessLogError, AccessRecorder, access_detail, recorder_from_env
 from audit_query import AuditLogQuery
+from audit_query.masking import MaskedClient
 
 from . import data
 from .fmt import escape_md
@@ -101,6 +102,7 @@ def _record(
             rows=rows,
             fmt=fmt,
             session_id=session_id(),
+            masked=isinstance(data.client()[0], MaskedClient),
         )
         recorder().record(detail)
     except AccessLogError:

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from explorer import data
+from explorer import access, data
 from explorer.fmt import escape_md, time_text
 from explorer.guard import require_app
 
+VIEW = "pipeline"
 RUNS_SHOWN = 30
 QUARANTINE_SHOWN = 500
 
@@ -76,6 +77,7 @@ def main() -> None:
         st.info("No ETL run has reported yet. Run `auditlog etl --all` (local) or the Glue job (cloud).")
         return
     user = data.current_user()
+    access.record_read(VIEW, {"runs": len(runs), "operator": user.has("operator")}, len(runs))
     if not user.has("operator"):
         scoped_runs(runs, user.allowed(sorted({s for r in runs for s in r.source_rows})))
         return

@@ -210,6 +210,7 @@ def test_the_command_line_masks_unless_given_the_pii_role(folder, tmp_path, monk
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps(RULES), encoding="utf-8")
     monkeypatch.setenv("AUDITLOG_MASKING_RULES", str(rules))
+    monkeypatch.setenv("AUDITLOG_ACCESS_LOG", "off")  # keep the shared folder free of access events
     base = ["--data-dir", str(folder), "--from", DAY.isoformat()]
     assert main(["query", *base, "--format", "jsonl", "--all"]) == 0
     masked_out = capsys.readouterr().out
@@ -227,3 +228,70 @@ def test_service_actors_stay_readable_in_rows(masked):
     rules = MaskingRules.from_dict({"shop.orders": {"actor_name": True}})
     service = MaskedClient(masked, rules).query(AuditLogQuery(DAY, DAY, ("shop.orders",))).rows[0]
     assert service.ActorName == "order-service"
+
+
+def cli_access_events(data_dir: Path) -> list[dict]:
+    """Every access event the command line wrote under `data_dir` (local access log)."""
+    import gzip
+
+    out = []
+    for path in sorted((data_dir / "raw").glob("year=*/month=*/day=*/hour=*/auditlog-access-*.json.gz")):
+        out += [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+    return sorted(
+        (e for e in out if e["detail"]["correlation_id"].startswith("cli-")), key=lambda e: e["time"]
+    )
+
+
+def test_the_command_line_records_each_read_with_os_user_host_and_masking(
+    folder, tmp_path, monkeypatch, capsys
+):
+    import getpass
+    import shutil
+    import socket
+
+    from auditlog.cli import main
+
+    data = tmp_path / "data"
+    shutil.copytree(folder, data)
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(RULES), encoding="utf-8")
+    monkeypatch.setenv("AUDITLOG_MASKING_RULES", str(rules))
+    monkeypatch.delenv("AUDITLOG_ACCESS_LOG", raising=False)
+    base = ["--data-dir", str(data), "--from", DAY.isoformat(), "--source", "shop.users"]
+    assert main(["query", *base, "--format", "csv", "--all"]) == 0
+    assert (
+        main(["export", *base, "--format", "jsonl", "--output", str(tmp_path / "x.jsonl"), "--role", "pii"])
+        == 0
+    )
+    events = cli_access_events(data)
+    assert [e["detail"]["action"] for e in events] == ["Read", "Export"]
+    afters = [e["detail"]["entities"][0]["after"] for e in events]
+    assert [(a["view"], a["rows"], a["format"], a["masked"]) for a in afters] == [
+        ("cli-query", 30, "csv", True),
+        ("cli-export", 30, "jsonl", False),
+    ]
+    assert {a["host"] for a in afters} == {socket.gethostname()}
+    assert {e["detail"]["actor"]["name"] for e in events} == {getpass.getuser()}
+    assert afters[0]["filters"]["sources"] == ["shop.users"]
+
+
+def test_an_export_that_cannot_be_recorded_is_removed(folder, tmp_path, monkeypatch, capsys):
+    from auditlog.cli import main
+
+    monkeypatch.setenv("AUDITLOG_ACCESS_LOG", "eventbridge")  # and no bus: cannot be recorded
+    monkeypatch.delenv("AUDITLOG_ACCESS_EVENT_BUS", raising=False)
+    out = tmp_path / "x.csv"
+    args = [
+        "export",
+        "--data-dir",
+        str(folder),
+        "--from",
+        DAY.isoformat(),
+        "--format",
+        "csv",
+        "--output",
+        str(out),
+    ]
+    assert main(args) == 1
+    assert not out.exists()
+    assert "could not be recorded in the audit log" in capsys.readouterr().err
