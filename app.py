@@ -15,7 +15,7 @@ import streamlit as st
 from explorer.auth import LOCAL_USER, AuthSettings, ClaimMapping, User, is_loopback, token_expired
 from explorer.config import ExplorerSettings
 from explorer.guard import mark_app_run
-from explorer.signin import forget_return_to, remember_return_to, restore_return_to
+from explorer.signin import remember_return_to, restore_return_to
 
 st.set_page_config(page_title="Audit log explorer", page_icon=":material/manage_search:", layout="wide")
 
@@ -61,8 +61,11 @@ def signed_in_user(auth: AuthSettings) -> User:
         st.stop()
     claims = st.user.to_dict()
     if token_expired(claims):
-        forget_return_to()
-        st.logout()
+        # The identity cookie outlives the ID token: nothing is shown until the user signs in again.
+        remember_return_to()
+        st.title("Audit log explorer")
+        st.warning("Your sign-in has expired. Sign in again to go on.", icon=":material/timer_off:")
+        st.button("Sign in", type="primary", key="sign_in", on_click=st.login)
         st.stop()
     user = claim_mapping(auth).user_for(claims)
     if user.scopes is not None and not user.scopes:

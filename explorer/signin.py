@@ -33,9 +33,6 @@ _RESTORE = f"""<script>
 }})();
 </script>"""
 
-_FORGET = f'<script>window.sessionStorage.removeItem("{KEY}");</script>'
-
-
 def _script(body: str) -> None:
     st.html(body, unsafe_allow_javascript=True, width="content")
 
@@ -52,7 +49,3 @@ def restore_return_to() -> None:
     st.session_state[_DONE] = True
     _script(_RESTORE)
 
-
-def forget_return_to() -> None:
-    """Drop a remembered address (the session is ending)."""
-    _script(_FORGET)

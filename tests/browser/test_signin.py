@@ -178,3 +178,38 @@ def test_without_the_pii_role_no_personal_value_reaches_the_browser(
             screenshot(pg, "signin-masked-entity")
     finally:
         context.close()
+
+
+def test_an_expired_id_token_ends_the_session_in_a_real_browser(page, demo_data, tmp_path):
+    """The provider issues ID tokens valid for 8 s; the next page view after that asks to sign in again."""
+    from datetime import timedelta
+
+    port = free_port()
+    with run_server_in_thread(user_claims=USERS, access_token_max_age=timedelta(seconds=8)) as idp:
+        secrets = tmp_path / "secrets.toml"
+        secrets.write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+            f'cookie_secret = "{"browser-test-cookie-secret-" * 2}"\n'
+            'client_id = "auditlog-explorer"\n'
+            'client_secret = "browser-test-client-secret"\n'
+            f'server_metadata_url = "http://localhost:{idp.server_port}/.well-known/openid-configuration"\n',
+            encoding="utf-8",
+        )
+        with running_explorer(
+            demo_data[0],
+            tmp_path,
+            port=port,
+            args=("--secrets.files", str(secrets)),
+            AUDITLOG_AUTH_MAPPING=str(write_mapping(tmp_path)),
+        ) as base:
+            page.goto(f"{base}/pipeline")
+            sign_in_as(page, "alice")
+            page.wait_for_timeout(9_000)
+            page.goto(f"{base}/pipeline")
+            page.get_by_text("Your sign-in has expired").wait_for()
+            assert page.get_by_text("Signed in as").count() == 0
+            assert page.get_by_text("Last runs").count() == 0
+            sign_in_as(page, "alice")  # signing in again brings the same page back
+            page.get_by_text("Last runs", exact=True).wait_for()
+            assert "/pipeline" in url(page)
