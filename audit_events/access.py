@@ -153,11 +153,14 @@ def access_detail(
     rows: int | None = None,
     fmt: str | None = None,
     session_id: str,
+    masked: bool | None = None,
+    host: str | None = None,
 ) -> dict[str, Any]:
     """The contract's `detail` for one access: `user` (a User actor) did `action` on `view` in `session_id`.
 
     `filters` must be JSON-able (dates as ISO text); it goes into `after` beside the view, the row count and
-    the export format (None values left out). The entity id is `view_entity_id(view, filters)`, so every
+    the export format, whether personal data was masked for the reader and the host a command ran on (None
+    values left out). The entity id is `view_entity_id(view, filters)`, so every
     access of one view is in that entity's history. Raises ValueError on an unknown action or empty names.
     """
     if action not in ACCESS_ACTIONS:
@@ -171,6 +174,10 @@ def access_detail(
         after["rows"] = rows
     if fmt is not None:
         after["format"] = fmt
+    if masked is not None:
+        after["masked"] = masked
+    if host is not None:
+        after["host"] = host
     entity = make_entity(view_entity_id(view, plain), view_summary(view, plain), after=after)
     return make_detail(
         [entity],

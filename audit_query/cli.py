@@ -13,19 +13,25 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
+import os
+import socket
 import sys
 import unicodedata
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from audit_events.access import AccessAction, AccessLogError, access_detail, recorder_from_env
 from etl.layout import add_data_dir_argument
 
 from .backends import backend_from_env
 from .client import AuditLogClient
 from .errors import BackendError
 from .export import COLUMN_NAMES, FORMATS, csv_cells, export, json_line, timestamp_iso
+from .masking import MaskedClient, MaskingRules
 from .model import Action, ActorType, AuditLogQuery, AuditRecord, Page, UnreadableFile
 from .settings import QuerySettings
 
@@ -109,17 +115,65 @@ def query_from_args(
     )
 
 
-def client_from_args(args: argparse.Namespace) -> AuditLogClient:
-    """A client over DuckDB in `--data-dir` when given, else over the backend the environment names."""
+def client_from_args(args: argparse.Namespace) -> AuditLogClient | MaskedClient:
+    """A client over DuckDB in `--data-dir` when given, else over the backend the environment names; masked
+    by AUDITLOG_MASKING_RULES unless `--role pii` was given."""
     settings = QuerySettings.from_env()
+    rules = None if "pii" in (getattr(args, "roles", None) or ()) else MaskingRules.from_settings()
     if getattr(args, "data_dir", None):
         from .backends.duckdb import DuckDBBackend
 
-        return AuditLogClient(DuckDBBackend(args.data_dir, settings=settings), settings)
-    return AuditLogClient(backend_from_env(), settings)
+        client = AuditLogClient(DuckDBBackend(args.data_dir, settings=settings), settings)
+    else:
+        client = AuditLogClient(backend_from_env(), settings)
+    return client if rules is None else MaskedClient(client, rules)
 
 
-def _build(args: argparse.Namespace, client: AuditLogClient) -> AuditLogQuery:
+def add_role_argument(parser: argparse.ArgumentParser) -> None:
+    """`--role pii`: read personal data unmasked (without it, AUDITLOG_MASKING_RULES applies)."""
+    parser.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        choices=("pii",),
+        help="pii: show personal data unmasked (default: masked as AUDITLOG_MASKING_RULES says)",
+    )
+
+
+def record_access(
+    args: argparse.Namespace,
+    action: AccessAction,
+    q: AuditLogQuery,
+    rows: int,
+    fmt: str,
+    client: AuditLogClient,
+) -> None:
+    """Record this command's read as an access event (the OS user, this host, whether masking applied), in
+    the same access log the explorer writes; AccessLogError when it cannot be stored."""
+    env = dict(os.environ)
+    if getattr(args, "data_dir", None):
+        env["AUDITLOG_DATA_DIR"] = str(args.data_dir)
+    filters = {k: v for k, v in q.filters().items() if v not in (None, [], False, "")}
+    try:
+        detail = access_detail(
+            action,
+            user=getpass.getuser(),
+            view=f"cli-{args.command}",
+            filters=filters,
+            rows=rows,
+            fmt=fmt,
+            session_id=f"cli-{uuid.uuid4()}",
+            masked=isinstance(client, MaskedClient),
+            host=socket.gethostname(),
+        )
+        recorder_from_env(env).record(detail)
+    except AccessLogError:
+        raise
+    except Exception as exc:  # a misconfigured access log: still "not recorded"
+        raise AccessLogError(str(exc) or type(exc).__name__) from exc
+
+
+def _build(args: argparse.Namespace, client: AuditLogClient | MaskedClient) -> AuditLogQuery:
     discovered = () if args.sources else tuple(client.sources())
     q = query_from_args(args, discovered, client.settings)
     return q.validate(client.settings)
@@ -219,6 +273,13 @@ def run_query(args: argparse.Namespace) -> int:
             page = client.query(q)
             n = _write_rows(rows_of([page]), args.format, sys.stdout)
             more = page.has_more
+        try:
+            record_access(args, "Read", q, n, args.format, client)
+        except AccessLogError as exc:
+            print(
+                f"auditlog query: warning: this read could not be recorded in the audit log: {exc}",
+                file=sys.stderr,
+            )
     except BackendError as exc:
         print(f"auditlog query: error: {exc}", file=sys.stderr)
         return 1
@@ -246,6 +307,16 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         q = _build(args, client)
         result = export(client, q, args.format, output, progress=progress, page_size=args.limit)
+        try:
+            record_access(args, "Export", q, result.rows, args.format, client)
+        except AccessLogError as exc:
+            output.unlink(missing_ok=True)  # no unaudited exports, as in the explorer
+            print(
+                f"auditlog export: error: the export was removed because it could not be recorded in "
+                f"the audit log: {exc}",
+                file=sys.stderr,
+            )
+            return 1
     except BackendError as exc:
         print(f"auditlog export: error: {exc}", file=sys.stderr)
         return 1
@@ -267,6 +338,7 @@ def register(subparsers: Any) -> None:
     )
     add_data_dir_argument(query)
     add_filter_arguments(query)
+    add_role_argument(query)
     query.add_argument("--format", choices=("table", "csv", "jsonl"), default="table", help="default: table")
     query.add_argument("--all", action="store_true", help="follow every page, not just the first")
     query.set_defaults(func=run_query)
@@ -280,6 +352,7 @@ def register(subparsers: Any) -> None:
     )
     add_data_dir_argument(exp)
     add_filter_arguments(exp)
+    add_role_argument(exp)
     exp.add_argument("--format", choices=FORMATS, required=True)
     exp.add_argument("--output", type=Path, required=True, metavar="FILE")
     exp.set_defaults(func=run_export)

@@ -94,6 +94,15 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _source_rows(parts: Any) -> dict[str, int]:
+    """Sum of partition rows per source; partitions that are not objects with a source are skipped."""
+    out: dict[str, int] = {}
+    for p in parts if isinstance(parts, list) else ():
+        if isinstance(p, dict) and isinstance(p.get("source"), str):
+            out[p["source"]] = out.get(p["source"], 0) + _int(p.get("rows"))
+    return out
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """One ETL run's report: what it read, stored and set aside."""
@@ -113,6 +122,8 @@ class RunSummary:
     max_event_time: datetime | None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     partitions: int = 0
+    source_rows: dict[str, int] = field(default_factory=dict)
+    """Rows the run wrote per source (from its partitions): what a user scoped to some sources may see."""
 
     @classmethod
     def from_report(cls, data: dict[str, Any], run_id: str) -> RunSummary:
@@ -137,6 +148,7 @@ class RunSummary:
                 {str(k): _int(v) for k, v in reasons.items()} if isinstance(reasons, dict) else {}
             ),
             partitions=len(parts) if isinstance(parts, list) else 0,
+            source_rows=_source_rows(parts),
         )
 
 

@@ -67,7 +67,7 @@ def run(days: int = 365, rounds: int = 3) -> dict[str, object]:
     port = _free_port()
     env = {**os.environ, "AUDITLOG_DATA_DIR": str(folder), "AUDITLOG_ACCESS_LOG": "off",
            "AUDITLOG_CURSOR_SECRET": "bench"}
-    env.pop("AUDITLOG_USERS", None)
+    env.pop("AUDITLOG_AUTH_MAPPING", None)
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]

@@ -25,6 +25,7 @@ from audit_events.access import (
     recorder_from_env,
 )
 from audit_query import AuditLogQuery
+from audit_query.masking import MaskedClient
 
 from . import data
 from .fmt import escape_md
@@ -108,6 +109,7 @@ def _record(
             rows=rows,
             fmt=fmt,
             session_id=session_id(),
+            masked=isinstance(data.client()[0], MaskedClient),
         )
         recorder().record(detail)
     except AccessLogError:

@@ -1,38 +1,52 @@
-"""Who is signed in and which sources they may read (the access scope).
+"""Who is signed in, which sources they may read and which roles they hold (DESIGN §10).
 
-AUDITLOG_USERS lists the users, either inline, `name:password:scopes` entries separated by `;`, or as the
-path of a JSON file `{"alice": {"password": "...", "scopes": ["shop.orders"]}}`. Scopes are source names
-separated by `,`; `*` means every source. A password written `sha256:<hex>` is compared by its SHA-256
-digest, so the list need not hold clear text. With AUDITLOG_USERS unset there is one local user, all sources.
+Sign-in is Streamlit's OIDC (`st.login`, configured in `.streamlit/secrets.toml` [auth]); this module never
+sees a password. It turns the ID token's claims into a `User` through a claim mapping file
+(AUDITLOG_AUTH_MAPPING, JSON):
 
->>> hashed = "sha256:" + hashlib.sha256(b"pw").hexdigest()
->>> users = parse_users(f"alice:secret:shop.orders,shop.users;bob:{hashed}:*")
->>> users["alice"].user.allowed(["shop.orders", "shop.payments", "shop.users"])
-['shop.orders', 'shop.users']
->>> users["bob"].check("pw"), users["bob"].user.scope_key
-(True, '*')
+    {"name_claims": ["email", "preferred_username", "sub"],
+     "groups_claim": "groups",
+     "groups": {"audit-compliance": {"sources": ["*"], "roles": ["pii"]},
+                "audit-operators":  {"sources": ["*"], "roles": ["operator"]},
+                "support-orders":   {"sources": ["shop.orders", "shop.users"]}}}
+
+A user's sources and roles are the union over the groups they are in; a user in no listed group reads
+nothing. Roles: `pii` (sees personal data unmasked), `operator` (sees the Pipeline page's cross-source
+figures and the quarantine). With no sign-in configured there is one local user with every source and role.
+
+>>> mapping = ClaimMapping.from_dict({"groups": {"support": {"sources": ["shop.orders"]},
+...                                              "ops": {"sources": ["*"], "roles": ["operator"]}}})
+>>> bob = mapping.user_for({"email": "bob@example.com", "groups": ["support"]})
+>>> bob.name, bob.allowed(["shop.orders", "shop.users"]), bob.has("operator")
+('bob@example.com', ['shop.orders'], False)
+>>> mapping.user_for({"sub": "u-7", "groups": ["support", "ops"]}).scope_key
+'*|operator'
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from etl.errors import ConfigurationError
+from etl.settings import Settings, setting
 
 ALL = "*"
+ROLES = ("pii", "operator")
+MAPPING_ENV = "AUDITLOG_AUTH_MAPPING"
 
 
 @dataclass(frozen=True)
 class User:
-    """A signed-in user; `scopes` None means every source."""
+    """A signed-in user; `scopes` None means every source, an empty set means none."""
 
     name: str
     scopes: frozenset[str] | None = None
+    roles: frozenset[str] = frozenset()
 
     def allows(self, source: str) -> bool:
         """Whether this user may read `source`."""
@@ -42,77 +56,135 @@ class User:
         """The sources of `sources` this user may read, order kept."""
         return [s for s in sources if self.allows(s)]
 
+    def has(self, role: str) -> bool:
+        """Whether this user holds `role` (one of ROLES)."""
+        return role in self.roles
+
     @property
     def scope_key(self) -> str:
-        """A stable text form of the scope, part of every cache key."""
-        return ALL if self.scopes is None else ",".join(sorted(self.scopes))
+        """A stable text form of scope and roles, part of every cache key (roles change what is shown)."""
+        scope = ALL if self.scopes is None else ",".join(sorted(self.scopes))
+        return f"{scope}|{','.join(sorted(self.roles))}"
 
 
-LOCAL_USER = User("local")
+LOCAL_USER = User("local", None, frozenset(ROLES))
 
 
 @dataclass(frozen=True)
-class Account:
-    """A configured user and their password (clear text, or `sha256:<hex>`)."""
+class Grant:
+    """What one group of the identity provider may do: sources (None = all) and roles."""
 
-    user: User
-    password: str
-
-    def check(self, password: str) -> bool:
-        """Constant-time password comparison."""
-        if self.password.startswith("sha256:"):
-            digest = hashlib.sha256(password.encode("utf-8")).hexdigest()
-            return hmac.compare_digest(digest, self.password.removeprefix("sha256:").lower())
-        return hmac.compare_digest(password.encode("utf-8"), self.password.encode("utf-8"))
+    sources: frozenset[str] | None = frozenset()
+    roles: frozenset[str] = frozenset()
 
 
-def _scopes(values: Iterable[str]) -> frozenset[str] | None:
-    cleaned = [v.strip() for v in values if v.strip()]
-    if not cleaned:
-        raise ConfigurationError("AUDITLOG_USERS: a user has no scopes; list source names or '*'")
-    if ALL in cleaned or "all" in cleaned:
-        return None
-    return frozenset(cleaned)
+def _grant(group: str, entry: object, where: str) -> Grant:
+    if not isinstance(entry, dict):
+        raise ConfigurationError(f"{where}: group {group!r} must be an object with 'sources' and/or 'roles'")
+    sources = entry.get("sources", [])
+    roles = entry.get("roles", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise ConfigurationError(f"{where}: group {group!r}: 'sources' must be a list of source names or '*'")
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise ConfigurationError(f"{where}: group {group!r}: 'roles' must be a list of role names")
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ConfigurationError(f"{where}: group {group!r}: unknown roles {unknown}; known: {list(ROLES)}")
+    cleaned = {s.strip() for s in sources if s.strip()}
+    return Grant(None if ALL in cleaned else frozenset(cleaned), frozenset(roles))
 
 
-def parse_users(spec: str) -> dict[str, Account]:
-    """Users from AUDITLOG_USERS (inline list or JSON file path); ConfigurationError (a ValueError) says
-    what is malformed."""
-    text = spec.strip()
-    accounts: dict[str, Account] = {}
-    if text.endswith(".json") and Path(text).is_file():
-        data = json.loads(Path(text).read_text(encoding="utf-8"))
+@dataclass(frozen=True)
+class ClaimMapping:
+    """ID-token claims -> User: the name claim(s), the groups claim and each group's grant."""
+
+    groups: Mapping[str, Grant] = field(default_factory=dict)
+    groups_claim: str = "groups"
+    name_claims: tuple[str, ...] = ("email", "preferred_username", "sub")
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = MAPPING_ENV) -> ClaimMapping:
+        """A mapping from its JSON object; ConfigurationError says which key is wrong."""
         if not isinstance(data, dict):
-            raise ConfigurationError(f"{text}: expected an object of users")
-        for name, entry in data.items():
-            if not isinstance(entry, dict) or not isinstance(entry.get("password"), str):
-                raise ConfigurationError(f"{text}: user {name!r} needs a 'password' string")
-            scopes = entry.get("scopes", [ALL])
-            if isinstance(scopes, str):
-                scopes = scopes.split(",")
-            accounts[name] = Account(User(name, _scopes(scopes)), entry["password"])
-        return accounts
-    for entry in filter(None, (e.strip() for e in text.split(";"))):
-        name, sep, rest = entry.partition(":")
-        password, sep2, scopes = rest.rpartition(":")
-        if not (sep and sep2 and name and password):
-            raise ConfigurationError(
-                f"AUDITLOG_USERS entry {entry.split(':')[0]!r}: expected name:password:scope1,scope2 "
-                "(scope * for every source)"
-            )
-        accounts[name.strip()] = Account(User(name.strip(), _scopes(scopes.split(","))), password)
-    if not accounts:
-        raise ConfigurationError(
-            "AUDITLOG_USERS is set but lists no user; unset it or add name:password:scopes"
+            raise ConfigurationError(f"{where}: expected a JSON object with a 'groups' object")
+        groups = data.get("groups")
+        if not isinstance(groups, dict) or not groups:
+            raise ConfigurationError(f"{where}: 'groups' must be an object naming at least one group")
+        names = data.get("name_claims", list(cls.name_claims))
+        claim = data.get("groups_claim", cls.groups_claim)
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ConfigurationError(f"{where}: 'name_claims' must be a non-empty list of claim names")
+        if not isinstance(claim, str) or not claim:
+            raise ConfigurationError(f"{where}: 'groups_claim' must be a claim name")
+        return cls(
+            groups={str(g): _grant(str(g), e, where) for g, e in groups.items()},
+            groups_claim=claim,
+            name_claims=tuple(names),
         )
-    return accounts
+
+    @classmethod
+    def load(cls, path: str | Path) -> ClaimMapping:
+        """Read the mapping file; a missing or malformed file is a ConfigurationError naming it."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigurationError(f"{MAPPING_ENV}={str(p)!r}: cannot read it ({exc.strerror})") from None
+        except ValueError as exc:
+            raise ConfigurationError(f"{MAPPING_ENV}={str(p)!r}: not valid JSON ({exc})") from None
+        return cls.from_dict(data, where=f"{MAPPING_ENV}={str(p)!r}")
+
+    def user_for(self, claims: Mapping[str, Any]) -> User:
+        """The user these claims describe: the first present name claim, the union of their groups' grants."""
+        name = next((str(claims[c]) for c in self.name_claims if claims.get(c)), "unknown")
+        raw = claims.get(self.groups_claim) or []
+        member_of = [raw] if isinstance(raw, str) else [str(g) for g in raw] if isinstance(raw, list) else []
+        grants = [self.groups[g] for g in member_of if g in self.groups]
+        every = any(g.sources is None for g in grants)
+        sources: frozenset[str] | None = (
+            None if every else frozenset().union(*(g.sources or frozenset() for g in grants))
+        )
+        roles = frozenset().union(*(g.roles for g in grants))
+        return User(name, sources, roles)
 
 
-def authenticate(accounts: dict[str, Account], name: str, password: str) -> User | None:
-    """The user when name and password match, else None."""
-    account = accounts.get(name.strip())
-    if account is None:
-        # Same work either way, so timing does not tell which names exist.
-        Account(LOCAL_USER, "x").check(password)
-        return None
-    return account.user if account.check(password) else None
+def token_expired(claims: Mapping[str, Any], now: float | None = None) -> bool:
+    """Whether the ID token's `exp` (seconds since 1970) has passed; a token without `exp` never expires here.
+
+    >>> token_expired({"exp": 100}, now=101), token_expired({"exp": 100}, now=99), token_expired({})
+    (True, False, False)
+    """
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return False
+    return float(exp) <= (time.time() if now is None else now)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether a server address only listens on this machine (empty means every interface: not loopback).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0"), is_loopback("")
+    (True, True, False, False)
+    """
+    if not address:
+        return False
+    return address in LOOPBACK or address.startswith("127.")
+
+
+@dataclass(frozen=True)
+class AuthSettings(Settings):
+    """The sign-in settings beside `.streamlit/secrets.toml` [auth] (which holds the OIDC client itself)."""
+
+    auth_mapping: str = setting(
+        "",
+        "path of the JSON file that maps ID-token claims (groups) to source scopes and roles; required "
+        "when sign-in is configured",
+    )
+    allow_remote_without_signin: bool = setting(
+        False,
+        "serve on an address other than loopback with no sign-in configured (everyone who reaches it reads "
+        "every source); off by default",
+    )

@@ -48,12 +48,6 @@ class ExplorerSettings(Settings):
     cache_ttl_seconds: int = setting(
         300, "how long a query result is reused (cached per filter set and user scope)"
     )
-    users: str | None = setting(
-        None,
-        "sign-in list, `name:password:scope1,scope2;...` (`*` = every source, password may be "
-        '`sha256:<hex>`), or the path of a JSON file `{"alice": {"password": "...", "scopes": '
-        '["shop.orders"]}}`',
-    )
 
     def __post_init__(self) -> None:
         """Normalise and check the values (ConfigurationError names the variable) and derive runs_location."""
@@ -66,7 +60,6 @@ class ExplorerSettings(Settings):
                 raise ConfigurationError(
                     f"{self.variable(name)}={value!r}: expected a number of at least 1 ({self.help(name)})"
                 )
-        set_(self, "users", self.users or None)
         if not self.runs_location:
             set_(self, "runs_location", str(self.data_dir) if self.backend == "duckdb" else None)
 

@@ -13,6 +13,7 @@ from dataclasses import fields
 from datetime import date
 from enum import Enum
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import streamlit as st
@@ -30,7 +31,9 @@ from audit_query import (
     UnreadableFile,
 )
 from audit_query.backends import backend_from_env
+from audit_query.masking import MaskedClient, MaskingRules, MaskingSettings
 from audit_query.runs import RunStore, store_for
+from etl.errors import ConfigurationError
 
 from .auth import LOCAL_USER, User
 from .config import ExplorerSettings
@@ -88,11 +91,35 @@ def _client(backend: str, data_dir: str) -> AuditLogClient:
     return AuditLogClient(backend_from_env(data_dir=data_dir), QuerySettings.from_env())
 
 
+@st.cache_resource(show_spinner=False)
+def _masking_rules(path: str, mtime: float) -> MaskingRules:
+    return MaskingRules.load(path)
+
+
+def masking_rules() -> MaskingRules | None:
+    """The masking rules file (AUDITLOG_MASKING_RULES), re-read when it changes; None when none is set."""
+    path = MaskingSettings.from_env().masking_rules
+    if not path:
+        return None
+    try:
+        mtime = Path(path).stat().st_mtime
+    except OSError as exc:
+        raise ConfigurationError(
+            f"AUDITLOG_MASKING_RULES={path!r}: cannot read it ({exc.strerror})"
+        ) from None
+    return _masking_rules(path, mtime)
+
+
 def client() -> tuple[AuditLogClient, str]:
-    """The shared client for the configured backend and a text naming it (part of every cache key)."""
+    """The client for the configured backend, masked for a user without the `pii` role, and a text naming
+    both (part of every cache key, so masked and unmasked results are never shared)."""
     s = settings()
     key = f"{s.backend}:{s.data_dir}" if s.backend == "duckdb" else s.backend
-    return _client(s.backend, str(s.data_dir)), key
+    raw = _client(s.backend, str(s.data_dir))
+    rules = None if current_user().has("pii") else masking_rules()
+    if rules is None:
+        return raw, key
+    return MaskedClient(raw, rules), f"{key}:masked"
 
 
 def current_user() -> User:

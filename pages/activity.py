@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from explorer import data, urlstate
+from explorer import access, data, urlstate
 from explorer.guard import require_app
 from explorer.state import SearchFilters
 from explorer.widgets import PAGE_SEARCH, escape_html, escape_md
@@ -40,6 +40,7 @@ def main() -> None:
         data.show_error(exc)
         return
     total = sum(r.count for r in by_action)
+    access.record_read("activity", q, total)
     if total == 0:
         st.info(f"No events match these filters between {start} and {end}; widen the date range.")
         return

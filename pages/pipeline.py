@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from explorer import data
+from explorer import access, data
 from explorer.fmt import escape_md, time_text
 from explorer.guard import require_app
 
+VIEW = "pipeline"
 RUNS_SHOWN = 30
 QUARANTINE_SHOWN = 500
 
@@ -47,6 +48,36 @@ def unreadable_section() -> None:
     )
 
 
+def scoped_runs(runs: list, sources: list[str]) -> None:
+    """A non-operator's view: rows each run stored for the user's own sources, nothing cross-source."""
+    st.caption(
+        "Run totals, data freshness and quarantined records cover every source (quarantined records hold "
+        "raw, unmasked data), so only users with the operator role see them. Shown: rows stored for "
+        + (", ".join(sources) if sources else "none of your sources")
+        + "."
+    )
+    mine = [r for r in runs if any(s in r.source_rows for s in sources)]
+    if not mine:
+        st.info("No recent run stored rows of your sources.")
+        return
+    st.subheader("Last runs for your sources")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Run": r.run_id,
+                    "Arrival day": r.arrival_day,
+                    "Finished (UTC)": time_text(r.finished_at),
+                    **{s: r.source_rows.get(s, 0) for s in sources},
+                }
+                for r in mine
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
 def main() -> None:
     st.title("Pipeline")
     store = data.run_store()
@@ -64,6 +95,12 @@ def main() -> None:
         return
     if not runs:
         st.info("No ETL run has reported yet. Run `auditlog etl --all` (local) or the Glue job (cloud).")
+        return
+    user = data.current_user()
+    access.record_read(VIEW, {"runs": len(runs), "operator": user.has("operator")}, len(runs))
+    if not user.has("operator"):
+        scoped_runs(runs, user.allowed(sorted({s for r in runs for s in r.source_rows})))
+        unreadable_section()  # only the files of the user's own sources
         return
     c1, c2, c3 = st.columns(3)
     if fresh.events_up_to is not None:
@@ -101,11 +138,6 @@ def main() -> None:
     unreadable_section()
 
     st.subheader("Quarantine")
-    if data.current_user().scopes is not None:
-        st.caption(
-            "Quarantined records may come from any source; only users with every source in scope see them."
-        )
-        return
     records = store.quarantine(limit=QUARANTINE_SHOWN)
     if not records:
         st.success("No quarantined records.")

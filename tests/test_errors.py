@@ -106,7 +106,8 @@ def test_one_except_clause_catches_each_packages_errors() -> None:
 def test_bad_settings_raise_configuration_errors() -> None:
     from audit_events.access import recorder_from_env
     from audit_query.backends import backend_from_env
-    from explorer.auth import parse_users
+    from audit_query.masking import MaskingRules
+    from explorer.auth import ClaimMapping
     from explorer.config import ExplorerSettings
 
     for bad in (
@@ -114,7 +115,8 @@ def test_bad_settings_raise_configuration_errors() -> None:
         lambda: recorder_from_env({"AUDITLOG_ACCESS_LOG": "kafka"}),
         lambda: recorder_from_env({"AUDITLOG_ACCESS_LOG": "eventbridge"}),
         lambda: ExplorerSettings.from_env({"AUDITLOG_EXPORT_MAX_ROWS": "0"}),
-        lambda: parse_users("alice"),
+        lambda: ClaimMapping.from_dict({"groups": {}}),
+        lambda: MaskingRules.from_dict({"shop.users": {"fields": "email"}}),
     ):
         with pytest.raises(ConfigurationError):
             bad()

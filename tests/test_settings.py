@@ -36,16 +36,13 @@ def test_the_access_settings_are_declared_once_not_also_in_the_explorer_settings
 
 def test_defaults_and_values_from_the_environment() -> None:
     s = ExplorerSettings.from_env({})
-    assert (s.backend, s.data_dir, s.runs_location, s.export_max_rows, s.cache_ttl_seconds, s.users) == (
-        "duckdb", Path("data"), "data", 100_000, 300, None,
+    assert (s.backend, s.data_dir, s.runs_location, s.export_max_rows, s.cache_ttl_seconds) == (
+        "duckdb", Path("data"), "data", 100_000, 300,
     )
     s = ExplorerSettings.from_env({
         "AUDITLOG_BACKEND": " Athena ", "AUDITLOG_EXPORT_MAX_ROWS": "5", "AUDITLOG_CACHE_TTL_SECONDS": "9",
-        "AUDITLOG_USERS": "a:b:*",
     })
-    assert (s.backend, s.runs_location, s.export_max_rows, s.cache_ttl_seconds, s.users) == (
-        "athena", None, 5, 9, "a:b:*",
-    )
+    assert (s.backend, s.runs_location, s.export_max_rows, s.cache_ttl_seconds) == ("athena", None, 5, 9)
 
 
 def test_the_runs_location_follows_the_data_folder_given_unless_set() -> None:

@@ -48,12 +48,15 @@ def demo_data(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def running_explorer(data_dir: Path, log_dir: Path, **env_vars: str):
-    """`streamlit run app.py` on a free port over `data_dir`; yields the base URL, stops the server after."""
-    port = free_port()
+def running_explorer(
+    data_dir: Path, log_dir: Path, *, port: int | None = None, args: tuple[str, ...] = (), **env_vars: str
+):
+    """`streamlit run app.py` on `port` (default: a free one) over `data_dir`, with extra command-line
+    `args`; yields the base URL, stops the server after."""
+    port = port or free_port()
     log_path = log_dir / f"streamlit-{port}.log"
     env = {**os.environ, "AUDITLOG_DATA_DIR": str(data_dir), "AUDITLOG_CURSOR_SECRET": "browser-tests"}
-    env.pop("AUDITLOG_USERS", None)
+    env.pop("AUDITLOG_AUTH_MAPPING", None)
     env.update(env_vars)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -71,6 +74,7 @@ def running_explorer(data_dir: Path, log_dir: Path, **env_vars: str):
                 "false",
                 "--server.fileWatcherType",
                 "none",
+                *args,
             ],
             cwd=REPO,
             env=env,

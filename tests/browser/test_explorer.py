@@ -13,7 +13,7 @@ import pytest
 
 from audit_query import AuditLogQuery
 from explorer.fmt import entity_label, time_text
-from tests.browser.conftest import running_explorer, screenshot, url, wait_idle
+from tests.browser.conftest import screenshot, url, wait_idle
 from tests.sqli import sqli_lines
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -174,24 +174,6 @@ def test_correlation_activity_and_pipeline_pages_render(page, server, lib, demo_
     page.get_by_text("Quarantine", exact=True).wait_for()
     no_traceback(page)
     screenshot(page, "pipeline")
-
-
-def test_a_page_link_opened_first_on_a_fresh_server_asks_for_sign_in_then_shows_that_page(
-    page, demo_data, tmp_path
-):
-    oid = demo_data[1].sample_order_ids[0]
-    with running_explorer(demo_data[0], tmp_path, AUDITLOG_USERS="dana:pw:shop.orders") as base:
-        page.goto(f"{base}/entity?eid={quote(oid)}")  # the very first request this server sees
-        page.get_by_role("button", name="Sign in").wait_for()
-        assert page.get_by_text(f"Order {oid}").count() == 0
-        page.get_by_label("Name").fill("dana")
-        page.get_by_role("textbox", name="Password").fill("pw")
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("heading", name=f"Order {oid}").wait_for()
-        assert "/entity?" in url(page)
-        assert page.get_by_text("Signed in as dana · scope: shop.orders").count() == 1
-        # the scope holds on this page too: only shop.orders rows, no payments or shipments
-        assert page.get_by_text(" · shop.payments").count() == 0
 
 
 def test_the_back_button_returns_to_the_previous_page_of_results(page, server, lib):

@@ -94,7 +94,8 @@ def lib(demo):
 def app(demo, monkeypatch):
     """Make an AppTest of app.py over the demo data: app(page=None, **query_params) -> AppTest (not run)."""
     monkeypatch.setenv("AUDITLOG_DATA_DIR", str(demo[0]))
-    monkeypatch.delenv("AUDITLOG_USERS", raising=False)
+    monkeypatch.delenv("AUDITLOG_AUTH_MAPPING", raising=False)
+    monkeypatch.delenv("AUDITLOG_MASKING_RULES", raising=False)
     monkeypatch.delenv("AUDITLOG_BACKEND", raising=False)
     monkeypatch.delenv("AUDITLOG_EXPORT_MAX_ROWS", raising=False)
 

@@ -92,6 +92,7 @@ def test_entity_and_correlation_views_are_recorded_once(app, demo, lib):
         "view": "correlation",
         "filters": {"correlation_id": corr},
         "rows": len(lib.correlation(corr)),
+        "masked": False,
     }
 
 
@@ -161,3 +162,23 @@ def test_access_logging_off_records_nothing_and_exports_freely(app, demo, monkey
     assert not at.exception and not at.error and not at.warning
     assert at.get("download_button")
     assert access_events(demo[0], at.session_state[SESSION]) == []
+
+
+def test_activity_and_pipeline_views_are_recorded_too(app, demo):
+    at = app("pages/activity.py").run()
+    at.switch_page("pages/pipeline.py").run()
+    views = [after(e)["view"] for e in access_events(demo[0], at.session_state[SESSION])]
+    assert views == ["search", "activity", "pipeline"]
+
+
+def test_an_access_event_says_when_masking_applied(app, demo, monkeypatch, tmp_path):
+    from tests.explorer.signin import with_sign_in, write_mapping, write_masking
+
+    monkeypatch.setenv("AUDITLOG_MASKING_RULES", str(write_masking(tmp_path)))
+    oid = demo[1].sample_order_ids[0]
+    at = app("pages/entity.py", eid=oid)
+    with_sign_in(at, write_mapping(tmp_path), monkeypatch, email="c@example.com", groups=["support-all"])
+    at.run()
+    # (the fixture opens Search as the local user before switching page and signing in)
+    (read,) = [e for e in access_events(demo[0], at.session_state[SESSION]) if after(e)["view"] == "entity"]
+    assert after(read)["masked"] is True and read["detail"]["actor"]["name"] == "c@example.com"

@@ -1,54 +1,98 @@
-"""app.py (AppTest): the sign-in gate and the access scope that restricts every query."""
+"""app.py (AppTest): the OIDC sign-in gate, claims -> scopes and roles, and the loopback rule."""
 
 from __future__ import annotations
 
-from explorer.widgets import escape_md
+import time
+
 from tests.explorer.conftest import texts
+from tests.explorer.signin import with_sign_in, write_mapping
 
 
-def sign_in(at, name: str, password: str):
-    at.text_input(key="signin_name").input(name)
-    at.text_input(key="signin_password").input(password)
-    return at.button(key="FormSubmitter:sign_in-Sign in").click().run()
+def sidebar_text(at) -> str:
+    return " ".join(str(t.value) for t in at.sidebar.text)
 
 
-def test_without_a_user_list_everyone_is_the_local_all_sources_user(app):
+def test_without_sign_in_everyone_is_the_local_all_sources_user(app):
     at = app().run()
-    assert any("Signed in as **local** · scope: all sources" in c for c in texts(at.caption))
-
-
-def test_with_a_user_list_nothing_shows_before_sign_in_and_wrong_passwords_fail(app, monkeypatch):
-    monkeypatch.setenv("AUDITLOG_USERS", "alice:s3cret:*;bob:pw:shop.orders")
-    at = app().run()
-    assert not at.dataframe and [t.value for t in at.title] == ["Audit log explorer"]
-    sign_in(at, "alice", "wrong")
-    assert "Name or password is wrong." in texts(at.error) and not at.dataframe
-    sign_in(at, "alice", "s3cret")
-    assert at.dataframe and not at.error
-
-
-def test_a_scoped_user_queries_only_their_sources_even_from_a_link(app, monkeypatch):
-    monkeypatch.setenv("AUDITLOG_USERS", "bob:pw:shop.orders")
-    at = app(src=["shop.orders", "shop.payments"]).run()
-    sign_in(at, "bob", "pw")
     assert not at.exception
+    assert "Signed in as local · scope: all sources · roles: operator, pii" in sidebar_text(at)
+    assert at.dataframe
+
+
+def test_with_sign_in_nothing_shows_before_signing_in(app, monkeypatch, tmp_path):
+    at = with_sign_in(app(), write_mapping(tmp_path), monkeypatch).run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Audit log explorer"] and not at.dataframe
+    assert at.button(key="sign_in").label == "Sign in"
+
+
+def test_groups_claim_gives_scope_and_roles_and_every_query_is_limited(app, monkeypatch, tmp_path):
+    at = app(src=["shop.orders", "shop.payments"])
+    with_sign_in(at, write_mapping(tmp_path), monkeypatch, email="bob@example.com", groups=["support-orders"])
+    at.run()
+    assert not at.exception
+    assert "Signed in as bob@example.com · scope: shop.orders · roles: none" in sidebar_text(at)
     assert set(at.dataframe[0].value["Source"]) == {"shop.orders"}
-    assert any(escape_md("shop.payments") in w for w in texts(at.warning))
     assert at.multiselect(key="s_sources").options == ["shop.orders"]
 
 
-def test_a_malformed_user_list_is_a_message(app, monkeypatch):
-    monkeypatch.setenv("AUDITLOG_USERS", "just-a-name")
-    at = app().run()
-    assert not at.exception
-    assert any("AUDITLOG_USERS" in e for e in texts(at.error))
+def test_a_user_in_no_mapped_group_reads_nothing(app, monkeypatch, tmp_path):
+    at = with_sign_in(
+        app(), write_mapping(tmp_path), monkeypatch, email="eve@example.com", groups=["x"]
+    ).run()
+    assert not at.exception and not at.dataframe
+    assert any("none of your groups may read any source" in e for e in texts(at.error))
 
 
-def test_a_page_opened_directly_still_asks_for_sign_in_first(app, monkeypatch, demo):
-    monkeypatch.setenv("AUDITLOG_USERS", "alice:s3cret:*")
+def test_an_expired_id_token_ends_the_session(app, monkeypatch, tmp_path):
+    at = with_sign_in(
+        app(), write_mapping(tmp_path), monkeypatch, email="al@example.com", groups=["audit-all"]
+    )
+    at.user["exp"] = int(time.time()) - 5
+    at.run()
+    assert not at.exception and not at.dataframe
+    assert any("Your sign-in has expired" in w for w in texts(at.warning))
+    assert at.button(key="sign_in").label == "Sign in"
+
+
+def test_sign_in_without_a_mapping_file_is_a_message(app, monkeypatch, tmp_path):
+    at = with_sign_in(
+        app(), tmp_path / "missing.json", monkeypatch, email="a@example.com", groups=["g"]
+    ).run()
+    assert not at.exception and not at.dataframe
+    assert any("AUDITLOG_AUTH_MAPPING" in e and "cannot read it" in e for e in texts(at.error))
+    monkeypatch.setenv("AUDITLOG_AUTH_MAPPING", "")
+    at.run()
+    assert any("AUDITLOG_AUTH_MAPPING is not set" in e for e in texts(at.error))
+
+
+def test_a_malformed_mapping_names_the_problem(app, monkeypatch, tmp_path):
+    path = write_mapping(tmp_path, {"groups": {"ops": {"roles": ["root"]}}})
+    at = with_sign_in(app(), path, monkeypatch, email="a@example.com", groups=["ops"]).run()
+    assert not at.exception and not at.dataframe
+    assert any("unknown roles ['root']" in e for e in texts(at.error))
+
+
+def test_a_page_opened_directly_still_asks_for_sign_in_first(app, monkeypatch, tmp_path, demo):
     oid = demo[1].sample_order_ids[0]
-    at = app("pages/entity.py", eid=oid).run()
+    at = with_sign_in(app("pages/entity.py", eid=oid), write_mapping(tmp_path), monkeypatch).run()
     assert not at.exception
     assert [t.value for t in at.title] == ["Audit log explorer"] and not at.header
-    sign_in(at, "alice", "s3cret")
-    assert [h.value for h in at.header] == [f"Order {oid}"]
+
+
+def test_no_sign_in_on_a_public_address_is_refused_unless_allowed(app, monkeypatch):
+    at = app()
+    at.run()
+    from streamlit import config
+
+    old = config.get_option("server.address")
+    try:
+        config.set_option("server.address", "0.0.0.0")
+        at.run()
+        assert not at.dataframe
+        assert any("with no sign-in configured" in e for e in texts(at.error))
+        monkeypatch.setenv("AUDITLOG_ALLOW_REMOTE_WITHOUT_SIGNIN", "true")
+        at.run()
+        assert at.dataframe and not at.error
+    finally:
+        config.set_option("server.address", old)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from explorer.fmt import escape_md
 from tests.explorer.conftest import texts
+from tests.explorer.signin import with_sign_in, write_mapping
 
 PAGE = "pages/pipeline.py"
 
@@ -21,18 +22,6 @@ def test_runs_quarantine_and_freshness_match_the_etl_reports(app, demo):
     newest = max(r.max_event_time for r in reports if r.max_event_time)
     stamp = newest.replace("T", " ").removesuffix("Z")
     assert any(f"events up to {stamp} UTC" in c for c in texts(at.caption))
-
-
-def test_a_user_limited_to_some_sources_does_not_see_quarantined_raw_records(app, monkeypatch):
-    monkeypatch.setenv("AUDITLOG_USERS", "carol:pw:shop.orders")
-    at = app().run()
-    at.text_input(key="signin_name").input("carol")
-    at.text_input(key="signin_password").input("pw")
-    at.button(key="FormSubmitter:sign_in-Sign in").click().run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    assert len(at.dataframe) == 1  # the runs, not the quarantine
-    assert any("only users with every source" in c for c in texts(at.caption))
 
 
 def test_unreadable_data_files_are_listed_by_partition_and_relative_name(app, broken, monkeypatch):
@@ -56,20 +45,34 @@ def test_a_bad_report_is_listed_once(app, broken, monkeypatch):
     assert len(skipped) == 1 and escape_md(broken.bad_report) in skipped[0]
 
 
-def _signed_in(app, user: str):  # type: ignore[no-untyped-def]
-    at = app().run()
-    at.text_input(key="signin_name").input(user)
-    at.text_input(key="signin_password").input("pw")
-    at.button(key="FormSubmitter:sign_in-Sign in").click().run()
-    at.switch_page(PAGE).run()
-    return at
-
-
-def test_a_scoped_user_sees_only_unreadable_files_of_their_sources(app, broken, lib, monkeypatch):
+def test_a_scoped_user_sees_only_unreadable_files_of_their_sources(app, broken, lib, monkeypatch, tmp_path):
     monkeypatch.setenv("AUDITLOG_DATA_DIR", str(broken.data_dir))
     other = next(s for s in lib.sources() if s != broken.source)
-    monkeypatch.setenv("AUDITLOG_USERS", f"dora:pw:{other};erin:pw:{broken.source}")
-    at = _signed_in(app, "dora")
-    assert not at.exception and "Unreadable files" not in texts(at.subheader)
-    at = _signed_in(app, "erin")
-    assert not at.exception and "Unreadable files" in texts(at.subheader)
+    mapping = write_mapping(
+        tmp_path, {"groups": {"other": {"sources": [other]}, "owner": {"sources": [broken.source]}}}
+    )
+    for group, sees in (("other", False), ("owner", True)):
+        at = with_sign_in(app(PAGE), mapping, monkeypatch, email=f"{group}@example.com", groups=[group])
+        at.run()
+        assert not at.exception
+        assert ("Unreadable files" in texts(at.subheader)) is sees, group
+
+
+def test_a_scoped_user_without_the_operator_role_sees_only_their_sources_figures(
+    app, demo, monkeypatch, tmp_path
+):
+    _, _, reports = demo
+    at = app(PAGE)
+    with_sign_in(at, write_mapping(tmp_path), monkeypatch, email="b@example.com", groups=["support-orders"])
+    at.run()
+    assert not at.exception and not at.metric and len(at.dataframe) == 1
+    shown = at.dataframe[0].value
+    assert list(shown.columns) == ["Run", "Arrival day", "Finished (UTC)", "shop.orders"]
+    expected = {
+        r.run_id: sum(p["rows"] for p in r.partitions if p["source"] == "shop.orders") for r in reports
+    }
+    assert dict(zip(shown["Run"], shown["shop.orders"], strict=True)) == {
+        k: v for k, v in expected.items() if v
+    }
+    assert any("only users with the operator role" in c for c in texts(at.caption))
+    assert not any("/" in t and "tmp" in t for t in texts(at.caption) + texts(at.warning))

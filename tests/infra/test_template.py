@@ -91,7 +91,7 @@ def test_firehose_gzip_newline_delimiter_and_arrival_time_prefixes(template: dic
 
 def test_rule_matches_source_prefix_with_dead_letter_queue_and_retries(template: dict[str, Any]) -> None:
     rule = resources(template, "AWS::Events::Rule")["StoreEventsRule"]
-    assert rule["EventPattern"] == {"source": [{"prefix": {"Ref": "SourcePrefix"}}]}
+    assert rule["EventPattern"] == {"source": [{"prefix": {"Ref": "SourcePrefix"}}, "auditlog.explorer"]}
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["DeliveryStream", "Arn"]}
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
