@@ -528,8 +528,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def run_etl(spark: Any, raw_root: str, data_root: str, arrival_day: date) -> dict[str, Any]:
-    """Process one arrival day: raw objects under `raw_root`, outputs under `data_root`; return the report."""
+def run_etl(
+    spark: Any, raw_root: str, data_root: str, arrival_day: date, signer: Any = None
+) -> dict[str, Any]:
+    """Process one arrival day: raw objects under `raw_root`, outputs under `data_root`; return the report.
+
+    With a `signer` (etl.signing, e.g. a KmsSigner) the run ends by appending its signed manifest.
+    """
     started = _now()
     raw = Store(raw_root)
     day_prefix = layout.raw_day_prefix(arrival_day)
@@ -564,7 +569,24 @@ def run_etl(spark: Any, raw_root: str, data_root: str, arrival_day: date) -> dic
     }
     data.put_atomic(layout.report_key(arrival_day), (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     result.rows.unpersist()
+    if signer is not None:
+        write_run_manifest(spark, raw_root, data_root, report, keys, signer)
     return report
+
+
+def write_run_manifest(
+    spark: Any, raw_root: str, data_root: str, report: dict[str, Any], raw_keys: list[str], signer: Any
+) -> str:
+    """The run's last step: the same signed, chained manifest the local ETL writes (etl/manifest.py)."""
+    from etl.manifest import tree_for, write_manifest
+
+    index_rows = None
+    if report["index_file"]:
+        index_rows = spark.read.parquet(Store(data_root).uri(report["index_file"])).count()
+    key, _ = write_manifest(
+        tree_for(data_root), tree_for(raw_root), report, raw_keys, signer, index_rows=index_rows
+    )
+    return key
 
 
 def resolve_arrival_day(value: str, now: datetime | None = None) -> date:
@@ -592,13 +614,22 @@ def main() -> None:
     from pyspark.context import SparkContext
 
     args = getResolvedOptions(sys.argv, ["JOB_NAME", "raw_uri", "data_uri", "arrival_day"])
+    signer = None
+    if "--manifest_kms_key_id" in sys.argv:  # the template passes it: runs end with a KMS-signed manifest
+        import boto3
+
+        from etl.signing import KmsSigner
+
+        kms_key = getResolvedOptions(sys.argv, ["manifest_kms_key_id"])["manifest_kms_key_id"]
+        signer = KmsSigner(boto3.client("kms"), kms_key)
     glue_context = GlueContext(SparkContext.getOrCreate())
     spark = glue_context.spark_session
     for k, v in SPARK_CONF.items():
         spark.conf.set(k, v)
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
-    report = run_etl(spark, args["raw_uri"], args["data_uri"], resolve_arrival_day(args["arrival_day"]))
+    day = resolve_arrival_day(args["arrival_day"])
+    report = run_etl(spark, args["raw_uri"], args["data_uri"], day, signer=signer)
     print(json.dumps(report))
     job.commit()
 

@@ -409,3 +409,13 @@ def write_local_manifest(
     keys = [Path(p).resolve().relative_to(data_dir.resolve()).as_posix() for p in inputs]
     key, _ = write_manifest(tree, tree, rep, keys, signer, index_rows=index_rows)
     return key
+
+
+def tree_for(root: str, client: Any = None) -> Tree:
+    """The Tree for a data root as the Glue job takes it: s3://bucket/prefix/, file:///path or a path."""
+    parsed = urllib.parse.urlparse(root)
+    if parsed.scheme in ("s3", "s3a"):
+        return S3Tree(root, client)
+    if parsed.scheme == "file":
+        return LocalTree(Path(urllib.parse.unquote(parsed.path)))
+    return LocalTree(Path(root))
