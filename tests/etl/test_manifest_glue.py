@@ -133,8 +133,11 @@ def test_glue_and_local_manifests_verify_with_the_same_verifier(
     local.run_etl(duck, DAYS[0])  # a re-run
     kms, arn = kms_key()
     signer = KmsSigner(kms, arn)
+    staging = tmp_path / "unlocked-staging"
     for day in [*DAYS, DAYS[0]]:
-        glue_job.run_etl(spark, str(glue), f"file://{glue}", day, signer=signer)
+        glue_job.run_etl(spark, str(glue), f"file://{glue}", day, signer=signer, staging_root=str(staging))
+    assert not [p for p in staging.rglob("*") if p.is_file()], "staged files all moved out"
+    assert not (glue / glue_job.STAGING_PREFIX).exists(), "nothing staged under the (locked) data root"
 
     for folder in (duck, glue):
         result = verify_tree(LocalTree(folder))
