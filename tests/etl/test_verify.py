@@ -240,3 +240,63 @@ def test_tampering_on_s3_is_named(bucket, data: Path) -> None:
     assert ("missing", deleted) in found
     assert ("unlisted", "reports/extra.json") in found
     assert ("unreadable-manifest", manifest) in found
+
+
+def sync(folder: Path, s3, bucket: str) -> None:
+    """Make the bucket's current objects match the folder (changed ones put again, removed ones deleted)."""
+    local = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    remote = {
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    }
+    for key, body in local.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    for key in remote - set(local):
+        s3.delete_object(Bucket=bucket, Key=key)  # under Object Lock: a delete marker, the version stays
+
+
+def test_a_rerun_on_a_locked_bucket_keeps_replaced_files_as_superseded_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUDITLOG_SIGNING_KEY", str(tmp_path / "key.pem"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    folder, day = tmp_path / "data", DAYS[2]
+    write_raw(folder, datetime(2026, 11, 27, 9), [make_event(1, time="2026-11-27T09:00:00.000Z")])
+    billing = write_raw(
+        folder,
+        datetime(2026, 11, 27, 10),
+        [make_event(2, time="2026-11-27T10:00:00.000Z", source="shop.billing")],
+    )
+    run_etl(folder, day)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(
+            Bucket="locked",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+            ObjectLockEnabledForBucket=True,
+        )
+        s3.put_object_lock_configuration(
+            Bucket="locked",
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}},
+            },
+        )
+        sync(folder, s3, "locked")
+        billing.unlink()  # the re-run no longer sees the billing object: its partition file goes away
+        write_raw(folder, datetime(2026, 11, 27, 11), [make_event(3, time="2026-11-27T11:00:00.000Z")])
+        run_etl(folder, day)
+        sync(folder, s3, "locked")
+
+        assert main(["verify", "--s3", "s3://locked/"]) == 0
+        out = capsys.readouterr().out
+        gone = "analytics/auditlog/dt=2026-11-27/source=shop.billing/run-20261127.parquet"
+        replaced = "analytics/auditlog/dt=2026-11-27/source=shop.orders/run-20261127.parquet"
+        first = "manifests/000001-run-20261127.json"
+        note = f"superseded: s3://locked/{gone} (content listed by superseded {first})"
+        assert f"{note}: 1 older version(s) kept, behind a delete marker" in out
+        assert f"superseded: s3://locked/{replaced}" in out and "1 older version(s) kept, replaced" in out
+        assert "PROBLEM" not in out and "OK: 2 manifest(s)" in out
