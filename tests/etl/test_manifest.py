@@ -116,3 +116,12 @@ def test_a_group_readable_key_is_refused_with_the_fix(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(SigningError, match="chmod 600"):
         Ed25519Signer.load_or_create(path)
+
+
+def test_the_readme_documents_every_manifest_setting_with_its_help() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for name in ManifestSettings.names():
+        var = ManifestSettings.variable(name)
+        line = next((ln for ln in readme.splitlines() if f"`{var}`" in ln and ln.startswith("|")), None)
+        assert line is not None, f"README.md's settings tables do not list {var}"
+        assert ManifestSettings.help(name) in line, f"README.md's help for {var} differs from the code"
