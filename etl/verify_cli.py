@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from etl.layout import add_data_dir_argument, data_dir_from
-from etl.manifest import LocalTree, S3Tree, Tree
+from etl.manifest import LocalTree, ManifestError, S3Tree, Tree
 from etl.verify import VerifyResult, verify_tree
 
 
@@ -91,15 +91,22 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"no data folder at {folder}; pass --data-dir DIR or --s3 s3://bucket/prefix")
         data = raw = LocalTree(folder)
     pems = [p.read_bytes() for p in args.public_key] if args.public_key else None
-    result = verify_tree(
-        data,
-        raw,
-        public_keys=pems,
-        date_from=args.date_from,
-        date_to=args.date_to,
-        check_inputs=not args.no_inputs,
-        progress=_progress,
-    )
+    try:
+        result = verify_tree(
+            data,
+            raw,
+            public_keys=pems,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            check_inputs=not args.no_inputs,
+            progress=_progress,
+        )
+    except Exception as exc:
+        if type(exc).__module__.startswith(("botocore", "boto3")):  # no bucket, no access, no credentials
+            raise ManifestError(
+                f"cannot read {args.s3}: {exc}; check the URI and your AWS credentials"
+            ) from None
+        raise
     if result.manifests == 0 and result.ok:
         print("FAILED: no manifests found under manifests/: nothing proves these files (run `auditlog etl`)")
         return 1

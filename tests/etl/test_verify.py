@@ -300,3 +300,11 @@ def test_a_rerun_on_a_locked_bucket_keeps_replaced_files_as_superseded_versions(
         assert f"{note}: 1 older version(s) kept, behind a delete marker" in out
         assert f"superseded: s3://locked/{replaced}" in out and "1 older version(s) kept, replaced" in out
         assert "PROBLEM" not in out and "OK: 2 manifest(s)" in out
+
+
+def test_a_bucket_that_cannot_be_read_is_one_line_not_a_traceback(
+    bucket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", "--s3", "s3://no-such-bucket/"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read s3://no-such-bucket/" in err and "Traceback" not in err
