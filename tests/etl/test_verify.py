@@ -308,3 +308,12 @@ def test_a_bucket_that_cannot_be_read_is_one_line_not_a_traceback(
     assert main(["verify", "--s3", "s3://no-such-bucket/"]) == 2
     err = capsys.readouterr().err
     assert "cannot read s3://no-such-bucket/" in err and "Traceback" not in err
+
+
+def test_a_manifest_stripped_of_its_signature_is_named_once(data: Path) -> None:
+    key = manifests(data)[0]
+    doc = json.loads((data / key).read_text())
+    del doc["signature"]
+    (data / key).write_bytes(rfc8785.dumps(doc))
+    found = problems(data)
+    assert [f for f in found if f[1] == key] == [("signature", key)]
