@@ -20,6 +20,13 @@ $(BIN)/.installed-dev: $(BIN)/.installed-run requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# checkov (the template security checks) lives in its own venv: its boto3 pin conflicts with ours.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 ## run: venv, demo data when the data folder is empty, ETL, then the explorer on http://localhost:$(PORT)
 run: $(BIN)/.installed-run
 	@if [ -z "$$(ls -A $(DATA_DIR)/raw 2>/dev/null)" ]; then \
@@ -34,10 +41,10 @@ system-deps:
 	scripts/system-deps.sh
 
 ## test: system packages, lint, then every test CI runs (unit, integration, parity, browser)
-test: system-deps $(BIN)/.installed-dev
+test: system-deps $(BIN)/.installed-dev $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .

@@ -326,6 +326,15 @@ def run_export(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     warn_unreadable(result.unreadable, "export")
     print(f"{result.rows} rows -> {output}", file=sys.stderr)
+    if args.manifest:  # a signed sidecar: audit_query/export_manifest.py
+        from etl.layout import data_dir_from
+
+        from .export_manifest import manifests_tree, write_export_manifest
+
+        tree = manifests_tree(data_dir_from(args), client.settings.analytics_s3_uri)
+        data_dir = str(args.data_dir) if args.data_dir else None
+        sidecar = write_export_manifest(result, q, tree=tree, data_dir=data_dir)
+        print(f"manifest -> {sidecar}", file=sys.stderr)
     return 0
 
 
@@ -355,4 +364,6 @@ def register(subparsers: Any) -> None:
     add_role_argument(exp)
     exp.add_argument("--format", choices=FORMATS, required=True)
     exp.add_argument("--output", type=Path, required=True, metavar="FILE")
+    sidecar = "also write FILE.manifest.json, signed (check it with auditlog verify-export FILE)"
+    exp.add_argument("--manifest", action="store_true", help=sidecar)
     exp.set_defaults(func=run_export)

@@ -12,7 +12,13 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("audit_events.cli", "etl.cli", "audit_query.cli")
+COMMAND_MODULES = (
+    "audit_events.cli",
+    "etl.cli",
+    "etl.verify_cli",
+    "audit_query.cli",
+    "audit_query.export_manifest",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,7 +3,8 @@ Glue job run for one arrival day, wait for it, read stack outputs. Used by .gith
 by people running the job by hand (`python -m etl.deploy --help`).
 
 >>> sorted(ETL_MODULES)
-['__init__.py', 'glue_job.py', 'layout.py', 'raw.py', 'rules.py', 'schema.py']
+['__init__.py', 'errors.py', 'glue_job.py', 'layout.py', 'manifest.py', 'raw.py', 'rules.py', 'schema.py',
+ 'settings.py', 'signing.py']
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 
 ETL_DIR = Path(__file__).resolve().parent
 # What the Glue job imports from this package (etl.local and DuckDB are not shipped to Glue).
-ETL_MODULES = ("__init__.py", "glue_job.py", "layout.py", "raw.py", "rules.py", "schema.py")
+ETL_MODULES: tuple[str, ...] = ("__init__.py", "glue_job.py", "layout.py", "raw.py", "rules.py", "schema.py")
+ETL_MODULES += ("errors.py", "manifest.py", "settings.py", "signing.py")  # run manifests (etl/manifest.py)
 DEFAULT_SCRIPT_KEY = "glue/auditlog/glue_job.py"
 DEFAULT_ZIP_KEY = "glue/auditlog/etl.zip"
 TERMINAL_FAILURES = frozenset({"FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"})

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import sys
 import tempfile
 import urllib.parse
@@ -401,16 +402,17 @@ class Store:
             return []
         return sorted(p.relative_to(self.local).as_posix() for p in base.rglob("*") if p.is_file())
 
-    def move(self, src: str, dst: str) -> None:
-        """Rename a key (S3: copy then delete exactly that key)."""
+    def move(self, src: str, dst: str, source: Store | None = None) -> None:
+        """Rename a key, from `source`'s `src` when given (S3: copy then delete exactly that key)."""
+        source = source or self
         if self.s3:
             self.client.copy(
-                {"Bucket": self.bucket, "Key": self.prefix + src}, self.bucket, self.prefix + dst
+                {"Bucket": source.bucket, "Key": source.prefix + src}, self.bucket, self.prefix + dst
             )
-            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + src)
+            source.client.delete_object(Bucket=source.bucket, Key=source.prefix + src)
             return
         (self.local / dst).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.local / src, self.local / dst)
+        shutil.move(source.local / src, self.local / dst)
 
     def delete(self, keys: Iterable[str]) -> None:
         """Delete exactly these keys."""
@@ -436,8 +438,6 @@ class Store:
         """Delete every key under `prefix` (and on disk the folders)."""
         self.delete(self.list(prefix))
         if not self.s3 and (self.local / prefix).exists():
-            import shutil
-
             shutil.rmtree(self.local / prefix)
 
 
@@ -478,18 +478,20 @@ def _stage_index(spark: Any, result: TransformResult, data: Store, staging: str)
 
 
 def write_outputs(
-    spark: Any, result: TransformResult, data: Store, arrival_day: date
+    spark: Any, result: TransformResult, data: Store, arrival_day: date, stage: Store | None = None
 ) -> list[dict[str, Any]]:
     """Stage one Parquet file per (dt, source) and the entity index, replace this run's old files (the old
-    index first, the new index last), return the partitions."""
+    index first, the new index last), return the partitions. `stage`: where the staging folder lives (default
+    `data`; on AWS a bucket without Object Lock, so staged files leave no locked versions)."""
     from pyspark.sql import functions as F
 
     run = layout.run_id(arrival_day)
     staging = f"{STAGING_PREFIX}{run}/"
-    data.remove_tree(staging)
+    stage = stage or data
+    stage.remove_tree(staging)
     for k, v in SPARK_CONF.items():
         spark.conf.set(k, v)
-    staged_index = _stage_index(spark, result, data, staging)
+    staged_index = _stage_index(spark, result, stage, staging)
     spark.sparkContext._jsc.hadoopConfiguration().set("parquet.block.row.count.limit", str(ROW_GROUP_ROWS))
     (
         result.rows.repartition("dt", "source")
@@ -497,9 +499,9 @@ def write_outputs(
         .write.mode("overwrite")  # only the run's own staging folder
         .partitionBy("dt", "source")
         .option("compression", "zstd")
-        .parquet(data.uri(staging + "data/"))
+        .parquet(stage.uri(staging + "data/"))
     )
-    staged = [k for k in data.list(staging + "data/") if k.endswith(".parquet")]
+    staged = [k for k in stage.list(staging + "data/") if k.endswith(".parquet")]
     counts = {
         (r.dt, r.source): r.n
         for r in result.rows.groupBy("dt", "source").agg(F.count("*").alias("n")).collect()
@@ -517,10 +519,10 @@ def write_outputs(
     own = [k for k in data.list(layout.ANALYTICS_PREFIX) if k.rsplit("/", 1)[-1] == f"{run}.parquet"]
     data.delete(own)
     for src, dst, _ in moves:
-        data.move(src, dst)
+        data.move(src, dst, stage)
     if staged_index is not None:
-        data.move(staged_index, index_key)
-    data.remove_tree(staging)
+        data.move(staged_index, index_key, stage)
+    stage.remove_tree(staging)
     return sorted((m[2] for m in moves), key=lambda p: (p["dt"], p["source"]))
 
 
@@ -528,8 +530,19 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def run_etl(spark: Any, raw_root: str, data_root: str, arrival_day: date) -> dict[str, Any]:
-    """Process one arrival day: raw objects under `raw_root`, outputs under `data_root`; return the report."""
+def run_etl(
+    spark: Any,
+    raw_root: str,
+    data_root: str,
+    arrival_day: date,
+    signer: Any = None,
+    staging_root: str | None = None,
+) -> dict[str, Any]:
+    """Process one arrival day: raw objects under `raw_root`, outputs under `data_root`; return the report.
+
+    With a `signer` (etl.signing, e.g. a KmsSigner) the run ends by appending its signed manifest.
+    `staging_root`: where `analytics/_staging/` lives (default `data_root`).
+    """
     started = _now()
     raw = Store(raw_root)
     day_prefix = layout.raw_day_prefix(arrival_day)
@@ -540,7 +553,8 @@ def run_etl(spark: Any, raw_root: str, data_root: str, arrival_day: date) -> dic
         )
     result = transform(spark, [raw.uri(k) for k in keys], arrival_day)
     data = Store(data_root)
-    partitions = write_outputs(spark, result, data, arrival_day)
+    stage = Store(staging_root) if staging_root else None
+    partitions = write_outputs(spark, result, data, arrival_day, stage)
     run = layout.run_id(arrival_day)
     if result.quarantine:
         data.put_atomic(
@@ -564,7 +578,24 @@ def run_etl(spark: Any, raw_root: str, data_root: str, arrival_day: date) -> dic
     }
     data.put_atomic(layout.report_key(arrival_day), (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     result.rows.unpersist()
+    if signer is not None:
+        write_run_manifest(spark, raw_root, data_root, report, keys, signer)
     return report
+
+
+def write_run_manifest(
+    spark: Any, raw_root: str, data_root: str, report: dict[str, Any], raw_keys: list[str], signer: Any
+) -> str:
+    """The run's last step: the same signed, chained manifest the local ETL writes (etl/manifest.py)."""
+    from etl.manifest import tree_for, write_manifest
+
+    index_rows = None
+    if report["index_file"]:
+        index_rows = spark.read.parquet(Store(data_root).uri(report["index_file"])).count()
+    key, _ = write_manifest(
+        tree_for(data_root), tree_for(raw_root), report, raw_keys, signer, index_rows=index_rows
+    )
+    return key
 
 
 def resolve_arrival_day(value: str, now: datetime | None = None) -> date:
@@ -592,13 +623,25 @@ def main() -> None:
     from pyspark.context import SparkContext
 
     args = getResolvedOptions(sys.argv, ["JOB_NAME", "raw_uri", "data_uri", "arrival_day"])
+    signer = None
+    if "--manifest_kms_key_id" in sys.argv:  # the template passes it: runs end with a KMS-signed manifest
+        import boto3
+
+        from etl.signing import KmsSigner
+
+        kms_key = getResolvedOptions(sys.argv, ["manifest_kms_key_id"])["manifest_kms_key_id"]
+        signer = KmsSigner(boto3.client("kms"), kms_key)
+    staging_root = None
+    if "--staging_uri" in sys.argv:  # the template's unlocked staging bucket
+        staging_root = getResolvedOptions(sys.argv, ["staging_uri"])["staging_uri"]
     glue_context = GlueContext(SparkContext.getOrCreate())
     spark = glue_context.spark_session
     for k, v in SPARK_CONF.items():
         spark.conf.set(k, v)
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
-    report = run_etl(spark, args["raw_uri"], args["data_uri"], resolve_arrival_day(args["arrival_day"]))
+    day = resolve_arrival_day(args["arrival_day"])
+    report = run_etl(spark, args["raw_uri"], args["data_uri"], day, signer=signer, staging_root=staging_root)
     print(json.dumps(report))
     job.commit()
 

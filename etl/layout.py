@@ -41,7 +41,7 @@ def data_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get(DATA_DIR_ENV) or "data")
 
 
-def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+def add_data_dir_argument(parser: argparse._ActionsContainer) -> None:
     """Give a command the common `--data-dir DIR` option (every command reads the same data folder rule)."""
     parser.add_argument(
         "--data-dir",

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import layout, raw
+from etl.manifest import write_local_manifest
 from etl.rules import (
     MAX_EVENT_TIME,
     MIN_EVENT_TIME,
@@ -566,6 +567,7 @@ def run_etl(
         quarantine_reasons={r: reasons[r] for r in REASONS if reasons[r]},
     )
     _atomic_write(data_dir / layout.report_key(arrival_day), json.dumps(result.to_dict(), indent=2) + "\n")
+    write_local_manifest(data_dir, result, files)  # last step: the signed, chained manifest (etl/manifest.py)
     return result
 
 

@@ -167,5 +167,69 @@ def main() -> None:
         st.warning(f"Skipped: {escape_md(problem)}")
 
 
+# --- Tamper evidence: the manifest chain, checked on demand (etl/verify.py) ---------------------------------
+
+
+def chain_section() -> None:
+    """The state of the signed manifest chain, checked only when asked (it re-hashes every file)."""
+    from etl.manifest import tree_for
+    from etl.verify import verify_tree
+
+    location = data.settings().runs_location
+    if not location:
+        return
+    st.subheader("Tamper evidence")
+    st.caption(
+        "Every ETL run appends a signed manifest (SHA-256 of every file, chained to the previous one). "
+        "Checking re-reads every file, so it runs only when you ask; `auditlog verify` does the same."
+    )
+    if st.button("Verify the manifest chain", key="verify_chain"):
+        bar = st.progress(0.0, text="verifying")
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.progress(done / total if total else 1.0, text=f"verifying {stage}: {done}/{total}")
+
+        try:
+            result = verify_tree(tree_for(location), progress=progress)
+        except Exception as exc:
+            bar.empty()
+            data.show_error(exc)
+            return
+        bar.empty()
+        st.session_state["chain_check"] = (datetime.now(UTC), result)
+    checked = st.session_state.get("chain_check")
+    if checked is None:
+        return
+    at, result = checked
+    when = f"checked {at:%Y-%m-%d %H:%M:%S} UTC"
+    if result.ok and result.manifests:
+        head = result.head or {}
+        st.success(
+            f"Verified up to run {escape_md(str(head.get('run_id')))} (manifest {head.get('seq')}, written "
+            f"{escape_md(str(head.get('created_at')))}): {result.manifests} manifests, "
+            f"{result.files_checked:,} files · {when}",
+            icon=":material/verified:",
+        )
+    elif result.ok:
+        st.warning(f"No manifests yet: nothing proves these files unaltered · {when}")
+    else:
+        first = result.problems[0]
+        st.error(f"{len(result.problems)} problem(s) · {when}", icon=":material/gpp_bad:")
+        if data.current_user().scopes is not None:
+            st.caption(
+                "The problems name files of every source; only users with every source in scope see them."
+            )
+            return
+        st.markdown(
+            f"First problem: **{escape_md(first.kind)}** {escape_md(first.file)}: {escape_md(first.message)}"
+        )
+        st.dataframe(
+            pd.DataFrame([{"Problem": p.kind, "File": p.file, "Detail": p.message} for p in result.problems]),
+            hide_index=True,
+            width="stretch",
+        )
+
+
 require_app()
 main()
+chain_section()

@@ -37,7 +37,13 @@ def test_cfn_lint_reports_nothing() -> None:
 
 def test_every_bucket_is_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
     buckets = resources(template, "AWS::S3::Bucket")
-    assert set(buckets) == {"RawBucket", "AnalyticsBucket", "AthenaResultsBucket"}
+    assert set(buckets) == {
+        "RawBucket",
+        "AnalyticsBucket",
+        "AthenaResultsBucket",
+        "StagingBucket",
+        "AccessLogsBucket",
+    }
     policies = {
         p["Bucket"]["Ref"]: p["PolicyDocument"] for p in resources(template, "AWS::S3::BucketPolicy").values()
     }
@@ -181,3 +187,56 @@ def test_outputs_name_what_the_explorer_needs(template: dict[str, Any]) -> None:
         "ExplorerRoleArn",
         "GlueJobName",
     } <= set(template["Outputs"])
+
+
+def test_analytics_bucket_is_object_locked_with_the_parameters(template: dict[str, Any]) -> None:
+    buckets = resources(template, "AWS::S3::Bucket")
+    analytics = buckets["AnalyticsBucket"]
+    assert analytics["ObjectLockEnabled"] is True
+    assert analytics["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": {"Ref": "ObjectLockMode"}, "Days": {"Ref": "ObjectLockDays"}}},
+    }
+    params = template["Parameters"]
+    assert params["ObjectLockMode"]["AllowedValues"] == ["GOVERNANCE", "COMPLIANCE"]
+    assert params["ObjectLockMode"]["Default"] == "GOVERNANCE" and params["ObjectLockDays"]["Default"] == 365
+    locked = [name for name, props in buckets.items() if "ObjectLockConfiguration" in props]
+    assert locked == ["AnalyticsBucket"], "staging and logs stay unlocked"
+    for name, props in buckets.items():
+        assert props["VersioningConfiguration"]["Status"] == "Enabled", name
+        if name != "AccessLogsBucket":
+            assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogsBucket"}, name
+
+
+def test_glue_job_stages_outside_the_locked_bucket_and_signs_with_kms(template: dict[str, Any]) -> None:
+    (job,) = resources(template, "AWS::Glue::Job").values()
+    args = job["DefaultArguments"]
+    assert args["--staging_uri"] == {"Fn::Sub": "s3://${StagingBucket}/"}
+    assert args["--manifest_kms_key_id"] == {"Fn::GetAtt": ["ManifestSigningKey", "Arn"]}
+    modules = dict(m.split("==") for m in args["--additional-python-modules"].split(","))
+    pins = dict(
+        line.split("==")
+        for line in (TEMPLATE.parents[1] / "requirements.txt").read_text().splitlines()
+        if "==" in line
+    )
+    assert modules == {name: pins[name] for name in ("rfc8785", "cryptography")}, "the Glue job runs our pins"
+    assert job["SecurityConfiguration"] == {"Ref": "GlueSecurityConfiguration"}
+    key = resources(template, "AWS::KMS::Key")["ManifestSigningKey"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+    statements = {
+        st["Sid"]: st
+        for p in resources(template, "AWS::IAM::Role")["GlueJobRole"]["Policies"]
+        for st in p["PolicyDocument"]["Statement"]
+    }
+    assert set(statements["SignManifests"]["Action"]) == {"kms:Sign", "kms:GetPublicKey"}
+    assert statements["SignManifests"]["Resource"] == {"Fn::GetAtt": ["ManifestSigningKey", "Arn"]}
+    manifests = [st for st in statements.values() if "manifests/" in str(st["Resource"])]
+    assert manifests and all("s3:DeleteObject" not in st["Action"] for st in manifests), "append only"
+
+
+def test_dead_letter_queue_and_log_group_use_the_data_key(template: dict[str, Any]) -> None:
+    (queue,) = resources(template, "AWS::SQS::Queue").values()
+    assert queue["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    (group,) = resources(template, "AWS::Logs::LogGroup").values()
+    assert group["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert resources(template, "AWS::KMS::Key")["DataKey"]["EnableKeyRotation"] is True
