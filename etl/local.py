@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from etl import layout, raw
+from etl import layout, raw, runlock
+from etl.errors import AuditLogError
 from etl.rules import (
     MAX_EVENT_TIME,
     MIN_EVENT_TIME,
@@ -44,13 +45,15 @@ from etl.schema import (
     arrow_schema,
     index_arrow_schema,
 )
+from etl.settings import EtlSettings
 
 Progress = Callable[[str, int, int], None]
 
 ENGINE = "duckdb"
 ROW_GROUP_SIZE = 10_000
 READ_THREADS = WRITE_THREADS = 2
-_SWAP_LOCK = threading.Lock()
+SWAP_LOCK_TIMEOUT_SECONDS = 600.0
+"""How long a run waits for another day's swap step (a few seconds at most) before it fails."""
 STAGING_PREFIX = "analytics/_staging/"
 REASON_MESSAGES = {
     "invalid_json": "text is not valid JSON",
@@ -373,19 +376,61 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def run_etl(
-    data_dir: Path, arrival_day: date, *, progress: Progress | None = None, threads: int | None = None
+    data_dir: Path,
+    arrival_day: date,
+    *,
+    progress: Progress | None = None,
+    threads: int | None = None,
+    settings: EtlSettings | None = None,
 ) -> RunReport:
     """Process every raw object that arrived on `arrival_day`; replace this run's Parquet files; report.
 
-    `threads` caps DuckDB's threads (default: all cores). Raises ValueError naming the folder when that
-    day has no raw .gz objects.
+    The whole run holds the day's lock (etl.runlock): a second run of the same day waits up to
+    `settings.lock_timeout_seconds`, then raises RunLocked having changed nothing. `threads` caps DuckDB's
+    threads (default: all cores). Raises ValueError naming the folder when that day has no raw .gz objects.
     """
     data_dir = Path(data_dir)
+    settings = settings or EtlSettings.from_env()
+    run = layout.run_id(arrival_day)
     started = _now()
+    attempt = f"{run}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}-{threading.get_ident() % 10_000}"
+    owner = {"attempt": attempt, "pid": os.getpid(), "started_at": started}
+    with runlock.hold(data_dir, run, settings.lock_timeout_seconds, owner):
+        _clean_stale_staging(data_dir, run, settings)
+        return _run_locked(data_dir, arrival_day, attempt, started, progress, threads)
+
+
+def _clean_stale_staging(data_dir: Path, run: str, settings: EtlSettings) -> None:
+    """Remove staging folders left by earlier attempts of this run (a killed or failed process): safe, as this
+    process holds the day's lock, so no other attempt of the day is alive."""
+    root = data_dir / STAGING_PREFIX
+    if not root.is_dir():
+        return
+    with runlock.hold(data_dir, runlock.SWAP_LOCK, settings.lock_timeout_seconds):
+        for stale in [root / run, *root.glob(f"{run}-*")]:
+            shutil.rmtree(stale, ignore_errors=True)
+        _prune_staging_root(data_dir)
+
+
+def _prune_staging_root(data_dir: Path) -> None:
+    root = data_dir / STAGING_PREFIX
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+
+
+def _run_locked(
+    data_dir: Path,
+    arrival_day: date,
+    attempt: str,
+    started: str,
+    progress: Progress | None,
+    threads: int | None,
+) -> RunReport:
+    """The run itself, with the day's lock held (see run_etl)."""
     run = layout.run_id(arrival_day)
     files = raw.raw_files(data_dir, arrival_day)
     if not files:
-        raise ValueError(
+        raise NoRawObjects(
             f"no raw .gz objects for {arrival_day:%Y-%m-%d} in {raw.raw_day_dir(data_dir, arrival_day)}"
         )
     report_progress = progress or (lambda stage, done, total: None)
@@ -539,7 +584,7 @@ def run_etl(
         index = con.sql(INDEX_SQL).to_arrow_table()
     finally:
         con.close()  # before writing: frees DuckDB's memory while the files are written
-    report = _write_outputs(out, parts, stats, data_dir, run, report_progress, index)
+    report = _write_outputs(out, parts, stats, data_dir, run, attempt, report_progress, index)
 
     quarantine.sort(key=lambda q: (q["file"], q["line"], q["_pos"]))
     _write_quarantine(data_dir, arrival_day, quarantine)
@@ -602,6 +647,7 @@ def _write_outputs(
     stats: tuple[int, int, datetime | None],
     data_dir: Path,
     run: str,
+    attempt: str,
     progress: Progress,
     index: pa.Table,
 ) -> dict[str, Any]:
@@ -613,7 +659,7 @@ def _write_outputs(
     The old index goes first and the new one comes last, so an index file never names partitions whose
     files are not all in place (a reader without an index for a run scans everything).
     """
-    staging = data_dir / STAGING_PREFIX / run
+    staging = data_dir / STAGING_PREFIX / attempt
     index_rel = layout.entity_index_key_for_run(run) if index.num_rows else None
     data = out.select(list(COLUMN_NAMES)).cast(arrow_schema())
     partitions = []
@@ -629,15 +675,19 @@ def _write_outputs(
         job[1].parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(job[0], job[1], compression="zstd", row_group_size=ROW_GROUP_SIZE)
 
-    # One run at a time touches the shared folders (staging root, partition folders): see run_all.
-    with _SWAP_LOCK:
-        shutil.rmtree(staging, ignore_errors=True)
-        progress("write", 0, len(parts))
-        with ThreadPoolExecutor(WRITE_THREADS) as pool:
-            for i, _ in enumerate(pool.map(write, jobs), 1):
-                progress("write", i, len(parts))
-        if index_rel is not None:
-            write_index_file(index, staging / index_rel)
+    # One swap at a time touches the shared folders (staging root, partition folders), across processes.
+    with runlock.hold(data_dir, runlock.SWAP_LOCK, SWAP_LOCK_TIMEOUT_SECONDS):
+        try:
+            progress("write", 0, len(parts))
+            with ThreadPoolExecutor(WRITE_THREADS) as pool:
+                for i, _ in enumerate(pool.map(write, jobs), 1):
+                    progress("write", i, len(parts))
+            if index_rel is not None:
+                write_index_file(index, staging / index_rel)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # a failed write (a full disk) leaves nothing behind
+            _prune_staging_root(data_dir)
+            raise
         (data_dir / layout.entity_index_key_for_run(run)).unlink(missing_ok=True)
         analytics = data_dir / layout.ANALYTICS_PREFIX
         for old in analytics.glob(f"dt=*/source=*/{run}.parquet"):
@@ -653,9 +703,7 @@ def _write_outputs(
             (data_dir / index_rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / index_rel, data_dir / index_rel)
         shutil.rmtree(staging, ignore_errors=True)
-        staging_root = data_dir / STAGING_PREFIX
-        if staging_root.is_dir() and not any(staging_root.iterdir()):
-            staging_root.rmdir()
+        _prune_staging_root(data_dir)
     return {
         "rows_out": stats[0],
         "late_rows": stats[1],
@@ -670,8 +718,13 @@ def raw_days(data_dir: Path) -> list[date]:
     return raw.raw_days(Path(data_dir))
 
 
-class RunFailed(RuntimeError):
-    """Some arrival days could not be processed (engine errors); every other day's run completed.
+class NoRawObjects(AuditLogError, ValueError):
+    """The arrival day asked for has no raw .gz objects (the message names the folder looked in)."""
+
+
+class RunFailed(AuditLogError, RuntimeError):
+    """Some arrival days could not be processed (engine errors, a lock held too long, a full disk); every
+    other day's run completed.
 
     A failed day replaced nothing: its previous files, if any, are still in place.
     """
@@ -699,14 +752,17 @@ def run_days(
     Days are independent runs (each owns its `<run_id>.parquet` files), so `workers` of them run at once on
     threads, each DuckDB connection with `threads=1`: DuckDB, zlib and the Parquet writer release the GIL,
     and one day's Python steps overlap another's SQL. The swap into analytics/ stays serialised. A day that
-    fails in the engine does not stop the others: RunFailed lists it after every other day has run.
+    fails (in the engine, on a lock held by another run, on the disk) does not stop the others: RunFailed
+    lists it after every other day has run.
     """
     threads = None if workers <= 1 or len(days) == 1 else 1
 
     def one(day: date) -> RunReport | Exception:
         try:
             return run_etl(data_dir, day, progress=progress, threads=threads)
-        except (duckdb.Error, pa.ArrowException) as exc:
+        except NoRawObjects:
+            raise  # the caller named a day with nothing to read: a usage error, not a failed run
+        except Exception as exc:  # noqa: BLE001 (any failure of one day is reported, the others still run)
             return exc
 
     if threads is None:
