@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from etl import layout
-from etl.rules import REASONS, format_event_time, parse_event_time, valid_source
+from etl.raw import jsonl_line as raw_jsonl_line
+from etl.rules import (
+    MESSAGES,
+    REASONS,
+    format_event_time,
+    has_control_character,
+    parse_event_time,
+    valid_source,
+)
 from etl.schema import (
     ACTOR_TYPE_NAMES,
     COLUMN_NAMES,
@@ -89,29 +97,33 @@ def _valid_id(value: Any) -> bool:
 
 
 def _check(rec: Any) -> tuple[str | None, str | None]:
-    """The quarantine reason and message of a parsed record, or (None, None) when it can be stored."""
+    """The quarantine reason and message (etl.rules) of a parsed record, or (None, None) when it can be
+    stored; the checks run in etl.rules.PARSED_REASONS order, as the local ETL's do."""
+    reason = _reason(rec)
+    return (reason, MESSAGES[reason]) if reason else (None, None)
+
+
+def _reason(rec: Any) -> str | None:
     if rec.kind != "object":
-        return "not_an_object", f"the record is a JSON {rec.kind}, not an object"
+        return "not_an_object"
     detail = _get(rec, "detail")
-    if detail is None or detail.kind != "object":
-        return "no_entities", "`detail` is missing or not an object"
-    entities = _get(detail, "entities")
+    entities = _get(detail, "entities") if detail is not None and detail.kind == "object" else None
     if entities is None or entities.kind != "array" or not entities.value:
-        return "no_entities", "`detail.entities` is missing, not an array or empty"
-    for p, item in enumerate(entities.value):
-        if not _valid_id(_get(_get(item, "entity"), "id")):
-            return "entity_without_id", f"entity {p} has no `entity.id` (string or number)"
+        return "no_entities"
+    items = entities.value
+    if not all(_valid_id(_get(_get(item, "entity"), "id")) for item in items):
+        return "entity_without_id"
+    for item in items:
+        ids = (_text(_get(_get(item, "entity"), "id")), _text(_get(_get(item, "parent"), "id")))
+        if any(has_control_character(i) for i in ids):
+            return "id_control_character"
     time = _get(rec, "time")
     if time is None or time.kind != "string" or parse_event_time(time.value) is None:
-        return "invalid_time", "`time` is missing, not an ISO-8601 date-time with a zone, or before 1970"
+        return "invalid_time"
     source = _get(rec, "source")
     if source is None or source.kind != "string" or not valid_source(source.value):
-        return (
-            "invalid_source",
-            "`source` is missing, not a string, or not a source name (lower-case letters, digits, '.', '_', "
-            "'-'; at most 128)",
-        )
-    return None, None
+        return "invalid_source"
+    return None
 
 
 def dedup_key(rec: Any) -> str | None:
@@ -171,14 +183,16 @@ def prepare_lines(file: str, lines: Iterable[str | bytes]) -> Iterator[PreparedR
     for number, line in enumerate(lines, start=1):
         if isinstance(line, bytes):
             text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-            yield PreparedRecord(file, number, 0, text, "invalid_json", "line is not UTF-8", text)
+            msg = f"{MESSAGES['invalid_json']}: not UTF-8"
+            yield PreparedRecord(file, number, 0, text, "invalid_json", msg, text)
             continue
         line = line.rstrip("\r\n")
         if not line.strip():
             continue
         for r in split_records(line):
             if r.error is not None:
-                yield PreparedRecord(file, number, r.pos, r.text, "invalid_json", r.error, r.text)
+                msg = f"{MESSAGES['invalid_json']}: {r.error}"
+                yield PreparedRecord(file, number, r.pos, r.text, "invalid_json", msg, r.text)
                 continue
             reason, message = _check(r.value)
             prepared = r.text if reason else _prepared(r.value)
@@ -300,7 +314,7 @@ def transform(spark: Any, raw_paths: Sequence[str], arrival_day: date) -> Transf
             "file": r.file,
             "line": r.line,
             "reason": r.reason,
-            "message": r.message or "the record is not a JSON object",
+            "message": r.message or MESSAGES["invalid_json"],
             "raw": r.raw,
         }
         for r in bad.select("file", "line", "reason", "message", "raw").collect()
@@ -545,7 +559,7 @@ def run_etl(spark: Any, raw_root: str, data_root: str, arrival_day: date) -> dic
     if result.quarantine:
         data.put_atomic(
             layout.quarantine_key(arrival_day),
-            "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in result.quarantine).encode("utf-8"),
+            "".join(raw_jsonl_line(q) for q in result.quarantine).encode("utf-8"),
         )
     else:
         data.delete([layout.quarantine_key(arrival_day)])

@@ -28,11 +28,15 @@ import pyarrow.parquet as pq
 from etl import layout, raw, runlock
 from etl.errors import AuditLogError
 from etl.rules import (
+    ID_CONTROL_PATTERN,
     MAX_EVENT_TIME,
+    MESSAGES,
     MIN_EVENT_TIME,
+    PARSED_REASONS,
     REASONS,
     TIME_PATTERN,
     format_event_time,
+    has_control_character,
     parse_event_time,
     valid_source,
 )
@@ -55,15 +59,7 @@ READ_THREADS = WRITE_THREADS = 2
 SWAP_LOCK_TIMEOUT_SECONDS = 600.0
 """How long a run waits for another day's swap step (a few seconds at most) before it fails."""
 STAGING_PREFIX = "analytics/_staging/"
-REASON_MESSAGES = {
-    "invalid_json": "text is not valid JSON",
-    "not_an_object": "the record is JSON but not an object",
-    "no_entities": "detail.entities is missing, not an array, or empty",
-    "entity_without_id": "an entities item has no entity.id (or it is null, empty, or not a string/number)",
-    "invalid_time": "time is missing, not ISO-8601 with Z or an offset, or before 1970",
-    "invalid_source": "source is missing, not a string, or not a source name (lower-case letters, digits, "
-    "'.', '_', '-'; at most 128)",
-}
+REASON_MESSAGES = MESSAGES  # etl.rules' messages (kept under the old name for callers)
 _NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
 
 
@@ -152,6 +148,25 @@ TIME_FROM_PARTS = "coalesce(ts0, time_from_parts(tm)) AS ts"
 TIME_IN_RANGE = f"ts BETWEEN TIMESTAMP '{MIN_EVENT_TIME}' AND TIMESTAMP '{MAX_EVENT_TIME}'"
 """The window etl.rules accepts, applied to `ts` where the reasons are decided."""
 
+# The record rules of etl.rules (those decided on a parsed record) as SQL conditions over the parsed struct
+# `j`, `is_obj`, `ts` and `src`, checked in RULES order; tests/etl/test_rules.py holds both sides together.
+SQL_RULES: dict[str, str] = {
+    "not_an_object": "NOT is_obj",
+    "no_entities": "j.detail.entities IS NULL OR len(j.detail.entities) = 0",
+    "entity_without_id": "NOT list_bool_and(list_transform(j.detail.entities, lambda e: coalesce("
+    f"(json_type(e.entity.id) = 'VARCHAR' AND jtext(e.entity.id) <> '') OR json_type(e.entity.id) IN "
+    f"{_NUMBER_TYPES}, false)))",
+    "id_control_character": "list_bool_or(list_transform(j.detail.entities, lambda e: coalesce("
+    f"regexp_matches(jtext(e.entity.id), '{ID_CONTROL_PATTERN}') "
+    f"OR regexp_matches(e.parent.id, '{ID_CONTROL_PATTERN}'), false)))",
+    "invalid_time": f"ts IS NULL OR NOT ({TIME_IN_RANGE})",
+    "invalid_source": "json_type(j.source) IS DISTINCT FROM 'VARCHAR' "
+    f"OR NOT regexp_full_match(src, '{SOURCE_PATTERN}')",
+}
+assert tuple(SQL_RULES) == PARSED_REASONS, "SQL_RULES must follow etl.rules.RULES"
+REASON_CASES = " ".join(f"WHEN {cond} THEN '{reason}'" for reason, cond in SQL_RULES.items())
+"""The CASE arms deciding a fast-path record's reason (NULL: stored)."""
+
 # Expression per output column over `e` (one entities item), `p` (its position), `k` (dedup key), `ts`, `j`.
 _SQL_COLUMNS: dict[str, str] = {
     "Id": "coalesce(k, '') || ':' || p",  # no event_id and no id: ":p", as on the Python path
@@ -219,8 +234,13 @@ def python_record(rec: raw.Raw) -> tuple[str | None, str | None, list[dict[str, 
         eid = _get(item, "entity", "id")
         if not (_is_number(eid) or (eid is not None and eid.kind == "string" and eid.value != "")):
             return "entity_without_id", None, [], None
+    for item in entities.value:
+        if has_control_character(_text(_get(item, "entity", "id"))) or has_control_character(
+            _text(_get(item, "parent", "id"))
+        ):
+            return "id_control_character", None, [], None
     ts = parse_time(rec.value.get("time"))
-    if ts is None or not 1 <= ts.year <= 9999:
+    if ts is None:
         return "invalid_time", None, [], None
     source = rec.value.get("source")
     if source is None or source.kind != "string" or not valid_source(source.value):
@@ -472,17 +492,7 @@ def _run_locked(
             ), g2 AS (
                 SELECT * EXCLUDE (t, ts0, tm), {TIME_FROM_PARTS} FROM g
             ), r AS (
-                SELECT *, CASE
-                    WHEN NOT ok THEN NULL
-                    WHEN NOT is_obj THEN 'not_an_object'
-                    WHEN j.detail.entities IS NULL OR len(j.detail.entities) = 0 THEN 'no_entities'
-                    WHEN NOT list_bool_and(list_transform(j.detail.entities, lambda e: coalesce(
-                        (json_type(e.entity.id) = 'VARCHAR' AND jtext(e.entity.id) <> '')
-                        OR json_type(e.entity.id) IN {_NUMBER_TYPES}, false))) THEN 'entity_without_id'
-                    WHEN ts IS NULL OR NOT ({TIME_IN_RANGE}) THEN 'invalid_time'
-                    WHEN json_type(j.source) IS DISTINCT FROM 'VARCHAR'
-                        OR NOT regexp_full_match(src, '{SOURCE_PATTERN}') THEN 'invalid_source'
-                    END AS reason
+                SELECT *, CASE WHEN NOT ok THEN NULL {REASON_CASES} END AS reason
                 FROM g2
             )
             SELECT file_idx, line_no, ok, reason,
@@ -549,7 +559,7 @@ def _run_locked(
 
         cols = ", ".join(f'{expr} AS "{name}"' for name, expr in _SQL_COLUMNS.items())
         out_sql = f"""
-            SELECT {cols}, strftime(ts, '%Y-%m-%d') AS dt, src AS source FROM (
+            SELECT {cols}, strftime(ts::TIMESTAMP, '%Y-%m-%d') AS dt, src AS source FROM (
                 SELECT fast.*, u.e, u.p FROM fast
                 JOIN winners w ON w.file_idx = fast.file_idx AND w.line_no = fast.line_no AND w.pos = 0,
                 LATERAL (SELECT unnest(list_transform(fast.j.detail.entities,
@@ -618,7 +628,7 @@ def _write_quarantine(data_dir: Path, arrival_day: date, quarantine: list[dict[s
         path.unlink(missing_ok=True)
         return
     text = "".join(
-        json.dumps({k: v for k, v in q.items() if k != "_pos"}, ensure_ascii=False) + "\n" for q in quarantine
+        raw.jsonl_line({k: v for k, v in q.items() if k != "_pos"}) for q in quarantine
     )
     _atomic_write(path, text)
 

@@ -13,6 +13,7 @@ original text, so JSON columns (Before/After, numbers) are stored byte for byte 
 from __future__ import annotations
 
 import gzip
+import json
 import json.decoder
 import json.scanner
 import re
@@ -88,6 +89,22 @@ def decode_lines(path: Path) -> list[tuple[str, bool]]:
     if out and out[-1] == ("", True):
         out.pop()
     return out
+
+
+_LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def jsonl_line(obj: object) -> str:
+    r"""One JSON Lines line (with its LF) for a quarantine file: UTF-8 text kept readable, but U+0085, U+2028
+    and U+2029 escaped, because str.splitlines() (what readers use) breaks a line at each of them.
+
+    >>> jsonl_line({"raw": "a\u2028b\x85é"})
+    '{"raw": "a\\u2028b\\u0085é"}\n'
+    """
+    text = json.dumps(obj, ensure_ascii=False)
+    for ch, escaped in _LINE_BREAKS_JSON_KEEPS.items():
+        text = text.replace(ch, escaped)
+    return text + "\n"
 
 
 def minify(text: str) -> str:

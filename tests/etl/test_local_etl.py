@@ -12,6 +12,7 @@ import pytest
 
 from etl import layout
 from etl.local import raw_days, run_all, run_etl
+from etl.rules import MESSAGES
 from etl.schema import COLUMN_NAMES, arrow_schema
 from tests.etl.conftest import make_event, write_raw
 
@@ -152,16 +153,26 @@ QUARANTINE_CASES = [
     (make_event(22, time="1969-12-31T23:59:59.999Z"), "invalid_time"),
     (make_event(23, time="1970-01-01T00:30:00+01:00"), "invalid_time"),  # 1969 in UTC
     (make_event(24, time="9999-12-31T23:59:59.999-01:00"), "invalid_time"),  # year 10000 crashed the run
+    (make_event(25, time="10000-01-01T00:00:00Z"), "invalid_time"),
+    (make_event(26, entities=[{"entity": {"id": "o-1\n"}}]), "id_control_character"),
+    (make_event(27, entities=[{"entity": {"id": "o\r1"}}]), "id_control_character"),
+    (make_event(28, entities=[{"entity": {"id": "\u0000"}}]), "id_control_character"),
+    (make_event(29, entities=[{"entity": {"id": "a"}, "parent": {"id": "p\x85"}}]), "id_control_character"),
+    (make_event(30, entities=[{"entity": {"id": "a"}}, {"entity": {"id": "b\x7f"}}]), "id_control_character"),
 ]
 
 
+@pytest.mark.parametrize("escape", ["", "\\u00e9"])  # plain: mostly the SQL path; an escape: the Python path
 @pytest.mark.parametrize(("record", "reason"), QUARANTINE_CASES)
-def test_bad_record_is_quarantined_with_reason(tmp_path: Path, record, reason: str) -> None:
-    path = write_raw(tmp_path, ARRIVAL, [make_event(100), record])
+def test_bad_record_is_quarantined_with_reason(tmp_path: Path, record, reason: str, escape: str) -> None:
+    if escape and not isinstance(record, str):
+        record = {**record, "note": "NOTE"}
     text = record if isinstance(record, str) else json.dumps(record, separators=(",", ":"))
+    text = text.replace("NOTE", escape)
+    path = write_raw(tmp_path, ARRIVAL, [make_event(100), text])
     report = run_etl(tmp_path, DAY)
     (entry,) = quarantine(tmp_path)
-    assert entry["reason"] == reason and entry["message"]
+    assert entry["reason"] == reason and entry["message"].startswith(MESSAGES[reason])
     assert entry == {**entry, "run_id": "run-20261127", "line": 2, "raw": text,
                      "file": path.relative_to(tmp_path).as_posix()}
     assert report.quarantine_reasons == {reason: 1} and report.quarantined == 1
@@ -285,3 +296,31 @@ def test_edge_times_and_keyless_events_are_stored_alike_on_both_paths(tmp_path: 
     assert got["o-1"]["Timestamp"] == datetime(1970, 1, 1, 0, 0, 59, 999000)
     assert got["o-1"]["dt"] == "1970-01-01"
     assert (got["o-2"]["Id"], got["o-2"]["EventId"]) == (":0", None)
+
+
+@pytest.mark.parametrize("escape", ["", "\\u00e9"])
+def test_times_past_the_nanosecond_range_are_stored_up_to_year_9999(tmp_path: Path, escape: str) -> None:
+    """DuckDB's nanosecond timestamps end at 2262-04-11T23:47:16.854Z; a later time once crashed the whole day
+    with `Could not convert Timestamp to higher precision`. Up to MAX_EVENT_TIME it is stored."""
+    times = ["2262-04-12T00:00:00Z", "9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999+01:00"]
+    lines = [json.dumps(make_event(i, time=t, note="NOTE")) for i, t in enumerate(times)]
+    lines = [line.replace("NOTE", escape) for line in lines]
+    write_raw(tmp_path, ARRIVAL, [make_event(100), *lines])
+    report = run_etl(tmp_path, DAY)
+    assert report.quarantined == 0 and report.events_stored == 4
+    got = {r["EventId"]: (r["Timestamp"], r["dt"]) for r in rows(tmp_path)}
+    assert got["ev-0"] == (datetime(2262, 4, 12), "2262-04-12")
+    assert got["ev-1"] == (datetime(9999, 12, 31, 23, 59, 59, 999000), "9999-12-31")
+    assert got["ev-2"] == (datetime(9999, 12, 31, 22, 59, 59, 999000), "9999-12-31")
+    assert report.max_event_time == "9999-12-31T23:59:59.999Z"
+
+
+def test_quarantined_text_with_unicode_line_separators_stays_one_line(tmp_path: Path) -> None:
+    """U+0085/U+2028/U+2029 inside a quarantined record are escaped in the JSON Lines file: readers split it
+    with str.splitlines() (audit_query.runs), which would otherwise cut the entry in two."""
+    bad = make_event(1, entities=[{"entity": {"id": "a\x85b"}}], note="x\u2028y\u2029z")
+    write_raw(tmp_path, ARRIVAL, [make_event(2), json.dumps(bad, ensure_ascii=False)])
+    run_etl(tmp_path, DAY)
+    (entry,) = quarantine(tmp_path)
+    assert entry["reason"] == "id_control_character"
+    assert json.loads(entry["raw"])["detail"]["note"] == "x\u2028y\u2029z"
