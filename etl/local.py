@@ -22,19 +22,13 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from etl import layout, raw, runlock
+from etl import layout, raw, runlock, sql
 from etl.errors import AuditLogError
 from etl.rules import (
-    ID_CONTROL_PATTERN,
-    MAX_EVENT_TIME,
     MESSAGES,
-    MIN_EVENT_TIME,
-    PARSED_REASONS,
     REASONS,
-    TIME_PATTERN,
     format_event_time,
     has_control_character,
     parse_event_time,
@@ -45,11 +39,11 @@ from etl.schema import (
     COLUMN_NAMES,
     COLUMNS,
     INDEX_ROW_GROUP_SIZE,
-    SOURCE_PATTERN,
     arrow_schema,
     index_arrow_schema,
 )
 from etl.settings import EtlSettings
+from etl.sql import INDEX_SQL, TIME_FROM_PARTS, TIME_IN_RANGE, TIME_PARTS, clean_lines
 
 Progress = Callable[[str, int, int], None]
 
@@ -60,7 +54,9 @@ SWAP_LOCK_TIMEOUT_SECONDS = 600.0
 """How long a run waits for another day's swap step (a few seconds at most) before it fails."""
 STAGING_PREFIX = "analytics/_staging/"
 REASON_MESSAGES = MESSAGES  # etl.rules' messages (kept under the old name for callers)
-_NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
+# The SQL text lives in etl.sql; these names stay for callers that used them from here.
+_MACROS, _FAST_LINE = sql.MACROS, sql.FAST_LINE
+__all__ = ["INDEX_SQL", "TIME_FROM_PARTS", "TIME_IN_RANGE", "TIME_PARTS", "clean_lines"]
 
 
 @dataclass
@@ -83,114 +79,11 @@ class RunReport:
     partitions: list[dict[str, Any]] = field(default_factory=list)
     index_file: str | None = None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    quarantined_objects: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data, keys in the documented order."""
         return asdict(self)
-
-
-# --- Row semantics, SQL side -------------------------------------------------------------------------------
-
-_STRUCT = {
-    "id": "JSON",
-    "time": "JSON",
-    "source": "JSON",
-    "detail-type": "VARCHAR",
-    "detail": {
-        "event_id": "JSON",
-        "entity_type": "VARCHAR",
-        "action": "VARCHAR",
-        "correlation_id": "VARCHAR",
-        "actor": {"type": "VARCHAR", "name": "VARCHAR"},
-        "entities": [
-            {
-                "entity": {"id": "JSON", "name": "VARCHAR"},
-                "parent": {"id": "VARCHAR", "name": "VARCHAR", "type": "VARCHAR"},
-                "channel_code": "VARCHAR",
-                "channel_account_code": "VARCHAR",
-                "before": "JSON",
-                "after": "JSON",
-            }
-        ],
-    },
-}
-
-# `YYYY-MM-DDTHH:MM:SS.mmmZ`, what producers send: parsed by strptime and accepted only when it formats back
-# to the same text (so it means exactly what etl.rules.parse_event_time reads); other shapes take the regex.
-_CANONICAL_TIME = "%Y-%m-%dT%H:%M:%S.%gZ"
-
-_MACROS = f"""
-CREATE OR REPLACE MACRO jtext(x) AS
-    CASE WHEN json_type(x) = 'VARCHAR' THEN json_extract_string(x, '$') ELSE x::VARCHAR END;
-CREATE OR REPLACE MACRO nows(x) AS
-    replace(replace(replace(replace(x, ' ', ''), chr(9), ''), chr(10), ''), chr(13), '');
-CREATE OR REPLACE MACRO time_parts(t) AS regexp_extract(t, '{TIME_PATTERN}',
-    ['y', 'mo', 'd', 'h', 'mi', 's', 'f', 'z', 'sg', 'oh', 'om']);
-CREATE OR REPLACE MACRO time_from_parts(m) AS
-    CASE WHEN m.y >= '{MIN_EVENT_TIME.year - 1}' AND (m.z = 'Z' OR (m.oh::INT <= 23 AND m.om::INT <= 59)) THEN
-        (try_strptime(m.y || '-' || m.mo || '-' || m.d || ' ' || m.h || ':' || m.mi || ':' || m.s,
-                      '%Y-%m-%d %H:%M:%S')
-         + to_milliseconds(CASE WHEN m.f = '' THEN 0 ELSE left(m.f || '00', 3)::INT END)
-         - to_minutes(CASE m.sg WHEN '+' THEN 1 WHEN '-' THEN -1 ELSE 0 END
-                      * (CASE WHEN m.z = 'Z' THEN 0 ELSE m.oh::INT * 60 + m.om::INT END)))::TIMESTAMP_MS
-    END;
-CREATE OR REPLACE MACRO canonical_time(t) AS
-    CASE WHEN length(t) = 24 AND t[24] = 'Z'
-          AND strftime(try_strptime(t, '{_CANONICAL_TIME}'), '{_CANONICAL_TIME}') = t
-        THEN try_strptime(t, '{_CANONICAL_TIME}')::TIMESTAMP_MS END;
-"""  # noqa: S608 (module constants only)
-
-# The event time `ts` of a text column `t`, in two projections: strptime first, then the regex only on rows
-# where it failed (a single expression would run the regex for every row: 0.15 s instead of 0.04 s per day).
-# (A local year before MIN_EVENT_TIME's is parsed too: 1969-12-31T23:30-01:00 is 1970 in UTC.)
-TIME_PARTS = "canonical_time(t) AS ts0, CASE WHEN ts0 IS NULL THEN time_parts(t) END AS tm"
-TIME_FROM_PARTS = "coalesce(ts0, time_from_parts(tm)) AS ts"
-TIME_IN_RANGE = f"ts BETWEEN TIMESTAMP '{MIN_EVENT_TIME}' AND TIMESTAMP '{MAX_EVENT_TIME}'"
-"""The window etl.rules accepts, applied to `ts` where the reasons are decided."""
-
-# The record rules of etl.rules (those decided on a parsed record) as SQL conditions over the parsed struct
-# `j`, `is_obj`, `ts` and `src`, checked in RULES order; tests/etl/test_rules.py holds both sides together.
-SQL_RULES: dict[str, str] = {
-    "not_an_object": "NOT is_obj",
-    "no_entities": "j.detail.entities IS NULL OR len(j.detail.entities) = 0",
-    "entity_without_id": "NOT list_bool_and(list_transform(j.detail.entities, lambda e: coalesce("
-    f"(json_type(e.entity.id) = 'VARCHAR' AND jtext(e.entity.id) <> '') OR json_type(e.entity.id) IN "
-    f"{_NUMBER_TYPES}, false)))",
-    "id_control_character": "list_bool_or(list_transform(j.detail.entities, lambda e: coalesce("
-    f"regexp_matches(jtext(e.entity.id), '{ID_CONTROL_PATTERN}') "
-    f"OR regexp_matches(e.parent.id, '{ID_CONTROL_PATTERN}'), false)))",
-    "invalid_time": f"ts IS NULL OR NOT ({TIME_IN_RANGE})",
-    "invalid_source": "json_type(j.source) IS DISTINCT FROM 'VARCHAR' "
-    f"OR NOT regexp_full_match(src, '{SOURCE_PATTERN}')",
-}
-assert tuple(SQL_RULES) == PARSED_REASONS, "SQL_RULES must follow etl.rules.RULES"
-REASON_CASES = " ".join(f"WHEN {cond} THEN '{reason}'" for reason, cond in SQL_RULES.items())
-"""The CASE arms deciding a fast-path record's reason (NULL: stored)."""
-
-# Expression per output column over `e` (one entities item), `p` (its position), `k` (dedup key), `ts`, `j`.
-_SQL_COLUMNS: dict[str, str] = {
-    "Id": "coalesce(k, '') || ':' || p",  # no event_id and no id: ":p", as on the Python path
-    "EventId": "k",
-    "Timestamp": "ts",
-    "DetailType": 'j."detail-type"',
-    "ActorName": "j.detail.actor.name",
-    "ActorType": "CASE j.detail.actor.type "
-    + " ".join(f"WHEN '{code}' THEN '{name}'" for code, name in ACTOR_TYPE_NAMES.items())
-    + " ELSE j.detail.actor.type END",
-    "EntityId": "jtext(e.entity.id)",
-    "EntityName": "e.entity.name",
-    "EntityType": "j.detail.entity_type",
-    "EntityParentId": "e.parent.id",
-    "EntityParentName": "e.parent.name",
-    "EntityParentType": "e.parent.type",
-    "ChannelCode": "e.channel_code",
-    "ChannelAccountCode": "e.channel_account_code",
-    "Action": "j.detail.action",
-    "Before": "e.before::VARCHAR",
-    "After": "e.after::VARCHAR",
-    "CorrelationId": "j.detail.correlation_id",
-}
-assert tuple(_SQL_COLUMNS) == COLUMN_NAMES, "the SQL column map must follow etl.schema.COLUMNS"
 
 
 # --- Row semantics, Python side (lines DuckDB cannot take exactly) ------------------------------------------
@@ -286,37 +179,6 @@ def python_record(rec: raw.Raw) -> tuple[str | None, str | None, list[dict[str, 
 
 # --- The run ------------------------------------------------------------------------------------------------
 
-# Lines that might not read back unchanged (apart from whitespace) through DuckDB: not starting with "{", a
-# backslash (escapes), a trailing comma (DuckDB accepts and drops it), NaN/Infinity, or a number that is
-# negative zero, long (17+ digit/dot characters), has an exponent or a fraction ending in 0 (other than
-# ".0"). DuckDB's json_valid already rejects raw control characters inside strings. A line with none of these
-# reads back unchanged (checked against json() over 700K demo lines and 180K random numbers); a line with any
-# of them gets the exact comparison, which is the rule, so this pattern only decides which lines pay for it.
-_SUSPECT = (
-    r",[ \t\r\n]*[}\]]|[:,\[][ \t\r\n]*(-0|-?[0-9.]{17}|-?[0-9][0-9.]*[eE]"
-    r"|-?[0-9]+\.[0-9]*[0-9]0[ \t\r\n]*([,}\]]|$)|[-+]?([nN][aA]|[iI][nN]))"
-)
-_CLEAN_MISS = r"\\|" + _SUSPECT  # a backslash (an escape DuckDB may rewrite) or a suspect pattern
-
-
-def clean_lines(lines: pa.Array) -> pa.BooleanArray:
-    """True for each line that, when it is valid JSON, surely reads back unchanged through DuckDB: it starts
-    with `{` and holds no backslash and no suspect pattern. Run in Arrow (RE2, no GIL) on the read threads.
-
-    >>> clean_lines(pa.array(['{"a":1.5}', '{"a":1.50}', '{"a":"\\\\u00e9"}', '[1]'])).to_pylist()
-    [True, False, False, False]
-    """
-    return pc.and_(pc.starts_with(lines, "{"), pc.invert(pc.match_substring_regex(lines, _CLEAN_MISS)))
-
-
-# CASE, not AND/OR: DuckDB evaluates both sides of AND, and json() raises on invalid text. `clean` is
-# clean_lines(line); a line it does not clear gets the exact comparison, which is the rule itself.
-_FAST_LINE = (
-    "CASE WHEN NOT json_valid(line) THEN false WHEN clean THEN true"
-    " WHEN regexp_matches(line, '(?i)(^|[:,\\[])[ \\t\\r\\n]*[-+]?(nan|inf)') THEN false"
-    " ELSE nows(line) = nows(json(line)::VARCHAR) END"
-)
-
 
 def _utc_iso(ts: datetime | None) -> str | None:
     return None if ts is None else format_event_time(ts)
@@ -326,37 +188,50 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _lines_table(files: list[Path], data_dir: Path, quarantine: list[dict[str, Any]], run: str) -> pa.Table:
-    """(file_idx, line_no, line, clean) for every line of every file (clean: see clean_lines); non-UTF-8
-    lines go straight to quarantine.
+def _lines_table(
+    files: list[Path],
+    data_dir: Path,
+    quarantine: list[dict[str, Any]],
+    objects: list[dict[str, Any]],
+    run: str,
+    settings: EtlSettings,
+) -> pa.Table:
+    """(file_idx, line_no, line, clean) for every non-blank line of every file (clean: see clean_lines).
 
-    Files are decompressed and screened on a small thread pool (zlib, Arrow's UTF-8 check and RE2 release
-    the GIL).
+    Non-UTF-8 and over-long lines go straight to `quarantine`; an object that cannot be read whole (not gzip,
+    truncated, no access, over the size bound) gets one entry in `objects` and its complete lines read before
+    the break are processed. Files are decompressed and screened on a small thread pool (zlib, Arrow's
+    UTF-8 check and RE2 release the GIL).
     """
     chunks = []
+
+    def read(path: Path) -> tuple[raw.ObjectLines, list[pa.BooleanArray]]:
+        lines = raw.read_object_lines(path, settings.max_object_bytes, settings.max_record_bytes)
+        return lines, [clean_lines(arr) for arr in lines.lines]
+
     with ThreadPoolExecutor(READ_THREADS) as pool:
-        read = list(pool.map(_try_read_lines, files))
-    for idx, (path, (lines, clean)) in enumerate(zip(files, read, strict=True)):
-        if lines is None:
-            decoded = raw.decode_lines(path)
-            for no, (text, ok) in enumerate(decoded, 1):
-                if not ok:
-                    msg = f"{REASON_MESSAGES['invalid_json']}: not UTF-8"
-                    quarantine.append(_qrow(run, data_dir, path, no, 0, "invalid_json", msg, text))
-            lines = pa.array([t if ok else "" for t, ok in decoded], pa.string())
-            clean = clean_lines(lines)
-        n = len(lines)
-        chunks.append(
-            pa.record_batch(
-                [
-                    _numpy_array(np.full(n, idx, dtype=np.int32), pa.int32()),
-                    _numpy_array(np.arange(1, n + 1, dtype=np.int64), pa.int64()),
-                    lines.cast(pa.string()) if lines.type != pa.string() else lines,
-                    clean,
-                ],
-                names=["file_idx", "line_no", "line", "clean"],
+        results = list(pool.map(read, files))
+    for idx, (path, (obj, clean)) in enumerate(zip(files, results, strict=True)):
+        for no, text in obj.not_utf8:
+            msg = f"{MESSAGES['invalid_json']}: not UTF-8"
+            quarantine.append(_qrow(run, data_dir, path, no, 0, "invalid_json", msg, text))
+        for no, size, head in obj.too_long:
+            msg = f"{MESSAGES['record_too_large']} ({size:,} bytes; raw holds its first characters)"
+            quarantine.append(_qrow(run, data_dir, path, no, 0, "record_too_large", msg, head))
+        if obj.problem is not None:
+            objects.append(_object_row(run, data_dir, path, obj.problem))
+        for numbers, lines, screened in zip(obj.line_no, obj.lines, clean, strict=True):
+            chunks.append(
+                pa.record_batch(
+                    [
+                        _numpy_array(np.full(len(numbers), idx, dtype=np.int32), pa.int32()),
+                        _numpy_array(numbers, pa.int64()),
+                        lines,
+                        screened,
+                    ],
+                    names=["file_idx", "line_no", "line", "clean"],
+                )
             )
-        )
     schema = pa.schema(
         [("file_idx", pa.int32()), ("line_no", pa.int64()), ("line", pa.string()), ("clean", pa.bool_())]
     )
@@ -368,12 +243,18 @@ def _numpy_array(values: np.ndarray, type_: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
 
 
-def _try_read_lines(path: Path) -> tuple[pa.Array | None, pa.BooleanArray | None]:
-    try:
-        lines = raw.read_lines(path)
-    except pa.ArrowInvalid:
-        return None, None  # not UTF-8: read line by line instead
-    return lines, clean_lines(lines)
+def _object_row(run: str, data_dir: Path, path: Path, problem: raw.ObjectProblem) -> dict[str, Any]:
+    """The quarantine entry of a whole raw object (no line, no raw text)."""
+    return {
+        "run_id": run,
+        "file": path.relative_to(data_dir).as_posix(),
+        "line": None,
+        "reason": problem.reason,
+        "message": f"{MESSAGES[problem.reason]}: {problem.error}",
+        "raw": None,
+        "records_read": problem.records_read,
+        "_pos": 0,
+    }
 
 
 def _qrow(run: str, data_dir: Path, path: Path, line: int, pos: int, reason: str, message: str, text: str):
@@ -417,7 +298,9 @@ def run_etl(
     owner = {"attempt": attempt, "pid": os.getpid(), "started_at": started}
     with runlock.hold(data_dir, run, settings.lock_timeout_seconds, owner):
         _clean_stale_staging(data_dir, run, settings)
-        return _run_locked(data_dir, arrival_day, attempt, started, progress, threads)
+        report = _run_locked(data_dir, arrival_day, attempt, started, progress, threads, settings)
+        # The run is complete here (report written, lock still held): the one place for an end-of-run step.
+        return report
 
 
 def _clean_stale_staging(data_dir: Path, run: str, settings: EtlSettings) -> None:
@@ -445,8 +328,9 @@ def _run_locked(
     started: str,
     progress: Progress | None,
     threads: int | None,
+    settings: EtlSettings,
 ) -> RunReport:
-    """The run itself, with the day's lock held (see run_etl)."""
+    """The run itself, with the day's lock held (see run_etl): read, classify, dedup, write, report."""
     run = layout.run_id(arrival_day)
     files = raw.raw_files(data_dir, arrival_day)
     if not files:
@@ -454,171 +338,154 @@ def _run_locked(
             f"no raw .gz objects for {arrival_day:%Y-%m-%d} in {raw.raw_day_dir(data_dir, arrival_day)}"
         )
     report_progress = progress or (lambda stage, done, total: None)
-    quarantine: list[dict[str, Any]] = []
+    found = _Found(run, data_dir, files)
     report_progress("read", 0, len(files))
-    lines = _lines_table(files, data_dir, quarantine, run)
+    lines = _lines_table(files, data_dir, found.quarantine, found.objects, run, settings)
     report_progress("read", len(files), len(files))
-
     con = duckdb.connect(config={} if threads is None else {"threads": threads})
     try:
         con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = false")
-        con.execute(_MACROS)
-        con.register("raw_lines", lines)
-        n_lines = lines.num_rows
-        report_progress("parse", 0, n_lines)
-        struct = json.dumps(_STRUCT).replace("'", "''")
-        # One pass: classify each line, parse the fast ones once, keep the text only for lines that go to
-        # the Python path or to quarantine.
-        con.execute(f"""
-            CREATE TEMP TABLE fast AS
-            WITH c AS (
-                SELECT file_idx, line_no, line, {_FAST_LINE} AS ok FROM raw_lines
-            ), f AS (
-                SELECT file_idx, line_no, line, ok,
-                    CASE WHEN ok THEN ltrim(line, ' ' || chr(9) || chr(10) || chr(13))[1] = '{{' END
-                        AS is_obj,
-                    CASE WHEN ok THEN from_json(line, '{struct}') END AS j
-                FROM c
-            ), g AS (
-                SELECT *, CASE
-                    WHEN json_type(j.detail.event_id) = 'VARCHAR' AND jtext(j.detail.event_id) <> ''
-                        THEN jtext(j.detail.event_id)
-                    WHEN json_type(j.detail.event_id) IN {_NUMBER_TYPES} THEN j.detail.event_id::VARCHAR
-                    ELSE jtext(j.id) END AS k,
-                    jtext(j.time) AS t, {TIME_PARTS},
-                    jtext(j.source) AS src
-                FROM f
-            ), g2 AS (
-                SELECT * EXCLUDE (t, ts0, tm), {TIME_FROM_PARTS} FROM g
-            ), r AS (
-                SELECT *, CASE WHEN NOT ok THEN NULL {REASON_CASES} END AS reason
-                FROM g2
-            )
-            SELECT file_idx, line_no, ok, reason,
-                CASE WHEN NOT ok OR reason IS NOT NULL THEN line END AS line,
-                CASE WHEN reason IS NULL THEN j END AS j,
-                CASE WHEN reason IS NULL THEN k END AS k,
-                CASE WHEN reason IS NULL THEN ts END AS ts,
-                CASE WHEN reason IS NULL THEN src END AS src
-            FROM r""")  # noqa: S608 (module constants only)
-        con.unregister("raw_lines")
+        con.execute(sql.MACROS)
+        slow_keys, slow_rows = _classify(con, lines, found, report_progress)
         del lines
-        for file_idx, line_no, line, reason in con.execute(
-            "SELECT file_idx, line_no, rtrim(line, chr(10) || chr(13)), reason FROM fast "
-            "WHERE ok AND reason IS NOT NULL ORDER BY file_idx, line_no"
-        ).fetchall():
-            path = files[file_idx]
-            quarantine.append(_qrow(run, data_dir, path, line_no, 0, reason, REASON_MESSAGES[reason], line))
-
-        # Slow path: whatever DuckDB could not take as one exact JSON value.
-        slow_keys: list[tuple[int, int, int, str | None]] = []
-        slow_rows: list[tuple[int, int, int, dict[str, Any]]] = []
-        slow_events = 0
-        slow_lines = con.execute(
-            "SELECT file_idx, line_no, rtrim(line, chr(10) || chr(13)) FROM fast WHERE NOT ok"
-        ).fetchall()
-        for file_idx, line_no, line in slow_lines:
-            for rec in raw.split_records(line):
-                slow_events += 1
-                path = files[file_idx]
-                if rec.value is None:
-                    msg = f"{REASON_MESSAGES['invalid_json']}: {rec.error}"
-                    quarantine.append(
-                        _qrow(run, data_dir, path, line_no, rec.pos, "invalid_json", msg, rec.text)
-                    )
-                    continue
-                reason, key, rows, _ = python_record(rec.value)
-                if reason is not None:
-                    msg = REASON_MESSAGES[reason]
-                    quarantine.append(_qrow(run, data_dir, path, line_no, rec.pos, reason, msg, rec.text))
-                    continue
-                slow_keys.append((file_idx, line_no, rec.pos, key))
-                slow_rows.extend((file_idx, line_no, rec.pos, r) for r in rows)
-        report_progress("parse", n_lines, n_lines)
-
-        # Dedup over both paths in record order; a record with no key at all is never a duplicate.
-        con.execute("CREATE TEMP TABLE slow_keys (file_idx INT, line_no BIGINT, pos INT, k VARCHAR)")
-        if slow_keys:
-            con.executemany("INSERT INTO slow_keys VALUES (?, ?, ?, ?)", slow_keys)
-        con.execute("""
-            CREATE TEMP TABLE winners AS
-            SELECT file_idx, line_no, pos FROM (
-                SELECT file_idx, line_no, pos, k, row_number() OVER (
-                    PARTITION BY k ORDER BY file_idx, line_no, pos) AS rn
-                FROM (SELECT file_idx, line_no, 0 AS pos, k FROM fast WHERE ok AND reason IS NULL
-                      UNION ALL SELECT * FROM slow_keys)
-            ) WHERE k IS NULL OR rn = 1""")
-        good = con.execute(
-            "SELECT (SELECT count(*) FROM fast WHERE ok AND reason IS NULL) "
-            "+ (SELECT count(*) FROM slow_keys), "
-            "(SELECT count(*) FROM winners)"
-        ).fetchall()[0]
-        assert good is not None
-        events_good, events_stored = good
-
-        cols = ", ".join(f'{expr} AS "{name}"' for name, expr in _SQL_COLUMNS.items())
-        out_sql = f"""
-            SELECT {cols}, strftime(ts::TIMESTAMP, '%Y-%m-%d') AS dt, src AS source FROM (
-                SELECT fast.*, u.e, u.p FROM fast
-                JOIN winners w ON w.file_idx = fast.file_idx AND w.line_no = fast.line_no AND w.pos = 0,
-                LATERAL (SELECT unnest(list_transform(fast.j.detail.entities,
-                    lambda e, i: {{'e': e, 'p': i - 1}}), recursive := false) AS u)
-            )"""  # noqa: S608 (schema names only)
-        if slow_rows:
-            won = set(con.execute("SELECT file_idx, line_no, pos FROM winners").fetchall())
-            picked = [r for (fi, ln, pos, r) in slow_rows if (fi, ln, pos) in won]
-            if picked:
-                out_names = (*COLUMN_NAMES, "dt", "source")
-                types = [c.arrow_type for c in COLUMNS] + [pa.string(), pa.string()]
-                slow_table = pa.table(
-                    {n: pa.array([r[n] for r in picked], t) for n, t in zip(out_names, types, strict=True)}
-                )
-                con.register("slow_out", slow_table)
-                out_sql += " UNION ALL SELECT * FROM slow_out"
-        # Every output row once, in file order: partitions (dt, source), then the sort order inside a file.
-        out = con.sql(
-            f'SELECT * FROM ({out_sql}) ORDER BY dt, source, "EntityId", "Timestamp", "Id"'  # noqa: S608
-        ).to_arrow_table()
-        con.execute("DROP TABLE fast")
-        con.register("out", out)
-
-        parts = con.execute(
-            "SELECT dt, source, count(*) FROM out GROUP BY ALL ORDER BY dt, source"
-        ).fetchall()
-        stats = con.execute(
-            'SELECT count(*), count(*) FILTER (WHERE dt < ?), max("Timestamp") FROM out',
-            [arrival_day.isoformat()],
-        ).fetchall()[0]
-        assert stats is not None
-        index = con.sql(INDEX_SQL).to_arrow_table()
+        events_good, events_stored = _dedup(con, slow_keys)
+        out, parts, stats, index = _output(con, slow_rows, arrival_day)
     finally:
         con.close()  # before writing: frees DuckDB's memory while the files are written
-    report = _write_outputs(out, parts, stats, data_dir, run, attempt, report_progress, index)
+    written = _write_outputs(out, parts, stats, data_dir, run, attempt, report_progress, index)
+    return _report(found, arrival_day, started, events_good, events_stored, written)
 
-    quarantine.sort(key=lambda q: (q["file"], q["line"], q["_pos"]))
-    _write_quarantine(data_dir, arrival_day, quarantine)
+
+@dataclass
+class _Found:
+    """What a run set aside so far: quarantined records (with `_pos`) and unreadable objects."""
+
+    run: str
+    data_dir: Path
+    files: list[Path]
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, file_idx: int, line_no: int, pos: int, reason: str, message: str, text: str) -> None:
+        """Quarantine one record of file `file_idx`."""
+        path = self.files[file_idx]
+        self.quarantine.append(_qrow(self.run, self.data_dir, path, line_no, pos, reason, message, text))
+
+
+def _classify(
+    con: duckdb.DuckDBPyConnection, lines: pa.Table, found: _Found, progress: Progress
+) -> tuple[list[tuple[int, int, int, str | None]], list[tuple[int, int, int, dict[str, Any]]]]:
+    """Classify step: the fast path in SQL (table `fast`), the rest through etl.raw and python_record.
+
+    Quarantines every record that breaks a rule; returns the Python path's good records (position, key)
+    and their rows.
+    """
+    con.register("raw_lines", lines)
+    n_lines = lines.num_rows
+    progress("parse", 0, n_lines)
+    con.execute(sql.FAST_TABLE_SQL)
+    con.unregister("raw_lines")
+    for file_idx, line_no, line, reason in con.execute(sql.FAST_QUARANTINE_SQL).fetchall():
+        found.add(file_idx, line_no, 0, reason, MESSAGES[reason], line)
+    # Slow path: whatever DuckDB could not take as one exact JSON value.
+    slow_keys: list[tuple[int, int, int, str | None]] = []
+    slow_rows: list[tuple[int, int, int, dict[str, Any]]] = []
+    for file_idx, line_no, line in con.execute(sql.SLOW_LINES_SQL).fetchall():
+        for rec in raw.split_records(line):
+            if rec.value is None:
+                msg = f"{MESSAGES['invalid_json']}: {rec.error}"
+                found.add(file_idx, line_no, rec.pos, "invalid_json", msg, rec.text)
+                continue
+            reason, key, rows, _ = python_record(rec.value)
+            if reason is not None:
+                found.add(file_idx, line_no, rec.pos, reason, MESSAGES[reason], rec.text)
+                continue
+            slow_keys.append((file_idx, line_no, rec.pos, key))
+            slow_rows.extend((file_idx, line_no, rec.pos, r) for r in rows)
+    progress("parse", n_lines, n_lines)
+    return slow_keys, slow_rows
+
+
+SlowKey = tuple[int, int, int, str | None]
+"""(file_idx, line_no, pos, dedup key) of a Python-path record."""
+
+
+def _dedup(con: duckdb.DuckDBPyConnection, slow_keys: list[SlowKey]) -> tuple[int, int]:
+    """Dedup step over both paths in record order (table `winners`); returns (good events, stored events)."""
+    con.execute(sql.SLOW_KEYS_TABLE_SQL)
+    if slow_keys:
+        con.executemany("INSERT INTO slow_keys VALUES (?, ?, ?, ?)", slow_keys)
+    con.execute(sql.WINNERS_SQL)
+    good = con.execute(sql.COUNTS_SQL).fetchall()[0]
+    return int(good[0]), int(good[1])
+
+
+def _output(
+    con: duckdb.DuckDBPyConnection,
+    slow_rows: list[tuple[int, int, int, dict[str, Any]]],
+    arrival_day: date,
+) -> tuple[pa.Table, list[tuple[str, str, int]], tuple[int, int, datetime | None], pa.Table]:
+    """The winners' rows in file order, their partitions (dt, source, rows), stats and entity index rows."""
+    slow = False
+    if slow_rows:
+        won = set(con.execute("SELECT file_idx, line_no, pos FROM winners").fetchall())
+        picked = [r for (fi, ln, pos, r) in slow_rows if (fi, ln, pos) in won]
+        if picked:
+            out_names = (*COLUMN_NAMES, "dt", "source")
+            types = [c.arrow_type for c in COLUMNS] + [pa.string(), pa.string()]
+            slow_table = pa.table(
+                {n: pa.array([r[n] for r in picked], t) for n, t in zip(out_names, types, strict=True)}
+            )
+            con.register("slow_out", slow_table)
+            slow = True
+    out = con.sql(sql.sorted_out_sql(slow)).to_arrow_table()
+    con.execute("DROP TABLE fast")
+    con.register("out", out)
+    parts = con.execute(sql.PARTS_SQL).fetchall()
+    stats = con.execute(sql.STATS_SQL, [arrival_day.isoformat()]).fetchall()[0]
+    index = con.sql(INDEX_SQL).to_arrow_table()
+    return out, parts, stats, index
+
+
+def _report(
+    found: _Found,
+    arrival_day: date,
+    started: str,
+    events_good: int,
+    events_stored: int,
+    written: dict[str, Any],
+) -> RunReport:
+    """Report step: the quarantine file (records, then objects per file), then the run report, last."""
+    quarantine = found.quarantine
+    entries = sorted(quarantine + found.objects, key=lambda q: (q["file"], q["line"] or 0, q["_pos"]))
+    _write_quarantine(found.data_dir, arrival_day, entries)
     reasons = Counter(q["reason"] for q in quarantine)
-    events_in = events_good + len(quarantine)
     result = RunReport(
-        run_id=run,
+        run_id=found.run,
         arrival_day=arrival_day.isoformat(),
         engine=ENGINE,
         started_at=started,
         finished_at=_now(),
-        files_in=len(files),
-        events_in=events_in,
+        files_in=len(found.files),
+        events_in=events_good + len(quarantine),
         quarantined=len(quarantine),
         duplicates_removed=events_good - events_stored,
         events_stored=events_stored,
-        rows_out=report["rows_out"],
-        late_rows=report["late_rows"],
-        max_event_time=report["max_event_time"],
-        partitions=report["partitions"],
-        index_file=report["index_file"],
+        rows_out=written["rows_out"],
+        late_rows=written["late_rows"],
+        max_event_time=written["max_event_time"],
+        partitions=written["partitions"],
+        index_file=written["index_file"],
         quarantine_reasons={r: reasons[r] for r in REASONS if reasons[r]},
+        quarantined_objects=[
+            {k: o[k] for k in ("file", "reason", "message", "records_read")}
+            for o in sorted(found.objects, key=lambda o: o["file"])
+        ],
     )
-    _atomic_write(data_dir / layout.report_key(arrival_day), json.dumps(result.to_dict(), indent=2) + "\n")
+    _atomic_write(
+        found.data_dir / layout.report_key(arrival_day), json.dumps(result.to_dict(), indent=2) + "\n"
+    )
     return result
 
 
@@ -631,16 +498,6 @@ def _write_quarantine(data_dir: Path, arrival_day: date, quarantine: list[dict[s
         raw.jsonl_line({k: v for k, v in q.items() if k != "_pos"}) for q in quarantine
     )
     _atomic_write(path, text)
-
-
-INDEX_SQL = """
-    SELECT DISTINCT "Key", dt, source FROM (
-        SELECT "EntityId" AS "Key", dt, source FROM out
-        UNION ALL SELECT "EntityParentId" AS "Key", dt, source FROM out
-    ) WHERE "Key" IS NOT NULL
-    ORDER BY "Key", dt, source"""
-"""A run's entity index rows (etl.schema.INDEX_COLUMNS) over a relation `out` holding the run's rows (at least
-EntityId, EntityParentId, dt, source): every distinct (id or parent id, dt, source), sorted."""
 
 
 def write_index_file(index: pa.Table, path: Path) -> None:

@@ -12,11 +12,12 @@ original text, so JSON columns (Before/After, numbers) are stored byte for byte 
 
 from __future__ import annotations
 
-import gzip
+import io
 import json
 import json.decoder
 import json.scanner
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -58,37 +59,174 @@ def raw_days(data_dir: Path) -> list[date]:
     return sorted(days)
 
 
-def read_lines(path: Path) -> pa.StringArray:
-    """The gzip file's lines as an Arrow string array, one element per LF-terminated line.
+READ_CHUNK_BYTES = 1 << 20
+WINDOW_BYTES = 16 << 20
+"""Lines are cut and screened in windows of about this many bytes, so the per-line arrays of an object full
+of blank lines stay small (a 1 GiB object of newlines would otherwise need 8 GB of line offsets)."""
+TOO_LARGE_RAW_CHARS = 1000
+"""How much of a record_too_large line the quarantine keeps (its first characters), to identify it."""
 
-    Each element keeps its own terminator ("\\n" or "\\r\\n"); element i is line i + 1. Raises ValueError
-    when the text is not UTF-8 (the caller then falls back to `decode_lines`).
+
+@dataclass(frozen=True)
+class ObjectProblem:
+    """Why a raw object could not be read whole: reason (etl.rules.OBJECT_RULES), error text, and how many
+    records (non-blank lines) were read before the break (they are processed; the rest is lost)."""
+
+    reason: str
+    error: str
+    records_read: int = 0
+
+
+def read_bounded(source: Path | bytes, max_bytes: int) -> tuple[bytearray, ObjectProblem | None]:
+    """Decompress one gzip object (a path, or its bytes) piece by piece, never holding more than `max_bytes`
+    of its content (zlib with an output bound per call, so a decompression bomb never expands in memory).
+
+    Returns (data, None) when it reads to the end. Over `max_bytes`: (empty, object_too_large); nothing of it
+    is kept. Not gzip, truncated, corrupt or not readable at all: (the complete lines read before the break,
+    unreadable_object with the error text).
     """
-    data = gzip.decompress(path.read_bytes())
-    buf = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(buf == 10) + 1
-    if not len(ends) or ends[-1] != len(data):
-        ends = np.append(ends, len(data))
-    offsets = np.concatenate(([0], ends)).astype(np.int32 if len(data) < 2**31 else np.int64)
-    if offsets.dtype == np.int64:
-        arr = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    else:
-        arr = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    arr.validate(full=True)  # raises on invalid UTF-8
-    return arr if len(data) else pa.array([], pa.string())
+    data = bytearray()
+    try:
+        f = open(source, "rb") if isinstance(source, Path) else io.BytesIO(source)  # noqa: SIM115
+    except OSError as exc:
+        return data, ObjectProblem("unreadable_object", f"{type(exc).__name__}: {exc.strerror or exc}")
+    inflate = zlib.decompressobj(wbits=31)  # gzip framing
+    fed = False  # the current gzip member has had input
+    error: str | None = None
+    try:
+        with f:
+            while chunk := f.read(READ_CHUNK_BYTES):
+                while chunk:
+                    fed = True
+                    out = inflate.decompress(chunk, READ_CHUNK_BYTES)
+                    if len(data) + len(out) > max_bytes:
+                        return bytearray(), ObjectProblem(
+                            "object_too_large",
+                            f"decompresses to more than {max_bytes:,} bytes (AUDITLOG_ETL_MAX_OBJECT_BYTES); "
+                            "not read further, nothing of it stored",
+                        )
+                    data += out
+                    if inflate.eof:  # a member ended; more members may follow (concatenated gzip)
+                        chunk = inflate.unused_data
+                        inflate, fed = zlib.decompressobj(wbits=31), False
+                    else:
+                        chunk = inflate.unconsumed_tail
+        if fed and not inflate.eof:
+            error = "EOFError: the gzip stream ends before its end-of-stream marker (a truncated object)"
+    except OSError as exc:
+        error = f"{type(exc).__name__}: {exc.strerror or exc}"
+    except zlib.error as exc:
+        what = "not gzip data, or corrupt" if not data else "corrupt gzip data"
+        error = f"{what} (zlib.error: {exc})"
+    if error is not None:
+        del data[data.rfind(b"\n") + 1 :]  # a line cut by the break is not a record
+        return data, ObjectProblem("unreadable_object", error)
+    return data, None
 
 
-def decode_lines(path: Path) -> list[tuple[str, bool]]:
-    """The gzip file's lines decoded one by one: (text, True), or (text with U+FFFD, False) when not UTF-8."""
-    out: list[tuple[str, bool]] = []
-    for line in gzip.decompress(path.read_bytes()).split(b"\n"):
+@dataclass
+class ObjectLines:
+    """The lines of one raw object, screened: `line_no` (1-based) and `lines` (valid UTF-8, each with its
+    terminator) for lines to parse; blank lines dropped; `not_utf8` (line_no, text with U+FFFD) and
+    `too_long` (line_no, bytes, first TOO_LARGE_RAW_CHARS characters) for lines that go to quarantine."""
+
+    line_no: list[np.ndarray]
+    lines: list[pa.Array]
+    not_utf8: list[tuple[int, str]]
+    too_long: list[tuple[int, int, str]]
+    problem: ObjectProblem | None = None
+
+    @property
+    def records(self) -> int:
+        """Non-blank lines read from the object."""
+        return sum(len(n) for n in self.line_no) + len(self.not_utf8) + len(self.too_long)
+
+
+def split_lines(data: bytes | bytearray, max_record_bytes: int) -> ObjectLines:
+    """Cut decompressed object data into lines (LF; a CR before it stays in the element), window by window.
+
+    Blank lines ("\n", "\r\n") are dropped (SEMANTICS: ignored) but keep their numbers; a line longer than
+    `max_record_bytes` is set aside unparsed; a window that is not UTF-8 is decoded line by line.
+    """
+    out = ObjectLines([], [], [], [])
+    n = len(data)
+    buf = np.frombuffer(data, dtype=np.uint8) if n else np.zeros(0, np.uint8)
+    arrow_data = pa.py_buffer(data)
+    large = n >= 2**31
+    pos, first_line = 0, 1
+    while pos < n:
+        stop = min(pos + WINDOW_BYTES, n)
+        ends = np.flatnonzero(buf[pos:stop] == 10) + (pos + 1)
+        if stop < n:
+            if len(ends):
+                stop = int(ends[-1])
+            else:  # one line longer than the window: it is the window
+                nl = data.find(b"\n", stop)
+                stop = n if nl < 0 else nl + 1
+                ends = np.array([stop], dtype=np.int64)
+        if not len(ends) or ends[-1] != stop:
+            ends = np.append(ends, stop)
+        starts = np.concatenate(([pos], ends[:-1]))
+        lengths = ends - starts
+        first = buf[starts]
+        second = buf[np.minimum(starts + 1, n - 1)]
+        blank = ((lengths == 1) & (first == 10)) | ((lengths == 2) & (first == 13) & (second == 10))
+        too_long = lengths > max_record_bytes
+        numbers = np.arange(first_line, first_line + len(ends), dtype=np.int64)
+        for i in np.flatnonzero(too_long & ~blank):
+            start = int(starts[i])
+            size = int(lengths[i])
+            head = bytes(data[start : start + min(size, TOO_LARGE_RAW_CHARS * 4)])
+            text = head.decode("utf-8", errors="replace")[:TOO_LARGE_RAW_CHARS].rstrip("\r\n")
+            out.too_long.append((int(numbers[i]), size, text))
+        keep = ~(blank | too_long)
+        offsets = np.concatenate(([pos], ends)).astype(np.int64 if large else np.int32)
+        array_type = pa.LargeStringArray if large else pa.StringArray
+        arr = array_type.from_buffers(len(ends), pa.py_buffer(offsets), arrow_data)
+        if not keep.all():
+            arr = arr.filter(bool_array(keep))
+            numbers = numbers[keep]
         try:
-            out.append((line.decode("utf-8"), True))
-        except UnicodeDecodeError:
-            out.append((line.decode("utf-8", errors="replace").rstrip("\r"), False))
-    if out and out[-1] == ("", True):
-        out.pop()
+            arr.validate(full=True)  # raises on invalid UTF-8
+        except pa.ArrowInvalid:
+            arr, numbers = _decode_window(arr, numbers, out.not_utf8)
+        if len(arr):
+            out.lines.append(arr.cast(pa.string()) if large else arr)
+            out.line_no.append(numbers)
+        first_line += len(ends)
+        pos = stop
     return out
+
+
+def bool_array(mask: np.ndarray) -> pa.BooleanArray:
+    """A numpy bool mask as an Arrow array (pa.array(numpy) would import pandas, about 1 s)."""
+    bits = np.packbits(mask.astype(np.uint8), bitorder="little")
+    return pa.BooleanArray.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(bits)])
+
+
+def _decode_window(
+    arr: pa.Array, numbers: np.ndarray, not_utf8: list[tuple[int, str]]
+) -> tuple[pa.Array, np.ndarray]:
+    """Decode a window's lines one by one: the UTF-8 ones stay, the others go to `not_utf8`."""
+    texts, kept = [], []
+    for no, value in zip(numbers, arr.cast(pa.binary() if arr.type == pa.string() else pa.large_binary()),
+                         strict=True):
+        line = value.as_py()
+        try:
+            texts.append(line.decode("utf-8"))
+            kept.append(no)
+        except UnicodeDecodeError:
+            not_utf8.append((int(no), line.decode("utf-8", errors="replace").rstrip("\r\n")))
+    return pa.array(texts, pa.string()), np.array(kept, dtype=np.int64)
+
+
+def read_object_lines(source: Path | bytes, max_object_bytes: int, max_record_bytes: int) -> ObjectLines:
+    """One raw object's screened lines (split_lines) and its problem, if it could not be read whole."""
+    data, problem = read_bounded(source, max_object_bytes)
+    lines = split_lines(data, max_record_bytes)
+    if problem is not None:
+        lines.problem = ObjectProblem(problem.reason, problem.error, lines.records)
+    return lines
 
 
 _LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
