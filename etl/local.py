@@ -270,10 +270,15 @@ def _qrow(run: str, data_dir: Path, path: Path, line: int, pos: int, reason: str
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    """Write `text` to a temp name beside `path`, then rename; a failed write (a full disk) leaves nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def run_etl(

@@ -60,7 +60,7 @@ def raw_days(data_dir: Path) -> list[date]:
 
 
 READ_CHUNK_BYTES = 1 << 20
-WINDOW_BYTES = 16 << 20
+WINDOW_BYTES = 1 << 20
 """Lines are cut and screened in windows of about this many bytes, so the per-line arrays of an object full
 of blank lines stay small (a 1 GiB object of newlines would otherwise need 8 GB of line offsets)."""
 TOO_LARGE_RAW_CHARS = 1000
@@ -77,51 +77,50 @@ class ObjectProblem:
     records_read: int = 0
 
 
-def read_bounded(source: Path | bytes, max_bytes: int) -> tuple[bytearray, ObjectProblem | None]:
-    """Decompress one gzip object (a path, or its bytes) piece by piece, never holding more than `max_bytes`
-    of its content (zlib with an output bound per call, so a decompression bomb never expands in memory).
+def inflate(source: Path | bytes, max_bytes: int, sink: Callable[[bytes], None]) -> ObjectProblem | None:
+    """Decompress one gzip object (a path, or its bytes) piece by piece into `sink`, never more than
+    `max_bytes` in all (zlib with an output bound per call, so a decompression bomb never expands in memory).
 
-    Returns (data, None) when it reads to the end. Over `max_bytes`: (empty, object_too_large); nothing of it
-    is kept. Not gzip, truncated, corrupt or not readable at all: (the complete lines read before the break,
-    unreadable_object with the error text).
+    Returns None when it reads to the end, else the problem: object_too_large past `max_bytes`;
+    unreadable_object (with the error text) when it is not gzip, corrupt, truncated or cannot be opened.
     """
-    data = bytearray()
     try:
         f = open(source, "rb") if isinstance(source, Path) else io.BytesIO(source)  # noqa: SIM115
     except OSError as exc:
-        return data, ObjectProblem("unreadable_object", f"{type(exc).__name__}: {exc.strerror or exc}")
-    inflate = zlib.decompressobj(wbits=31)  # gzip framing
+        return ObjectProblem("unreadable_object", f"{type(exc).__name__}: {exc.strerror or exc}")
+    decoder = zlib.decompressobj(wbits=31)  # gzip framing
     fed = False  # the current gzip member has had input
-    error: str | None = None
+    total = 0
     try:
         with f:
             while chunk := f.read(READ_CHUNK_BYTES):
                 while chunk:
                     fed = True
-                    out = inflate.decompress(chunk, READ_CHUNK_BYTES)
-                    if len(data) + len(out) > max_bytes:
-                        return bytearray(), ObjectProblem(
+                    out = decoder.decompress(chunk, READ_CHUNK_BYTES)
+                    total += len(out)
+                    if total > max_bytes:
+                        return ObjectProblem(
                             "object_too_large",
                             f"decompresses to more than {max_bytes:,} bytes (AUDITLOG_ETL_MAX_OBJECT_BYTES); "
                             "not read further, nothing of it stored",
                         )
-                    data += out
-                    if inflate.eof:  # a member ended; more members may follow (concatenated gzip)
-                        chunk = inflate.unused_data
-                        inflate, fed = zlib.decompressobj(wbits=31), False
+                    if out:
+                        sink(out)
+                    if decoder.eof:  # a member ended; more members may follow (concatenated gzip)
+                        chunk = decoder.unused_data
+                        decoder, fed = zlib.decompressobj(wbits=31), False
                     else:
-                        chunk = inflate.unconsumed_tail
-        if fed and not inflate.eof:
-            error = "EOFError: the gzip stream ends before its end-of-stream marker (a truncated object)"
+                        chunk = decoder.unconsumed_tail
     except OSError as exc:
-        error = f"{type(exc).__name__}: {exc.strerror or exc}"
+        return ObjectProblem("unreadable_object", f"{type(exc).__name__}: {exc.strerror or exc}")
     except zlib.error as exc:
-        what = "not gzip data, or corrupt" if not data else "corrupt gzip data"
-        error = f"{what} (zlib.error: {exc})"
-    if error is not None:
-        del data[data.rfind(b"\n") + 1 :]  # a line cut by the break is not a record
-        return data, ObjectProblem("unreadable_object", error)
-    return data, None
+        what = "not gzip data, or corrupt" if not total else "corrupt gzip data"
+        return ObjectProblem("unreadable_object", f"{what} (zlib.error: {exc})")
+    if fed and not decoder.eof:
+        return ObjectProblem(
+            "unreadable_object", "EOFError: the gzip stream ends before its end-of-stream marker (truncated)"
+        )
+    return None
 
 
 @dataclass
@@ -135,6 +134,15 @@ class ObjectLines:
     not_utf8: list[tuple[int, str]]
     too_long: list[tuple[int, int, str]]
     problem: ObjectProblem | None = None
+    lines_seen: int = 0  # every line, blank ones included
+
+    def extend(self, other: ObjectLines) -> None:
+        """Append the lines of the next block of the same object."""
+        self.line_no += other.line_no
+        self.lines += other.lines
+        self.not_utf8 += other.not_utf8
+        self.too_long += other.too_long
+        self.lines_seen += other.lines_seen
 
     @property
     def records(self) -> int:
@@ -142,7 +150,7 @@ class ObjectLines:
         return sum(len(n) for n in self.line_no) + len(self.not_utf8) + len(self.too_long)
 
 
-def split_lines(data: bytes | bytearray, max_record_bytes: int) -> ObjectLines:
+def split_lines(data: bytes | bytearray, max_record_bytes: int, first_line: int = 1) -> ObjectLines:
     """Cut decompressed object data into lines (LF; a CR before it stays in the element), window by window.
 
     Blank lines ("\n", "\r\n") are dropped (SEMANTICS: ignored) but keep their numbers; a line longer than
@@ -153,7 +161,7 @@ def split_lines(data: bytes | bytearray, max_record_bytes: int) -> ObjectLines:
     buf = np.frombuffer(data, dtype=np.uint8) if n else np.zeros(0, np.uint8)
     arrow_data = pa.py_buffer(data)
     large = n >= 2**31
-    pos, first_line = 0, 1
+    pos = 0
     while pos < n:
         stop = min(pos + WINDOW_BYTES, n)
         ends = np.flatnonzero(buf[pos:stop] == 10) + (pos + 1)
@@ -166,6 +174,12 @@ def split_lines(data: bytes | bytearray, max_record_bytes: int) -> ObjectLines:
                 ends = np.array([stop], dtype=np.int64)
         if not len(ends) or ends[-1] != stop:
             ends = np.append(ends, stop)
+        window = buf[pos:stop]
+        if not np.any((window != 10) & (window != 13)):  # only CR/LF: blank lines, nothing to keep
+            first_line += len(ends)
+            out.lines_seen += len(ends)
+            pos = stop
+            continue
         starts = np.concatenate(([pos], ends[:-1]))
         lengths = ends - starts
         first = buf[starts]
@@ -194,6 +208,7 @@ def split_lines(data: bytes | bytearray, max_record_bytes: int) -> ObjectLines:
             out.lines.append(arr.cast(pa.string()) if large else arr)
             out.line_no.append(numbers)
         first_line += len(ends)
+        out.lines_seen += len(ends)
         pos = stop
     return out
 
@@ -221,12 +236,35 @@ def _decode_window(
 
 
 def read_object_lines(source: Path | bytes, max_object_bytes: int, max_record_bytes: int) -> ObjectLines:
-    """One raw object's screened lines (split_lines) and its problem, if it could not be read whole."""
-    data, problem = read_bounded(source, max_object_bytes)
-    lines = split_lines(data, max_record_bytes)
-    if problem is not None:
-        lines.problem = ObjectProblem(problem.reason, problem.error, lines.records)
-    return lines
+    """One raw object's screened lines (split_lines) and its problem, if it could not be read whole.
+
+    Decompressed text is cut into lines block by block as it arrives, so memory holds the kept lines and one
+    block, never the whole object (an object of blank lines costs nothing). Over the size bound nothing is
+    kept; after another break the complete lines read before it are kept (records_read counts them).
+    """
+    out = ObjectLines([], [], [], [])
+    pending = bytearray()
+
+    def take(final: bool) -> None:
+        cut = len(pending) if final else pending.rfind(b"\n") + 1
+        if cut:
+            out.extend(split_lines(bytes(pending[:cut]), max_record_bytes, out.lines_seen + 1))
+            del pending[:cut]
+
+    def sink(chunk: bytes) -> None:
+        pending.extend(chunk)
+        if len(pending) >= WINDOW_BYTES and b"\n" in chunk:
+            take(final=False)
+
+    problem = inflate(source, max_object_bytes, sink)
+    if problem is None:
+        take(final=True)
+    elif problem.reason == "object_too_large":
+        return ObjectLines([], [], [], [], problem)
+    else:
+        take(final=False)  # the line cut by the break is not a record
+        out.problem = ObjectProblem(problem.reason, problem.error, out.records)
+    return out
 
 
 _LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
