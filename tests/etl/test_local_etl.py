@@ -44,12 +44,13 @@ def check_invariant(report) -> None:
 def test_rerun_gives_identical_rows_and_no_extra_files(tmp_path: Path) -> None:
     write_raw(tmp_path, ARRIVAL, [make_event(i) for i in range(5)] + ["not json"])
     first = run_etl(tmp_path, DAY)
-    before_rows, before_files = rows(tmp_path), files(tmp_path)
+    before_rows, before_files, before_quarantine = rows(tmp_path), files(tmp_path), quarantine(tmp_path)
     second = run_etl(tmp_path, DAY)
     assert rows(tmp_path) == before_rows
     assert files(tmp_path) == before_files
     assert len(before_rows) == 5 and first.rows_out == second.rows_out == 5
-    assert quarantine(tmp_path) == quarantine(tmp_path) and len(quarantine(tmp_path)) == 1
+    assert quarantine(tmp_path) == before_quarantine and len(before_quarantine) == 1
+    assert before_quarantine[0]["raw"] == "not json" and before_quarantine[0]["line"] == 6
     assert not (tmp_path / "analytics" / "_staging").exists()
 
 
@@ -324,3 +325,20 @@ def test_quarantined_text_with_unicode_line_separators_stays_one_line(tmp_path: 
     (entry,) = quarantine(tmp_path)
     assert entry["reason"] == "id_control_character"
     assert json.loads(entry["raw"])["detail"]["note"] == "x\u2028y\u2029z"
+
+
+def test_a_rerun_prunes_the_partition_folders_it_emptied(tmp_path: Path) -> None:
+    """SEMANTICS §11: when a rerun no longer writes a (dt, source), that partition's folders go with the old
+    file (a reader listing dt=/source= folders must not find empty partitions), other runs' folders stay."""
+    path = write_raw(tmp_path, ARRIVAL, [make_event(1, source="old.svc", time="2026-11-20T10:00:00Z"),
+                                         make_event(2)])
+    write_raw(tmp_path, datetime(2026, 11, 26, 9), [make_event(3, time="2026-11-26T01:00:00Z")])
+    run_etl(tmp_path, date(2026, 11, 26))
+    run_etl(tmp_path, DAY)
+    analytics = tmp_path / layout.ANALYTICS_PREFIX
+    assert (analytics / "dt=2026-11-20" / "source=old.svc").is_dir()
+    write_raw(tmp_path, ARRIVAL, [make_event(2)], name=path.name)  # the object now holds only the 27th
+    run_etl(tmp_path, DAY)
+    assert not (analytics / "dt=2026-11-20").exists()
+    assert sorted(p.name for p in analytics.iterdir()) == ["dt=2026-11-26", "dt=2026-11-27"]
+    assert not (tmp_path / "analytics" / "_staging").exists()
