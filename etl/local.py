@@ -598,14 +598,18 @@ class RunFailed(AuditLogError, RuntimeError):
     """Some arrival days could not be processed (engine errors, a lock held too long, a full disk); every
     other day's run completed.
 
-    A failed day replaced nothing: its previous files, if any, are still in place.
+    A day that failed before its swap replaced nothing: its previous files, if any, are still in place (a
+    failure inside the short swap step, or after it, is repaired by rerunning the day).
     """
 
     def __init__(self, failures: dict[date, Exception], reports: list[RunReport]) -> None:
         self.failures = failures
         self.reports = reports
         lines = [f"{day}: {type(exc).__name__}: {exc}" for day, exc in sorted(failures.items())]
-        super().__init__(f"{len(failures)} arrival day(s) failed and replaced nothing:\n" + "\n".join(lines))
+        super().__init__(
+            f"{len(failures)} arrival day(s) failed (each keeps its previous files; rerun it):\n"
+            + "\n".join(lines)
+        )
 
 
 def run_all(data_dir: Path, *, progress: Progress | None = None, workers: int = 2) -> list[RunReport]:
