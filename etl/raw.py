@@ -59,7 +59,11 @@ def raw_days(data_dir: Path) -> list[date]:
     return sorted(days)
 
 
-READ_CHUNK_BYTES = 1 << 20
+READ_CHUNK_BYTES = 16 << 20
+"""Compressed bytes read per call."""
+INFLATE_PIECE_BYTES = 64 << 20
+"""Most decompressed bytes one zlib call returns: a normal object inflates in one piece (one allocation, no
+copies), a bomb in pieces that are cut into lines and dropped one by one."""
 WINDOW_BYTES = 1 << 20
 """Lines are cut and screened in windows of about this many bytes, so the per-line arrays of an object full
 of blank lines stay small (a 1 GiB object of newlines would otherwise need 8 GB of line offsets)."""
@@ -96,7 +100,7 @@ def inflate(source: Path | bytes, max_bytes: int, sink: Callable[[bytes], None])
             while chunk := f.read(READ_CHUNK_BYTES):
                 while chunk:
                     fed = True
-                    out = decoder.decompress(chunk, READ_CHUNK_BYTES)
+                    out = decoder.decompress(chunk, INFLATE_PIECE_BYTES)
                     total += len(out)
                     if total > max_bytes:
                         return ObjectProblem(
@@ -150,18 +154,25 @@ class ObjectLines:
         return sum(len(n) for n in self.line_no) + len(self.not_utf8) + len(self.too_long)
 
 
-def split_lines(data: bytes | bytearray, max_record_bytes: int, first_line: int = 1) -> ObjectLines:
+def split_lines(
+    data: bytes | bytearray,
+    max_record_bytes: int,
+    first_line: int = 1,
+    end: int | None = None,
+    start: int = 0,
+) -> ObjectLines:
     """Cut decompressed object data into lines (LF; a CR before it stays in the element), window by window.
 
     Blank lines ("\n", "\r\n") are dropped (SEMANTICS: ignored) but keep their numbers; a line longer than
-    `max_record_bytes` is set aside unparsed; a window that is not UTF-8 is decoded line by line.
+    `max_record_bytes` is set aside unparsed; a window that is not UTF-8 is decoded line by line. Only
+    `data[start:end]` is read (the arrays point into `data`: no copy).
     """
     out = ObjectLines([], [], [], [])
-    n = len(data)
-    buf = np.frombuffer(data, dtype=np.uint8) if n else np.zeros(0, np.uint8)
+    n = len(data) if end is None else end
+    buf = np.frombuffer(data, dtype=np.uint8)[:n] if n else np.zeros(0, np.uint8)
     arrow_data = pa.py_buffer(data)
     large = n >= 2**31
-    pos = 0
+    pos = start
     while pos < n:
         stop = min(pos + WINDOW_BYTES, n)
         ends = np.flatnonzero(buf[pos:stop] == 10) + (pos + 1)
@@ -169,7 +180,7 @@ def split_lines(data: bytes | bytearray, max_record_bytes: int, first_line: int 
             if len(ends):
                 stop = int(ends[-1])
             else:  # one line longer than the window: it is the window
-                nl = data.find(b"\n", stop)
+                nl = data.find(b"\n", stop, n)
                 stop = n if nl < 0 else nl + 1
                 ends = np.array([stop], dtype=np.int64)
         if not len(ends) or ends[-1] != stop:
@@ -243,18 +254,46 @@ def read_object_lines(source: Path | bytes, max_object_bytes: int, max_record_by
     kept; after another break the complete lines read before it are kept (records_read counts them).
     """
     out = ObjectLines([], [], [], [])
-    pending = bytearray()
+    pending = bytearray()  # the start of a line that continues in the next piece
+    long_line: list[Any] = []  # [bytes so far, first bytes] of a line already over the record bound
+    head_bytes = TOO_LARGE_RAW_CHARS * 4
+
+    def set_aside_long_line() -> None:
+        head = bytes(long_line[1]).decode("utf-8", errors="replace")[:TOO_LARGE_RAW_CHARS].rstrip("\r\n")
+        out.too_long.append((out.lines_seen + 1, long_line[0], head))
+        out.lines_seen += 1
+        long_line.clear()
+
+    def sink(piece: bytes) -> None:
+        start = 0
+        if long_line:  # skip to the end of an over-long line without holding it
+            nl = piece.find(b"\n")
+            upto = len(piece) if nl < 0 else nl + 1
+            long_line[0] += upto
+            long_line[1] += piece[: max(0, min(upto, head_bytes - len(long_line[1])))]
+            if nl < 0:
+                return
+            set_aside_long_line()
+            start = nl + 1
+        elif pending:
+            piece = bytes(pending) + piece
+            pending.clear()
+        cut = piece.rfind(b"\n", start) + 1
+        if cut:
+            out.extend(split_lines(piece, max_record_bytes, out.lines_seen + 1, end=cut, start=start))
+        else:
+            cut = start
+        if len(piece) - cut > max_record_bytes:
+            long_line.extend([len(piece) - cut, bytearray(piece[cut : cut + head_bytes])])
+        else:
+            pending.extend(memoryview(piece)[cut:])
 
     def take(final: bool) -> None:
-        cut = len(pending) if final else pending.rfind(b"\n") + 1
-        if cut:
-            out.extend(split_lines(bytes(pending[:cut]), max_record_bytes, out.lines_seen + 1))
-            del pending[:cut]
-
-    def sink(chunk: bytes) -> None:
-        pending.extend(chunk)
-        if len(pending) >= WINDOW_BYTES and b"\n" in chunk:
-            take(final=False)
+        if final and long_line:
+            set_aside_long_line()
+        elif final and pending:
+            out.extend(split_lines(bytes(pending), max_record_bytes, out.lines_seen + 1))
+        pending.clear()
 
     problem = inflate(source, max_object_bytes, sink)
     if problem is None:

@@ -83,9 +83,11 @@ SQL_RULES: dict[str, str] = {
     "entity_without_id": "NOT list_bool_and(list_transform(j.detail.entities, lambda e: coalesce("
     f"(json_type(e.entity.id) = 'VARCHAR' AND jtext(e.entity.id) <> '') OR json_type(e.entity.id) IN "
     f"{NUMBER_TYPES}, false)))",
-    "id_control_character": "list_bool_or(list_transform(j.detail.entities, lambda e: coalesce("
-    f"regexp_matches(jtext(e.entity.id), '{ID_CONTROL_PATTERN}') "
-    f"OR regexp_matches(e.parent.id, '{ID_CONTROL_PATTERN}'), false)))",
+    # A clean line (clean_lines) has no backslash and no raw U+007F-U+009F, so none of its strings can hold a
+    # control character (raw U+0000-U+001F is not valid JSON): only other lines pay for the list check.
+    "id_control_character": "CASE WHEN clean THEN false ELSE list_bool_or(list_transform(j.detail.entities, "
+    f"lambda e: coalesce(regexp_matches(jtext(e.entity.id), '{ID_CONTROL_PATTERN}') "
+    f"OR regexp_matches(e.parent.id, '{ID_CONTROL_PATTERN}'), false))) END",
     "invalid_time": f"ts IS NULL OR NOT ({TIME_IN_RANGE})",
     "invalid_source": "json_type(j.source) IS DISTINCT FROM 'VARCHAR' "
     f"OR NOT regexp_full_match(src, '{SOURCE_PATTERN}')",
@@ -131,7 +133,9 @@ SUSPECT = (
     r",[ \t\r\n]*[}\]]|[:,\[][ \t\r\n]*(-0|-?[0-9.]{17}|-?[0-9][0-9.]*[eE]"
     r"|-?[0-9]+\.[0-9]*[0-9]0[ \t\r\n]*([,}\]]|$)|[-+]?([nN][aA]|[iI][nN]))"
 )
-CLEAN_MISS = r"\\|" + SUSPECT  # a backslash (an escape DuckDB may rewrite) or a suspect pattern
+CLEAN_MISS = r"\\|[\x7f-\x9f]|" + SUSPECT
+"""Not clean: a backslash (an escape DuckDB may rewrite), a raw U+007F-U+009F (a control character a string
+may hold: see SQL_RULES), or a suspect pattern."""
 
 
 def clean_lines(lines: pa.Array) -> pa.BooleanArray:
@@ -168,9 +172,9 @@ EntityId, EntityParentId, dt, source): every distinct (id or parent id, dt, sour
 FAST_TABLE_SQL = f"""
     CREATE TEMP TABLE fast AS
     WITH c AS (
-        SELECT file_idx, line_no, line, {FAST_LINE} AS ok FROM raw_lines
+        SELECT file_idx, line_no, line, clean, {FAST_LINE} AS ok FROM raw_lines
     ), f AS (
-        SELECT file_idx, line_no, line, ok,
+        SELECT file_idx, line_no, line, ok, clean,
             CASE WHEN ok THEN ltrim(line, ' ' || chr(9) || chr(10) || chr(13))[1] = '{{' END AS is_obj,
             CASE WHEN ok THEN from_json(line, '{json.dumps(STRUCT).replace("'", "''")}') END AS j
         FROM c

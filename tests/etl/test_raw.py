@@ -38,6 +38,23 @@ def test_windows_cut_at_line_ends_and_long_lines_are_set_aside(monkeypatch: pyte
     assert obj.too_long == [(2, 21, "x" * 20)]
 
 
+@pytest.mark.parametrize("piece", [7, 64, 1 << 20])
+def test_lines_across_inflate_pieces_and_an_over_long_one_never_held_whole(
+    monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    """The object arrives in pieces of `piece` bytes: lines crossing pieces are joined, a line over the record
+    bound is counted and set aside as it streams by, and the numbering stays that of the object."""
+    import gzip
+
+    monkeypatch.setattr(raw, "INFLATE_PIECE_BYTES", piece)
+    monkeypatch.setattr(raw, "READ_CHUNK_BYTES", 5)
+    data = b'{"a":1}\n' + b"L" * 500 + b"\n\n" + b'{"b":22222222}\r\n' + b"M" * 300
+    obj = raw.read_object_lines(gzip.compress(data), 1 << 20, 100)
+    assert _lines(obj) == [(1, '{"a":1}\n'), (4, '{"b":22222222}\r\n')]
+    assert obj.too_long == [(2, 501, "L" * 500), (5, 300, "M" * 300)]
+    assert obj.lines_seen == 5 and obj.problem is None
+
+
 def test_object_over_the_size_bound_is_not_kept(tmp_path: Path) -> None:
     path = write_raw(tmp_path, datetime(2026, 11, 27, 1), b"{}\n" * 1000)
     obj = raw.read_object_lines(path, 2999, 1 << 20)
