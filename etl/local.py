@@ -1,8 +1,11 @@
 """The local ETL: one raw arrival day -> Parquet partitions, in DuckDB (rules: etl/SEMANTICS.md).
 
-Fast path: every line that DuckDB reads as exactly one JSON value whose re-serialisation equals the source
-(so no number or escape would be rewritten) is validated and flattened in SQL. Every other line goes to
-`etl.raw` (split concatenated objects, strict parse keeping original text) and the same rules in Python.
+A run (`run_etl`) holds its arrival day's lock (etl.runlock) and goes through five steps: read (every raw
+object inflated under a size bound and cut into screened lines, etl.raw), classify (etl.rules applied in
+SQL, etl.sql, and in Python for the rest), dedup, write (stage, then swap in), report. Fast path: every line
+that DuckDB reads as exactly one JSON value whose re-serialisation equals the source (so no number or escape
+would be rewritten) is validated and flattened in SQL. Every other line goes to `etl.raw` (split
+concatenated objects, strict parse keeping original text) and the same rules in Python.
 """
 
 from __future__ import annotations
