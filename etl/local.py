@@ -348,15 +348,14 @@ def _run_locked(
     report_progress = progress or (lambda stage, done, total: None)
     found = _Found(run, data_dir, files)
     report_progress("read", 0, len(files))
-    lines = _lines_table(files, data_dir, found.quarantine, found.objects, run, settings)
+    holder = [_lines_table(files, data_dir, found.quarantine, found.objects, run, settings)]
     report_progress("read", len(files), len(files))
     con = duckdb.connect(config={} if threads is None else {"threads": threads})
     try:
         con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = false")
         con.execute(sql.MACROS)
-        slow_keys, slow_rows = _classify(con, lines, found, report_progress)
-        del lines
+        slow_keys, slow_rows = _classify(con, holder, found, report_progress)
         events_good, events_stored = _dedup(con, slow_keys)
         out, parts, stats, index = _output(con, slow_rows, arrival_day)
     finally:
@@ -382,18 +381,20 @@ class _Found:
 
 
 def _classify(
-    con: duckdb.DuckDBPyConnection, lines: pa.Table, found: _Found, progress: Progress
+    con: duckdb.DuckDBPyConnection, holder: list[pa.Table], found: _Found, progress: Progress
 ) -> tuple[list[tuple[int, int, int, str | None]], list[tuple[int, int, int, dict[str, Any]]]]:
     """Classify step: the fast path in SQL (table `fast`), the rest through etl.raw and python_record.
 
-    Quarantines every record that breaks a rule; returns the Python path's good records (position, key)
-    and their rows.
+    `holder` holds the only reference to the lines table, released once DuckDB has read it (the raw text
+    of a whole day is the largest thing a run holds). Quarantines every record that breaks a rule; returns
+    the Python path's good records (position, key) and their rows.
     """
-    con.register("raw_lines", lines)
-    n_lines = lines.num_rows
+    con.register("raw_lines", holder[0])
+    n_lines = holder[0].num_rows
     progress("parse", 0, n_lines)
     con.execute(sql.FAST_TABLE_SQL)
     con.unregister("raw_lines")
+    holder.clear()
     for file_idx, line_no, line, reason in con.execute(sql.FAST_QUARANTINE_SQL).fetchall():
         found.add(file_idx, line_no, 0, reason, MESSAGES[reason], line)
     # Slow path: whatever DuckDB could not take as one exact JSON value.

@@ -16,6 +16,7 @@ import io
 import json
 import json.decoder
 import json.scanner
+import os
 import re
 import zlib
 from collections.abc import Callable
@@ -61,6 +62,8 @@ def raw_days(data_dir: Path) -> list[date]:
 
 READ_CHUNK_BYTES = 16 << 20
 """Compressed bytes read per call."""
+WHOLE_READ_BYTES = 64 << 20
+"""A compressed object up to this size is read in one call of its exact size."""
 INFLATE_PIECE_BYTES = 64 << 20
 """Most decompressed bytes one zlib call returns: a normal object inflates in one piece (one allocation, no
 copies), a bomb in pieces that are cut into lines and dropped one by one."""
@@ -97,7 +100,11 @@ def inflate(source: Path | bytes, max_bytes: int, sink: Callable[[bytes], None])
     total = 0
     try:
         with f:
-            while chunk := f.read(READ_CHUNK_BYTES):
+            # Read exactly what is there when it is small (a read of a larger buffer than the file, later
+            # shrunk, leaves glibc's heap fragmented: +50 MB peak per day measured), else in chunks.
+            size = len(source) if isinstance(source, bytes) else os.fstat(f.fileno()).st_size
+            step = size if 0 < size <= WHOLE_READ_BYTES else READ_CHUNK_BYTES
+            while chunk := f.read(step):
                 while chunk:
                     fed = True
                     out = decoder.decompress(chunk, INFLATE_PIECE_BYTES)

@@ -48,6 +48,7 @@ def test_lines_across_inflate_pieces_and_an_over_long_one_never_held_whole(
 
     monkeypatch.setattr(raw, "INFLATE_PIECE_BYTES", piece)
     monkeypatch.setattr(raw, "READ_CHUNK_BYTES", 5)
+    monkeypatch.setattr(raw, "WHOLE_READ_BYTES", 0)  # read the compressed input 5 bytes at a time
     data = b'{"a":1}\n' + b"L" * 500 + b"\n\n" + b'{"b":22222222}\r\n' + b"M" * 300
     obj = raw.read_object_lines(gzip.compress(data), 1 << 20, 100)
     assert _lines(obj) == [(1, '{"a":1}\n'), (4, '{"b":22222222}\r\n')]
