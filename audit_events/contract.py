@@ -28,12 +28,18 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from etl import schema
+from etl import rules, schema
 from etl.errors import AuditLogError
 
 SCHEMA_FILE = "contract.schema.json"
 SOURCE_PATTERN = schema.SOURCE_PATTERN
 """The source naming rule, defined once in etl/schema.py: it becomes a partition value and an SQL literal."""
+
+TIME_RANGE_MESSAGE = (
+    f"must lie between {rules.format_event_time(rules.MIN_EVENT_TIME)} and "
+    f"{rules.format_event_time(rules.MAX_EVENT_TIME)} in UTC (the range the table stores, etl.rules)"
+)
+"""The time rule the ETL applies (an event outside it is quarantined as invalid_time), refused at ingest."""
 
 ACTIONS: tuple[str, ...] = ("Create", "Update", "Delete", "Read", "Export")
 ACTOR_TYPES: dict[str, int] = {"Service": 0, "User": 1, "Client": 2}
@@ -155,6 +161,10 @@ def validate_event(envelope: object) -> list[ContractViolation]:
         found.update(_violations(error))
     # A wrong type makes the other rules on that field noise ("User" is not an integer, hence not 0/1/2).
     wrong_type = {v.path for v in found if v.rule == "type"}
+    time = envelope.get("time") if isinstance(envelope, Mapping) else None
+    if isinstance(time, str) and not any(v.path == "time" for v in found):
+        if rules.time_out_of_range(time.replace("z", "Z")):
+            found.add(ContractViolation("time", "range", TIME_RANGE_MESSAGE + f"; got {_short(time)}"))
     kept = (v for v in found if v.rule == "type" or v.path not in wrong_type)
     return sorted(kept, key=lambda v: (v.path, v.rule, v.message))
 

@@ -21,12 +21,17 @@ def _day(text: str) -> date:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `auditlog etl [--data-dir DIR] (--date YYYY-MM-DD | --all)`."""
+    """Add `auditlog etl [--data-dir DIR] (--date YYYY-MM-DD | --all) [--json]`."""
     parser = subparsers.add_parser("etl", help="raw events -> Parquet (local DuckDB ETL)")
     add_data_dir_argument(parser)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--date", type=_day, help="the raw arrival day to process, YYYY-MM-DD (UTC)")
     which.add_argument("--all", action="store_true", help="process every arrival day found under raw/")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print each run's report as one line of JSON and its path (the default output today)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -40,7 +45,11 @@ def _summary(data_dir: Path, report: RunReport) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ETL the arguments ask for; print each run's report (compact JSON) and its path."""
+    """Run the ETL the arguments ask for; print each run's report (compact JSON) and its path.
+
+    A day that fails does not stop the others: after every day has run, the failed days are listed on stderr
+    (one line each) and the exit code is 1.
+    """
     data_dir = data_dir_from(args)
     try:
         if args.all:

@@ -19,16 +19,20 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from etl.errors import AuditLogError
+
 ETL_DIR = Path(__file__).resolve().parent
 # What the Glue job imports from this package (etl.local and DuckDB are not shipped to Glue).
-ETL_MODULES: tuple[str, ...] = ("__init__.py", "glue_job.py", "layout.py", "raw.py", "rules.py", "schema.py")
-ETL_MODULES += ("errors.py", "manifest.py", "settings.py", "signing.py")  # run manifests (etl/manifest.py)
+ETL_MODULES: tuple[str, ...] = (
+    "__init__.py", "errors.py", "glue_job.py", "layout.py", "raw.py", "rules.py", "schema.py", "settings.py"
+)
+ETL_MODULES += ("manifest.py", "signing.py")  # run manifests (etl/manifest.py)
 DEFAULT_SCRIPT_KEY = "glue/auditlog/glue_job.py"
 DEFAULT_ZIP_KEY = "glue/auditlog/etl.zip"
 TERMINAL_FAILURES = frozenset({"FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"})
 
 
-class JobRunFailed(RuntimeError):
+class JobRunFailed(AuditLogError, RuntimeError):
     """A Glue job run ended in a state other than SUCCEEDED."""
 
 

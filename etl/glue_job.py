@@ -19,7 +19,6 @@ pyspark for tests. Steps:
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -33,7 +32,18 @@ from pathlib import Path
 from typing import Any, cast
 
 from etl import layout
-from etl.rules import REASONS, format_event_time, parse_event_time, valid_source
+from etl.errors import AuditLogError
+from etl.raw import jsonl_line as raw_jsonl_line
+from etl.raw import read_object_lines
+from etl.rules import (
+    MESSAGES,
+    OBJECT_REASONS,
+    REASONS,
+    format_event_time,
+    has_control_character,
+    parse_event_time,
+    valid_source,
+)
 from etl.schema import (
     ACTOR_TYPE_NAMES,
     COLUMN_NAMES,
@@ -41,6 +51,7 @@ from etl.schema import (
     INDEX_ROW_GROUP_SIZE,
     PARTITION_COLUMNS,
 )
+from etl.settings import EtlSettings
 
 ENGINE = "spark"
 CORRUPT = "_corrupt_record"
@@ -57,7 +68,7 @@ SPARK_CONF: dict[str, str] = {
 }
 
 
-class EmptyArrivalDay(ValueError):
+class EmptyArrivalDay(AuditLogError, ValueError):
     """No raw objects for the requested arrival day."""
 
 
@@ -75,6 +86,7 @@ class PreparedRecord:
     reason: str | None
     message: str | None
     prepared: str  # JSON object text for Spark (the raw text when the record is not an object)
+    records_read: int | None = None  # only for a whole-object entry (reason in etl.rules.OBJECT_REASONS)
 
 
 def _text(value: Any) -> str | None:
@@ -90,29 +102,33 @@ def _valid_id(value: Any) -> bool:
 
 
 def _check(rec: Any) -> tuple[str | None, str | None]:
-    """The quarantine reason and message of a parsed record, or (None, None) when it can be stored."""
+    """The quarantine reason and message (etl.rules) of a parsed record, or (None, None) when it can be
+    stored; the checks run in etl.rules.PARSED_REASONS order, as the local ETL's do."""
+    reason = _reason(rec)
+    return (reason, MESSAGES[reason]) if reason else (None, None)
+
+
+def _reason(rec: Any) -> str | None:
     if rec.kind != "object":
-        return "not_an_object", f"the record is a JSON {rec.kind}, not an object"
+        return "not_an_object"
     detail = _get(rec, "detail")
-    if detail is None or detail.kind != "object":
-        return "no_entities", "`detail` is missing or not an object"
-    entities = _get(detail, "entities")
+    entities = _get(detail, "entities") if detail is not None and detail.kind == "object" else None
     if entities is None or entities.kind != "array" or not entities.value:
-        return "no_entities", "`detail.entities` is missing, not an array or empty"
-    for p, item in enumerate(entities.value):
-        if not _valid_id(_get(_get(item, "entity"), "id")):
-            return "entity_without_id", f"entity {p} has no `entity.id` (string or number)"
+        return "no_entities"
+    items = entities.value
+    if not all(_valid_id(_get(_get(item, "entity"), "id")) for item in items):
+        return "entity_without_id"
+    for item in items:
+        ids = (_text(_get(_get(item, "entity"), "id")), _text(_get(_get(item, "parent"), "id")))
+        if any(has_control_character(i) for i in ids):
+            return "id_control_character"
     time = _get(rec, "time")
     if time is None or time.kind != "string" or parse_event_time(time.value) is None:
-        return "invalid_time", "`time` is missing, not an ISO-8601 date-time with a zone, or before 1970"
+        return "invalid_time"
     source = _get(rec, "source")
     if source is None or source.kind != "string" or not valid_source(source.value):
-        return (
-            "invalid_source",
-            "`source` is missing, not a string, or not a source name (lower-case letters, digits, '.', '_', "
-            "'-'; at most 128)",
-        )
-    return None, None
+        return "invalid_source"
+    return None
 
 
 def dedup_key(rec: Any) -> str | None:
@@ -167,36 +183,52 @@ def _prepared(rec: Any) -> str:
 
 def prepare_lines(file: str, lines: Iterable[str | bytes]) -> Iterator[PreparedRecord]:
     """Cut one raw object's lines (1-based; bytes = not UTF-8) into records and prepare each, in order."""
-    from etl.raw import split_records
-
     for number, line in enumerate(lines, start=1):
         if isinstance(line, bytes):
             text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-            yield PreparedRecord(file, number, 0, text, "invalid_json", "line is not UTF-8", text)
+            msg = f"{MESSAGES['invalid_json']}: not UTF-8"
+            yield PreparedRecord(file, number, 0, text, "invalid_json", msg, text)
             continue
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            continue
-        for r in split_records(line):
-            if r.error is not None:
-                yield PreparedRecord(file, number, r.pos, r.text, "invalid_json", r.error, r.text)
-                continue
-            reason, message = _check(r.value)
-            prepared = r.text if reason else _prepared(r.value)
-            yield PreparedRecord(file, number, r.pos, r.text, reason, message, prepared)
+        yield from _prepare_line(file, number, line)
 
 
-def prepare_object(key: str, content: bytes) -> list[PreparedRecord]:
-    """Decompress one raw gzip object and prepare its records."""
-    lines: list[str | bytes] = []
-    for line in gzip.decompress(content).split(b"\n"):
-        try:
-            lines.append(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            lines.append(line)
-    if lines and lines[-1] == "":
-        lines.pop()
-    return list(prepare_lines(key, lines))
+def prepare_object(key: str, content: bytes, settings: EtlSettings | None = None) -> list[PreparedRecord]:
+    """Decompress one raw gzip object (bounded: etl.raw.read_object_lines, as the local ETL) and prepare
+    its records. An object that cannot be read whole adds one entry (line -1) with its reason; over-long
+    lines become record_too_large records; the complete lines read before a break are prepared."""
+    settings = settings or EtlSettings()
+    obj = read_object_lines(content, settings.max_object_bytes, settings.max_record_bytes)
+    out: list[PreparedRecord] = []
+    for no, text in obj.not_utf8:
+        msg = f"{MESSAGES['invalid_json']}: not UTF-8"
+        out.append(PreparedRecord(key, no, 0, text, "invalid_json", msg, text))
+    for no, size, head in obj.too_long:
+        msg = f"{MESSAGES['record_too_large']} ({size:,} bytes; raw holds its first characters)"
+        out.append(PreparedRecord(key, no, 0, head, "record_too_large", msg, head))
+    for numbers, lines in zip(obj.line_no, obj.lines, strict=True):
+        for no, line in zip(numbers.tolist(), lines.to_pylist(), strict=True):
+            out.extend(_prepare_line(key, no, line))
+    if obj.problem is not None:
+        p = obj.problem
+        out.append(PreparedRecord(key, -1, 0, "", p.reason, f"{MESSAGES[p.reason]}: {p.error}", "",
+                                  p.records_read))
+    return out
+
+
+def _prepare_line(file: str, number: int, line: str) -> Iterator[PreparedRecord]:
+    from etl.raw import split_records
+
+    line = line.rstrip("\r\n")
+    if not line.strip():
+        return
+    for r in split_records(line):
+        if r.error is not None:
+            msg = f"{MESSAGES['invalid_json']}: {r.error}"
+            yield PreparedRecord(file, number, r.pos, r.text, "invalid_json", msg, r.text)
+            continue
+        reason, message = _check(r.value)
+        prepared = r.text if reason else _prepared(r.value)
+        yield PreparedRecord(file, number, r.pos, r.text, reason, message, prepared)
 
 
 def raw_key(uri: str) -> str:
@@ -282,8 +314,11 @@ def transform(spark: Any, raw_paths: Sequence[str], arrival_day: date) -> Transf
     binary = spark.read.format("binaryFile").load(list(raw_paths)).select("path", "content")
     records = binary.rdd.flatMap(lambda r: prepare_object(raw_key(r.path), bytes(r.content)))
     df = spark.createDataFrame(
-        records.map(lambda p: (p.file, p.line, p.pos, p.raw, p.reason, p.message, p.prepared)),
-        "file string, line int, pos int, raw string, reason string, message string, prepared string",
+        records.map(
+            lambda p: (p.file, p.line, p.pos, p.raw, p.reason, p.message, p.prepared, p.records_read)
+        ),
+        "file string, line int, pos int, raw string, reason string, message string, prepared string, "
+        "records_read int",
     ).cache()
     parsed = df.withColumn(
         "j",
@@ -295,17 +330,21 @@ def transform(spark: Any, raw_paths: Sequence[str], arrival_day: date) -> Transf
         F.coalesce(F.col("reason"), F.when(F.col(f"j.{CORRUPT}").isNotNull(), F.lit("invalid_json"))),
     )
     bad = parsed.where(F.col("reason").isNotNull()).orderBy("file", "line", "pos")
-    quarantine = [
-        {
+    quarantine: list[dict[str, Any]] = []
+    for r in bad.select("file", "line", "reason", "message", "raw", "records_read").collect():
+        entry = {
             "run_id": run,
             "file": r.file,
-            "line": r.line,
+            "line": None if r.reason in OBJECT_REASONS else r.line,
             "reason": r.reason,
-            "message": r.message or "the record is not a JSON object",
-            "raw": r.raw,
+            "message": r.message or MESSAGES["invalid_json"],
+            "raw": None if r.reason in OBJECT_REASONS else r.raw,
         }
-        for r in bad.select("file", "line", "reason", "message", "raw").collect()
-    ]
+        if r.reason in OBJECT_REASONS:
+            entry["records_read"] = r.records_read
+        quarantine.append(entry)
+    objects = [q for q in quarantine if q["reason"] in OBJECT_REASONS]
+    records = [q for q in quarantine if q["reason"] not in OBJECT_REASONS]
     good = parsed.where(F.col("reason").isNull())
     first = Window.partitionBy("j.key").orderBy("file", "line", "pos")
     # The first record with a key wins; a record with no key at all is never a duplicate.
@@ -342,16 +381,17 @@ def transform(spark: Any, raw_paths: Sequence[str], arrival_day: date) -> Transf
     totals = df.agg(F.count("*").alias("n"), F.count("reason").alias("bad")).first()
     valid = totals.n - len(quarantine)
     stored = events.count()
+    events_in = int(totals.n) - len(objects)  # an object entry is not an event
     stats = rows.agg(
         F.count("*").alias("rows"),
         F.sum(F.when(F.col("dt") < arrival_day.isoformat(), 1).otherwise(0)).alias("late"),
         F.max("Timestamp").alias("max_ts"),
     ).first()
-    reasons = {r: n for r in REASONS if (n := sum(q["reason"] == r for q in quarantine))}
+    reasons = {r: n for r in REASONS if (n := sum(q["reason"] == r for q in records))}
     counts = {
         "files_in": len(raw_paths),
-        "events_in": int(totals.n),
-        "quarantined": len(quarantine),
+        "events_in": events_in,
+        "quarantined": len(records),
         "duplicates_removed": valid - stored,
         "events_stored": stored,
         "rows_out": int(stats.rows),
@@ -360,6 +400,10 @@ def transform(spark: Any, raw_paths: Sequence[str], arrival_day: date) -> Transf
         if stats.max_ts is None
         else format_event_time(stats.max_ts),
         "quarantine_reasons": reasons,
+        "quarantined_objects": [
+            {k: q[k] for k in ("file", "reason", "message", "records_read")}
+            for q in sorted(objects, key=lambda q: q["file"])
+        ],
     }
     return TransformResult(rows, quarantine, counts)
 
@@ -559,7 +603,7 @@ def run_etl(
     if result.quarantine:
         data.put_atomic(
             layout.quarantine_key(arrival_day),
-            "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in result.quarantine).encode("utf-8"),
+            "".join(raw_jsonl_line(q) for q in result.quarantine).encode("utf-8"),
         )
     else:
         data.delete([layout.quarantine_key(arrival_day)])
@@ -575,6 +619,7 @@ def run_etl(
         "partitions": partitions,
         "index_file": layout.entity_index_key(arrival_day) if c["rows_out"] else None,
         "quarantine_reasons": c["quarantine_reasons"],
+        "quarantined_objects": c["quarantined_objects"],
     }
     data.put_atomic(layout.report_key(arrival_day), (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     result.rows.unpersist()

@@ -1,8 +1,11 @@
 """The local ETL: one raw arrival day -> Parquet partitions, in DuckDB (rules: etl/SEMANTICS.md).
 
-Fast path: every line that DuckDB reads as exactly one JSON value whose re-serialisation equals the source
-(so no number or escape would be rewritten) is validated and flattened in SQL. Every other line goes to
-`etl.raw` (split concatenated objects, strict parse keeping original text) and the same rules in Python.
+A run (`run_etl`) holds its arrival day's lock (etl.runlock) and goes through five steps: read (every raw
+object inflated under a size bound and cut into screened lines, etl.raw), classify (etl.rules applied in
+SQL, etl.sql, and in Python for the rest), dedup, write (stage, then swap in), report. Fast path: every line
+that DuckDB reads as exactly one JSON value whose re-serialisation equals the source (so no number or escape
+would be rewritten) is validated and flattened in SQL. Every other line goes to `etl.raw` (split
+concatenated objects, strict parse keeping original text) and the same rules in Python.
 """
 
 from __future__ import annotations
@@ -22,17 +25,16 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from etl import layout, raw
+from etl import layout, raw, runlock, sql
+from etl.errors import AuditLogError
 from etl.manifest import write_local_manifest
 from etl.rules import (
-    MAX_EVENT_TIME,
-    MIN_EVENT_TIME,
+    MESSAGES,
     REASONS,
-    TIME_PATTERN,
     format_event_time,
+    has_control_character,
     parse_event_time,
     valid_source,
 )
@@ -41,28 +43,24 @@ from etl.schema import (
     COLUMN_NAMES,
     COLUMNS,
     INDEX_ROW_GROUP_SIZE,
-    SOURCE_PATTERN,
     arrow_schema,
     index_arrow_schema,
 )
+from etl.settings import EtlSettings
+from etl.sql import INDEX_SQL, TIME_FROM_PARTS, TIME_IN_RANGE, TIME_PARTS, clean_lines
 
 Progress = Callable[[str, int, int], None]
 
 ENGINE = "duckdb"
 ROW_GROUP_SIZE = 10_000
 READ_THREADS = WRITE_THREADS = 2
-_SWAP_LOCK = threading.Lock()
+SWAP_LOCK_TIMEOUT_SECONDS = 600.0
+"""How long a run waits for another day's swap step (a few seconds at most) before it fails."""
 STAGING_PREFIX = "analytics/_staging/"
-REASON_MESSAGES = {
-    "invalid_json": "text is not valid JSON",
-    "not_an_object": "the record is JSON but not an object",
-    "no_entities": "detail.entities is missing, not an array, or empty",
-    "entity_without_id": "an entities item has no entity.id (or it is null, empty, or not a string/number)",
-    "invalid_time": "time is missing, not ISO-8601 with Z or an offset, or before 1970",
-    "invalid_source": "source is missing, not a string, or not a source name (lower-case letters, digits, "
-    "'.', '_', '-'; at most 128)",
-}
-_NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
+REASON_MESSAGES = MESSAGES  # etl.rules' messages (kept under the old name for callers)
+# The SQL text lives in etl.sql; these names stay for callers that used them from here.
+_MACROS, _FAST_LINE = sql.MACROS, sql.FAST_LINE
+__all__ = ["INDEX_SQL", "TIME_FROM_PARTS", "TIME_IN_RANGE", "TIME_PARTS", "clean_lines"]
 
 
 @dataclass
@@ -85,95 +83,11 @@ class RunReport:
     partitions: list[dict[str, Any]] = field(default_factory=list)
     index_file: str | None = None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    quarantined_objects: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data, keys in the documented order."""
         return asdict(self)
-
-
-# --- Row semantics, SQL side -------------------------------------------------------------------------------
-
-_STRUCT = {
-    "id": "JSON",
-    "time": "JSON",
-    "source": "JSON",
-    "detail-type": "VARCHAR",
-    "detail": {
-        "event_id": "JSON",
-        "entity_type": "VARCHAR",
-        "action": "VARCHAR",
-        "correlation_id": "VARCHAR",
-        "actor": {"type": "VARCHAR", "name": "VARCHAR"},
-        "entities": [
-            {
-                "entity": {"id": "JSON", "name": "VARCHAR"},
-                "parent": {"id": "VARCHAR", "name": "VARCHAR", "type": "VARCHAR"},
-                "channel_code": "VARCHAR",
-                "channel_account_code": "VARCHAR",
-                "before": "JSON",
-                "after": "JSON",
-            }
-        ],
-    },
-}
-
-# `YYYY-MM-DDTHH:MM:SS.mmmZ`, what producers send: parsed by strptime and accepted only when it formats back
-# to the same text (so it means exactly what etl.rules.parse_event_time reads); other shapes take the regex.
-_CANONICAL_TIME = "%Y-%m-%dT%H:%M:%S.%gZ"
-
-_MACROS = f"""
-CREATE OR REPLACE MACRO jtext(x) AS
-    CASE WHEN json_type(x) = 'VARCHAR' THEN json_extract_string(x, '$') ELSE x::VARCHAR END;
-CREATE OR REPLACE MACRO nows(x) AS
-    replace(replace(replace(replace(x, ' ', ''), chr(9), ''), chr(10), ''), chr(13), '');
-CREATE OR REPLACE MACRO time_parts(t) AS regexp_extract(t, '{TIME_PATTERN}',
-    ['y', 'mo', 'd', 'h', 'mi', 's', 'f', 'z', 'sg', 'oh', 'om']);
-CREATE OR REPLACE MACRO time_from_parts(m) AS
-    CASE WHEN m.y >= '{MIN_EVENT_TIME.year - 1}' AND (m.z = 'Z' OR (m.oh::INT <= 23 AND m.om::INT <= 59)) THEN
-        (try_strptime(m.y || '-' || m.mo || '-' || m.d || ' ' || m.h || ':' || m.mi || ':' || m.s,
-                      '%Y-%m-%d %H:%M:%S')
-         + to_milliseconds(CASE WHEN m.f = '' THEN 0 ELSE left(m.f || '00', 3)::INT END)
-         - to_minutes(CASE m.sg WHEN '+' THEN 1 WHEN '-' THEN -1 ELSE 0 END
-                      * (CASE WHEN m.z = 'Z' THEN 0 ELSE m.oh::INT * 60 + m.om::INT END)))::TIMESTAMP_MS
-    END;
-CREATE OR REPLACE MACRO canonical_time(t) AS
-    CASE WHEN length(t) = 24 AND t[24] = 'Z'
-          AND strftime(try_strptime(t, '{_CANONICAL_TIME}'), '{_CANONICAL_TIME}') = t
-        THEN try_strptime(t, '{_CANONICAL_TIME}')::TIMESTAMP_MS END;
-"""  # noqa: S608 (module constants only)
-
-# The event time `ts` of a text column `t`, in two projections: strptime first, then the regex only on rows
-# where it failed (a single expression would run the regex for every row: 0.15 s instead of 0.04 s per day).
-# (A local year before MIN_EVENT_TIME's is parsed too: 1969-12-31T23:30-01:00 is 1970 in UTC.)
-TIME_PARTS = "canonical_time(t) AS ts0, CASE WHEN ts0 IS NULL THEN time_parts(t) END AS tm"
-TIME_FROM_PARTS = "coalesce(ts0, time_from_parts(tm)) AS ts"
-TIME_IN_RANGE = f"ts BETWEEN TIMESTAMP '{MIN_EVENT_TIME}' AND TIMESTAMP '{MAX_EVENT_TIME}'"
-"""The window etl.rules accepts, applied to `ts` where the reasons are decided."""
-
-# Expression per output column over `e` (one entities item), `p` (its position), `k` (dedup key), `ts`, `j`.
-_SQL_COLUMNS: dict[str, str] = {
-    "Id": "coalesce(k, '') || ':' || p",  # no event_id and no id: ":p", as on the Python path
-    "EventId": "k",
-    "Timestamp": "ts",
-    "DetailType": 'j."detail-type"',
-    "ActorName": "j.detail.actor.name",
-    "ActorType": "CASE j.detail.actor.type "
-    + " ".join(f"WHEN '{code}' THEN '{name}'" for code, name in ACTOR_TYPE_NAMES.items())
-    + " ELSE j.detail.actor.type END",
-    "EntityId": "jtext(e.entity.id)",
-    "EntityName": "e.entity.name",
-    "EntityType": "j.detail.entity_type",
-    "EntityParentId": "e.parent.id",
-    "EntityParentName": "e.parent.name",
-    "EntityParentType": "e.parent.type",
-    "ChannelCode": "e.channel_code",
-    "ChannelAccountCode": "e.channel_account_code",
-    "Action": "j.detail.action",
-    "Before": "e.before::VARCHAR",
-    "After": "e.after::VARCHAR",
-    "CorrelationId": "j.detail.correlation_id",
-}
-assert tuple(_SQL_COLUMNS) == COLUMN_NAMES, "the SQL column map must follow etl.schema.COLUMNS"
 
 
 # --- Row semantics, Python side (lines DuckDB cannot take exactly) ------------------------------------------
@@ -217,8 +131,13 @@ def python_record(rec: raw.Raw) -> tuple[str | None, str | None, list[dict[str, 
         eid = _get(item, "entity", "id")
         if not (_is_number(eid) or (eid is not None and eid.kind == "string" and eid.value != "")):
             return "entity_without_id", None, [], None
+    for item in entities.value:
+        if has_control_character(_text(_get(item, "entity", "id"))) or has_control_character(
+            _text(_get(item, "parent", "id"))
+        ):
+            return "id_control_character", None, [], None
     ts = parse_time(rec.value.get("time"))
-    if ts is None or not 1 <= ts.year <= 9999:
+    if ts is None:
         return "invalid_time", None, [], None
     source = rec.value.get("source")
     if source is None or source.kind != "string" or not valid_source(source.value):
@@ -264,37 +183,6 @@ def python_record(rec: raw.Raw) -> tuple[str | None, str | None, list[dict[str, 
 
 # --- The run ------------------------------------------------------------------------------------------------
 
-# Lines that might not read back unchanged (apart from whitespace) through DuckDB: not starting with "{", a
-# backslash (escapes), a trailing comma (DuckDB accepts and drops it), NaN/Infinity, or a number that is
-# negative zero, long (17+ digit/dot characters), has an exponent or a fraction ending in 0 (other than
-# ".0"). DuckDB's json_valid already rejects raw control characters inside strings. A line with none of these
-# reads back unchanged (checked against json() over 700K demo lines and 180K random numbers); a line with any
-# of them gets the exact comparison, which is the rule, so this pattern only decides which lines pay for it.
-_SUSPECT = (
-    r",[ \t\r\n]*[}\]]|[:,\[][ \t\r\n]*(-0|-?[0-9.]{17}|-?[0-9][0-9.]*[eE]"
-    r"|-?[0-9]+\.[0-9]*[0-9]0[ \t\r\n]*([,}\]]|$)|[-+]?([nN][aA]|[iI][nN]))"
-)
-_CLEAN_MISS = r"\\|" + _SUSPECT  # a backslash (an escape DuckDB may rewrite) or a suspect pattern
-
-
-def clean_lines(lines: pa.Array) -> pa.BooleanArray:
-    """True for each line that, when it is valid JSON, surely reads back unchanged through DuckDB: it starts
-    with `{` and holds no backslash and no suspect pattern. Run in Arrow (RE2, no GIL) on the read threads.
-
-    >>> clean_lines(pa.array(['{"a":1.5}', '{"a":1.50}', '{"a":"\\\\u00e9"}', '[1]'])).to_pylist()
-    [True, False, False, False]
-    """
-    return pc.and_(pc.starts_with(lines, "{"), pc.invert(pc.match_substring_regex(lines, _CLEAN_MISS)))
-
-
-# CASE, not AND/OR: DuckDB evaluates both sides of AND, and json() raises on invalid text. `clean` is
-# clean_lines(line); a line it does not clear gets the exact comparison, which is the rule itself.
-_FAST_LINE = (
-    "CASE WHEN NOT json_valid(line) THEN false WHEN clean THEN true"
-    " WHEN regexp_matches(line, '(?i)(^|[:,\\[])[ \\t\\r\\n]*[-+]?(nan|inf)') THEN false"
-    " ELSE nows(line) = nows(json(line)::VARCHAR) END"
-)
-
 
 def _utc_iso(ts: datetime | None) -> str | None:
     return None if ts is None else format_event_time(ts)
@@ -304,37 +192,50 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _lines_table(files: list[Path], data_dir: Path, quarantine: list[dict[str, Any]], run: str) -> pa.Table:
-    """(file_idx, line_no, line, clean) for every line of every file (clean: see clean_lines); non-UTF-8
-    lines go straight to quarantine.
+def _lines_table(
+    files: list[Path],
+    data_dir: Path,
+    quarantine: list[dict[str, Any]],
+    objects: list[dict[str, Any]],
+    run: str,
+    settings: EtlSettings,
+) -> pa.Table:
+    """(file_idx, line_no, line, clean) for every non-blank line of every file (clean: see clean_lines).
 
-    Files are decompressed and screened on a small thread pool (zlib, Arrow's UTF-8 check and RE2 release
-    the GIL).
+    Non-UTF-8 and over-long lines go straight to `quarantine`; an object that cannot be read whole (not gzip,
+    truncated, no access, over the size bound) gets one entry in `objects` and its complete lines read before
+    the break are processed. Files are decompressed and screened on a small thread pool (zlib, Arrow's
+    UTF-8 check and RE2 release the GIL).
     """
     chunks = []
+
+    def read(path: Path) -> tuple[raw.ObjectLines, list[pa.BooleanArray]]:
+        lines = raw.read_object_lines(path, settings.max_object_bytes, settings.max_record_bytes)
+        return lines, [clean_lines(arr) for arr in lines.lines]
+
     with ThreadPoolExecutor(READ_THREADS) as pool:
-        read = list(pool.map(_try_read_lines, files))
-    for idx, (path, (lines, clean)) in enumerate(zip(files, read, strict=True)):
-        if lines is None:
-            decoded = raw.decode_lines(path)
-            for no, (text, ok) in enumerate(decoded, 1):
-                if not ok:
-                    msg = f"{REASON_MESSAGES['invalid_json']}: not UTF-8"
-                    quarantine.append(_qrow(run, data_dir, path, no, 0, "invalid_json", msg, text))
-            lines = pa.array([t if ok else "" for t, ok in decoded], pa.string())
-            clean = clean_lines(lines)
-        n = len(lines)
-        chunks.append(
-            pa.record_batch(
-                [
-                    _numpy_array(np.full(n, idx, dtype=np.int32), pa.int32()),
-                    _numpy_array(np.arange(1, n + 1, dtype=np.int64), pa.int64()),
-                    lines.cast(pa.string()) if lines.type != pa.string() else lines,
-                    clean,
-                ],
-                names=["file_idx", "line_no", "line", "clean"],
+        results = list(pool.map(read, files))
+    for idx, (path, (obj, clean)) in enumerate(zip(files, results, strict=True)):
+        for no, text in obj.not_utf8:
+            msg = f"{MESSAGES['invalid_json']}: not UTF-8"
+            quarantine.append(_qrow(run, data_dir, path, no, 0, "invalid_json", msg, text))
+        for no, size, head in obj.too_long:
+            msg = f"{MESSAGES['record_too_large']} ({size:,} bytes; raw holds its first characters)"
+            quarantine.append(_qrow(run, data_dir, path, no, 0, "record_too_large", msg, head))
+        if obj.problem is not None:
+            objects.append(_object_row(run, data_dir, path, obj.problem))
+        for numbers, lines, screened in zip(obj.line_no, obj.lines, clean, strict=True):
+            chunks.append(
+                pa.record_batch(
+                    [
+                        _numpy_array(np.full(len(numbers), idx, dtype=np.int32), pa.int32()),
+                        _numpy_array(numbers, pa.int64()),
+                        lines,
+                        screened,
+                    ],
+                    names=["file_idx", "line_no", "line", "clean"],
+                )
             )
-        )
     schema = pa.schema(
         [("file_idx", pa.int32()), ("line_no", pa.int64()), ("line", pa.string()), ("clean", pa.bool_())]
     )
@@ -346,12 +247,18 @@ def _numpy_array(values: np.ndarray, type_: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
 
 
-def _try_read_lines(path: Path) -> tuple[pa.Array | None, pa.BooleanArray | None]:
-    try:
-        lines = raw.read_lines(path)
-    except pa.ArrowInvalid:
-        return None, None  # not UTF-8: read line by line instead
-    return lines, clean_lines(lines)
+def _object_row(run: str, data_dir: Path, path: Path, problem: raw.ObjectProblem) -> dict[str, Any]:
+    """The quarantine entry of a whole raw object (no line, no raw text)."""
+    return {
+        "run_id": run,
+        "file": path.relative_to(data_dir).as_posix(),
+        "line": None,
+        "reason": problem.reason,
+        "message": f"{MESSAGES[problem.reason]}: {problem.error}",
+        "raw": None,
+        "records_read": problem.records_read,
+        "_pos": 0,
+    }
 
 
 def _qrow(
@@ -369,205 +276,232 @@ def _qrow(
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    """Write `text` to a temp name beside `path`, then rename; a failed write (a full disk) leaves nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def run_etl(
-    data_dir: Path, arrival_day: date, *, progress: Progress | None = None, threads: int | None = None
+    data_dir: Path,
+    arrival_day: date,
+    *,
+    progress: Progress | None = None,
+    threads: int | None = None,
+    settings: EtlSettings | None = None,
 ) -> RunReport:
     """Process every raw object that arrived on `arrival_day`; replace this run's Parquet files; report.
 
-    `threads` caps DuckDB's threads (default: all cores). Raises ValueError naming the folder when that
-    day has no raw .gz objects.
+    The whole run holds the day's lock (etl.runlock): a second run of the same day waits up to
+    `settings.lock_timeout_seconds`, then raises RunLocked having changed nothing. `threads` caps DuckDB's
+    threads (default: all cores). Raises ValueError naming the folder when that day has no raw .gz objects.
     """
     data_dir = Path(data_dir)
+    settings = settings or EtlSettings.from_env()
+    run = layout.run_id(arrival_day)
     started = _now()
+    attempt = f"{run}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}-{threading.get_ident() % 10_000}"
+    owner = {"attempt": attempt, "pid": os.getpid(), "started_at": started}
+    with runlock.hold(data_dir, run, settings.lock_timeout_seconds, owner):
+        _clean_stale_staging(data_dir, run, settings)
+        report = _run_locked(data_dir, arrival_day, attempt, started, progress, threads, settings)
+        # The run is complete here (report written, lock still held): the one place for an end-of-run step.
+        return report
+
+
+def _clean_stale_staging(data_dir: Path, run: str, settings: EtlSettings) -> None:
+    """Remove staging folders left by earlier attempts of this run (a killed or failed process): safe, as this
+    process holds the day's lock, so no other attempt of the day is alive."""
+    root = data_dir / STAGING_PREFIX
+    if not root.is_dir():
+        return
+    with runlock.hold(data_dir, runlock.SWAP_LOCK, settings.lock_timeout_seconds):
+        for stale in [root / run, *root.glob(f"{run}-*")]:
+            shutil.rmtree(stale, ignore_errors=True)
+        _prune_staging_root(data_dir)
+
+
+def _prune_staging_root(data_dir: Path) -> None:
+    root = data_dir / STAGING_PREFIX
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+
+
+def _run_locked(
+    data_dir: Path,
+    arrival_day: date,
+    attempt: str,
+    started: str,
+    progress: Progress | None,
+    threads: int | None,
+    settings: EtlSettings,
+) -> RunReport:
+    """The run itself, with the day's lock held (see run_etl): read, classify, dedup, write, report."""
     run = layout.run_id(arrival_day)
     files = raw.raw_files(data_dir, arrival_day)
     if not files:
-        raise ValueError(
+        raise NoRawObjects(
             f"no raw .gz objects for {arrival_day:%Y-%m-%d} in {raw.raw_day_dir(data_dir, arrival_day)}"
         )
     report_progress = progress or (lambda stage, done, total: None)
-    quarantine: list[dict[str, Any]] = []
+    found = _Found(run, data_dir, files)
     report_progress("read", 0, len(files))
-    lines = _lines_table(files, data_dir, quarantine, run)
+    holder = [_lines_table(files, data_dir, found.quarantine, found.objects, run, settings)]
     report_progress("read", len(files), len(files))
-
     con = duckdb.connect(config={} if threads is None else {"threads": threads})
     try:
         con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = false")
-        con.execute(_MACROS)
-        con.register("raw_lines", lines)
-        n_lines = lines.num_rows
-        report_progress("parse", 0, n_lines)
-        struct = json.dumps(_STRUCT).replace("'", "''")
-        # One pass: classify each line, parse the fast ones once, keep the text only for lines that go to
-        # the Python path or to quarantine.
-        con.execute(f"""
-            CREATE TEMP TABLE fast AS
-            WITH c AS (
-                SELECT file_idx, line_no, line, {_FAST_LINE} AS ok FROM raw_lines
-            ), f AS (
-                SELECT file_idx, line_no, line, ok,
-                    CASE WHEN ok THEN ltrim(line, ' ' || chr(9) || chr(10) || chr(13))[1] = '{{' END
-                        AS is_obj,
-                    CASE WHEN ok THEN from_json(line, '{struct}') END AS j
-                FROM c
-            ), g AS (
-                SELECT *, CASE
-                    WHEN json_type(j.detail.event_id) = 'VARCHAR' AND jtext(j.detail.event_id) <> ''
-                        THEN jtext(j.detail.event_id)
-                    WHEN json_type(j.detail.event_id) IN {_NUMBER_TYPES} THEN j.detail.event_id::VARCHAR
-                    ELSE jtext(j.id) END AS k,
-                    jtext(j.time) AS t, {TIME_PARTS},
-                    jtext(j.source) AS src
-                FROM f
-            ), g2 AS (
-                SELECT * EXCLUDE (t, ts0, tm), {TIME_FROM_PARTS} FROM g
-            ), r AS (
-                SELECT *, CASE
-                    WHEN NOT ok THEN NULL
-                    WHEN NOT is_obj THEN 'not_an_object'
-                    WHEN j.detail.entities IS NULL OR len(j.detail.entities) = 0 THEN 'no_entities'
-                    WHEN NOT list_bool_and(list_transform(j.detail.entities, lambda e: coalesce(
-                        (json_type(e.entity.id) = 'VARCHAR' AND jtext(e.entity.id) <> '')
-                        OR json_type(e.entity.id) IN {_NUMBER_TYPES}, false))) THEN 'entity_without_id'
-                    WHEN ts IS NULL OR NOT ({TIME_IN_RANGE}) THEN 'invalid_time'
-                    WHEN json_type(j.source) IS DISTINCT FROM 'VARCHAR'
-                        OR NOT regexp_full_match(src, '{SOURCE_PATTERN}') THEN 'invalid_source'
-                    END AS reason
-                FROM g2
-            )
-            SELECT file_idx, line_no, ok, reason,
-                CASE WHEN NOT ok OR reason IS NOT NULL THEN line END AS line,
-                CASE WHEN reason IS NULL THEN j END AS j,
-                CASE WHEN reason IS NULL THEN k END AS k,
-                CASE WHEN reason IS NULL THEN ts END AS ts,
-                CASE WHEN reason IS NULL THEN src END AS src
-            FROM r""")  # noqa: S608 (module constants only)
-        con.unregister("raw_lines")
-        del lines
-        for file_idx, line_no, line, reason in con.execute(
-            "SELECT file_idx, line_no, rtrim(line, chr(10) || chr(13)), reason FROM fast "
-            "WHERE ok AND reason IS NOT NULL ORDER BY file_idx, line_no"
-        ).fetchall():
-            path = files[file_idx]
-            quarantine.append(_qrow(run, data_dir, path, line_no, 0, reason, REASON_MESSAGES[reason], line))
-
-        # Slow path: whatever DuckDB could not take as one exact JSON value.
-        slow_keys: list[tuple[int, int, int, str | None]] = []
-        slow_rows: list[tuple[int, int, int, dict[str, Any]]] = []
-        slow_events = 0
-        slow_lines = con.execute(
-            "SELECT file_idx, line_no, rtrim(line, chr(10) || chr(13)) FROM fast WHERE NOT ok"
-        ).fetchall()
-        for file_idx, line_no, line in slow_lines:
-            for rec in raw.split_records(line):
-                slow_events += 1
-                path = files[file_idx]
-                if rec.value is None:
-                    msg = f"{REASON_MESSAGES['invalid_json']}: {rec.error}"
-                    quarantine.append(
-                        _qrow(run, data_dir, path, line_no, rec.pos, "invalid_json", msg, rec.text)
-                    )
-                    continue
-                reason, key, rows, _ = python_record(rec.value)
-                if reason is not None:
-                    msg = REASON_MESSAGES[reason]
-                    quarantine.append(_qrow(run, data_dir, path, line_no, rec.pos, reason, msg, rec.text))
-                    continue
-                slow_keys.append((file_idx, line_no, rec.pos, key))
-                slow_rows.extend((file_idx, line_no, rec.pos, r) for r in rows)
-        report_progress("parse", n_lines, n_lines)
-
-        # Dedup over both paths in record order; a record with no key at all is never a duplicate.
-        con.execute("CREATE TEMP TABLE slow_keys (file_idx INT, line_no BIGINT, pos INT, k VARCHAR)")
-        if slow_keys:
-            con.executemany("INSERT INTO slow_keys VALUES (?, ?, ?, ?)", slow_keys)
-        con.execute("""
-            CREATE TEMP TABLE winners AS
-            SELECT file_idx, line_no, pos FROM (
-                SELECT file_idx, line_no, pos, k, row_number() OVER (
-                    PARTITION BY k ORDER BY file_idx, line_no, pos) AS rn
-                FROM (SELECT file_idx, line_no, 0 AS pos, k FROM fast WHERE ok AND reason IS NULL
-                      UNION ALL SELECT * FROM slow_keys)
-            ) WHERE k IS NULL OR rn = 1""")
-        good = con.execute(
-            "SELECT (SELECT count(*) FROM fast WHERE ok AND reason IS NULL) "
-            "+ (SELECT count(*) FROM slow_keys), "
-            "(SELECT count(*) FROM winners)"
-        ).fetchall()[0]
-        assert good is not None
-        events_good, events_stored = good
-
-        cols = ", ".join(f'{expr} AS "{name}"' for name, expr in _SQL_COLUMNS.items())
-        out_sql = f"""
-            SELECT {cols}, strftime(ts, '%Y-%m-%d') AS dt, src AS source FROM (
-                SELECT fast.*, u.e, u.p FROM fast
-                JOIN winners w ON w.file_idx = fast.file_idx AND w.line_no = fast.line_no AND w.pos = 0,
-                LATERAL (SELECT unnest(list_transform(fast.j.detail.entities,
-                    lambda e, i: {{'e': e, 'p': i - 1}}), recursive := false) AS u)
-            )"""  # noqa: S608 (schema names only)
-        if slow_rows:
-            won = set(con.execute("SELECT file_idx, line_no, pos FROM winners").fetchall())
-            picked = [r for (fi, ln, pos, r) in slow_rows if (fi, ln, pos) in won]
-            if picked:
-                out_names = (*COLUMN_NAMES, "dt", "source")
-                types = [c.arrow_type for c in COLUMNS] + [pa.string(), pa.string()]
-                slow_table = pa.table(
-                    {n: pa.array([r[n] for r in picked], t) for n, t in zip(out_names, types, strict=True)}
-                )
-                con.register("slow_out", slow_table)
-                out_sql += " UNION ALL SELECT * FROM slow_out"
-        # Every output row once, in file order: partitions (dt, source), then the sort order inside a file.
-        out = con.sql(
-            f'SELECT * FROM ({out_sql}) ORDER BY dt, source, "EntityId", "Timestamp", "Id"'  # noqa: S608
-        ).to_arrow_table()
-        con.execute("DROP TABLE fast")
-        con.register("out", out)
-
-        parts = con.execute(
-            "SELECT dt, source, count(*) FROM out GROUP BY ALL ORDER BY dt, source"
-        ).fetchall()
-        stats = con.execute(
-            'SELECT count(*), count(*) FILTER (WHERE dt < ?), max("Timestamp") FROM out',
-            [arrival_day.isoformat()],
-        ).fetchall()[0]
-        assert stats is not None
-        index = con.sql(INDEX_SQL).to_arrow_table()
+        con.execute(sql.MACROS)
+        slow_keys, slow_rows = _classify(con, holder, found, report_progress)
+        events_good, events_stored = _dedup(con, slow_keys)
+        out, parts, stats, index = _output(con, slow_rows, arrival_day)
     finally:
         con.close()  # before writing: frees DuckDB's memory while the files are written
-    report = _write_outputs(out, parts, stats, data_dir, run, report_progress, index)
+    written = _write_outputs(out, parts, stats, data_dir, run, attempt, report_progress, index)
+    return _report(found, arrival_day, started, events_good, events_stored, written)
 
-    quarantine.sort(key=lambda q: (q["file"], q["line"], q["_pos"]))
-    _write_quarantine(data_dir, arrival_day, quarantine)
+
+@dataclass
+class _Found:
+    """What a run set aside so far: quarantined records (with `_pos`) and unreadable objects."""
+
+    run: str
+    data_dir: Path
+    files: list[Path]
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, file_idx: int, line_no: int, pos: int, reason: str, message: str, text: str) -> None:
+        """Quarantine one record of file `file_idx`."""
+        path = self.files[file_idx]
+        self.quarantine.append(_qrow(self.run, self.data_dir, path, line_no, pos, reason, message, text))
+
+
+def _classify(
+    con: duckdb.DuckDBPyConnection, holder: list[pa.Table], found: _Found, progress: Progress
+) -> tuple[list[tuple[int, int, int, str | None]], list[tuple[int, int, int, dict[str, Any]]]]:
+    """Classify step: the fast path in SQL (table `fast`), the rest through etl.raw and python_record.
+
+    `holder` holds the only reference to the lines table, released once DuckDB has read it (the raw text
+    of a whole day is the largest thing a run holds). Quarantines every record that breaks a rule; returns
+    the Python path's good records (position, key) and their rows.
+    """
+    con.register("raw_lines", holder[0])
+    n_lines = holder[0].num_rows
+    progress("parse", 0, n_lines)
+    con.execute(sql.FAST_TABLE_SQL)
+    con.unregister("raw_lines")
+    holder.clear()
+    for file_idx, line_no, line, reason in con.execute(sql.FAST_QUARANTINE_SQL).fetchall():
+        found.add(file_idx, line_no, 0, reason, MESSAGES[reason], line)
+    # Slow path: whatever DuckDB could not take as one exact JSON value.
+    slow_keys: list[tuple[int, int, int, str | None]] = []
+    slow_rows: list[tuple[int, int, int, dict[str, Any]]] = []
+    for file_idx, line_no, line in con.execute(sql.SLOW_LINES_SQL).fetchall():
+        for rec in raw.split_records(line):
+            if rec.value is None:
+                msg = f"{MESSAGES['invalid_json']}: {rec.error}"
+                found.add(file_idx, line_no, rec.pos, "invalid_json", msg, rec.text)
+                continue
+            reason, key, rows, _ = python_record(rec.value)
+            if reason is not None:
+                found.add(file_idx, line_no, rec.pos, reason, MESSAGES[reason], rec.text)
+                continue
+            slow_keys.append((file_idx, line_no, rec.pos, key))
+            slow_rows.extend((file_idx, line_no, rec.pos, r) for r in rows)
+    progress("parse", n_lines, n_lines)
+    return slow_keys, slow_rows
+
+
+SlowKey = tuple[int, int, int, str | None]
+"""(file_idx, line_no, pos, dedup key) of a Python-path record."""
+
+
+def _dedup(con: duckdb.DuckDBPyConnection, slow_keys: list[SlowKey]) -> tuple[int, int]:
+    """Dedup step over both paths in record order (table `winners`); returns (good events, stored events)."""
+    con.execute(sql.SLOW_KEYS_TABLE_SQL)
+    if slow_keys:
+        con.executemany("INSERT INTO slow_keys VALUES (?, ?, ?, ?)", slow_keys)
+    con.execute(sql.WINNERS_SQL)
+    good = con.execute(sql.COUNTS_SQL).fetchall()[0]
+    return int(good[0]), int(good[1])
+
+
+def _output(
+    con: duckdb.DuckDBPyConnection,
+    slow_rows: list[tuple[int, int, int, dict[str, Any]]],
+    arrival_day: date,
+) -> tuple[pa.Table, list[tuple[str, str, int]], tuple[int, int, datetime | None], pa.Table]:
+    """The winners' rows in file order, their partitions (dt, source, rows), stats and entity index rows."""
+    slow = False
+    if slow_rows:
+        won = set(con.execute("SELECT file_idx, line_no, pos FROM winners").fetchall())
+        picked = [r for (fi, ln, pos, r) in slow_rows if (fi, ln, pos) in won]
+        if picked:
+            out_names = (*COLUMN_NAMES, "dt", "source")
+            types = [c.arrow_type for c in COLUMNS] + [pa.string(), pa.string()]
+            slow_table = pa.table(
+                {n: pa.array([r[n] for r in picked], t) for n, t in zip(out_names, types, strict=True)}
+            )
+            con.register("slow_out", slow_table)
+            slow = True
+    out = con.sql(sql.sorted_out_sql(slow)).to_arrow_table()
+    con.execute("DROP TABLE fast")
+    con.register("out", out)
+    parts = con.execute(sql.PARTS_SQL).fetchall()
+    stats = con.execute(sql.STATS_SQL, [arrival_day.isoformat()]).fetchall()[0]
+    index = con.sql(INDEX_SQL).to_arrow_table()
+    return out, parts, stats, index
+
+
+def _report(
+    found: _Found,
+    arrival_day: date,
+    started: str,
+    events_good: int,
+    events_stored: int,
+    written: dict[str, Any],
+) -> RunReport:
+    """Report step: the quarantine file (records, then objects per file), then the run report, last."""
+    quarantine = found.quarantine
+    entries = sorted(quarantine + found.objects, key=lambda q: (q["file"], q["line"] or 0, q["_pos"]))
+    _write_quarantine(found.data_dir, arrival_day, entries)
     reasons = Counter(q["reason"] for q in quarantine)
-    events_in = events_good + len(quarantine)
     result = RunReport(
-        run_id=run,
+        run_id=found.run,
         arrival_day=arrival_day.isoformat(),
         engine=ENGINE,
         started_at=started,
         finished_at=_now(),
-        files_in=len(files),
-        events_in=events_in,
+        files_in=len(found.files),
+        events_in=events_good + len(quarantine),
         quarantined=len(quarantine),
         duplicates_removed=events_good - events_stored,
         events_stored=events_stored,
-        rows_out=report["rows_out"],
-        late_rows=report["late_rows"],
-        max_event_time=report["max_event_time"],
-        partitions=report["partitions"],
-        index_file=report["index_file"],
+        rows_out=written["rows_out"],
+        late_rows=written["late_rows"],
+        max_event_time=written["max_event_time"],
+        partitions=written["partitions"],
+        index_file=written["index_file"],
         quarantine_reasons={r: reasons[r] for r in REASONS if reasons[r]},
+        quarantined_objects=[
+            {k: o[k] for k in ("file", "reason", "message", "records_read")}
+            for o in sorted(found.objects, key=lambda o: o["file"])
+        ],
     )
-    _atomic_write(data_dir / layout.report_key(arrival_day), json.dumps(result.to_dict(), indent=2) + "\n")
-    write_local_manifest(data_dir, result, files)  # last step: the signed, chained manifest (etl/manifest.py)
+    _atomic_write(
+        found.data_dir / layout.report_key(arrival_day), json.dumps(result.to_dict(), indent=2) + "\n"
+    )
+    # Last step, still under the day's lock: the signed, chained manifest (etl/manifest.py). An object that
+    # could not even be opened cannot be hashed; it is named in the report's quarantined objects instead.
+    readable = [f for f in found.files if os.access(f, os.R_OK)]
+    write_local_manifest(found.data_dir, result, readable)
     return result
 
 
@@ -577,19 +511,9 @@ def _write_quarantine(data_dir: Path, arrival_day: date, quarantine: list[dict[s
         path.unlink(missing_ok=True)
         return
     text = "".join(
-        json.dumps({k: v for k, v in q.items() if k != "_pos"}, ensure_ascii=False) + "\n" for q in quarantine
+        raw.jsonl_line({k: v for k, v in q.items() if k != "_pos"}) for q in quarantine
     )
     _atomic_write(path, text)
-
-
-INDEX_SQL = """
-    SELECT DISTINCT "Key", dt, source FROM (
-        SELECT "EntityId" AS "Key", dt, source FROM out
-        UNION ALL SELECT "EntityParentId" AS "Key", dt, source FROM out
-    ) WHERE "Key" IS NOT NULL
-    ORDER BY "Key", dt, source"""
-"""A run's entity index rows (etl.schema.INDEX_COLUMNS) over a relation `out` holding the run's rows (at least
-EntityId, EntityParentId, dt, source): every distinct (id or parent id, dt, source), sorted."""
 
 
 def write_index_file(index: pa.Table, path: Path) -> None:
@@ -606,6 +530,7 @@ def _write_outputs(
     stats: tuple[int, int, datetime | None],
     data_dir: Path,
     run: str,
+    attempt: str,
     progress: Progress,
     index: pa.Table,
 ) -> dict[str, Any]:
@@ -617,7 +542,7 @@ def _write_outputs(
     The old index goes first and the new one comes last, so an index file never names partitions whose
     files are not all in place (a reader without an index for a run scans everything).
     """
-    staging = data_dir / STAGING_PREFIX / run
+    staging = data_dir / STAGING_PREFIX / attempt
     index_rel = layout.entity_index_key_for_run(run) if index.num_rows else None
     data = out.select(list(COLUMN_NAMES)).cast(arrow_schema())
     partitions = []
@@ -633,15 +558,19 @@ def _write_outputs(
         job[1].parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(job[0], job[1], compression="zstd", row_group_size=ROW_GROUP_SIZE)
 
-    # One run at a time touches the shared folders (staging root, partition folders): see run_all.
-    with _SWAP_LOCK:
-        shutil.rmtree(staging, ignore_errors=True)
-        progress("write", 0, len(parts))
-        with ThreadPoolExecutor(WRITE_THREADS) as pool:
-            for i, _ in enumerate(pool.map(write, jobs), 1):
-                progress("write", i, len(parts))
-        if index_rel is not None:
-            write_index_file(index, staging / index_rel)
+    # One swap at a time touches the shared folders (staging root, partition folders), across processes.
+    with runlock.hold(data_dir, runlock.SWAP_LOCK, SWAP_LOCK_TIMEOUT_SECONDS):
+        try:
+            progress("write", 0, len(parts))
+            with ThreadPoolExecutor(WRITE_THREADS) as pool:
+                for i, _ in enumerate(pool.map(write, jobs), 1):
+                    progress("write", i, len(parts))
+            if index_rel is not None:
+                write_index_file(index, staging / index_rel)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # a failed write (a full disk) leaves nothing behind
+            _prune_staging_root(data_dir)
+            raise
         (data_dir / layout.entity_index_key_for_run(run)).unlink(missing_ok=True)
         analytics = data_dir / layout.ANALYTICS_PREFIX
         for old in analytics.glob(f"dt=*/source=*/{run}.parquet"):
@@ -657,9 +586,7 @@ def _write_outputs(
             (data_dir / index_rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / index_rel, data_dir / index_rel)
         shutil.rmtree(staging, ignore_errors=True)
-        staging_root = data_dir / STAGING_PREFIX
-        if staging_root.is_dir() and not any(staging_root.iterdir()):
-            staging_root.rmdir()
+        _prune_staging_root(data_dir)
     return {
         "rows_out": stats[0],
         "late_rows": stats[1],
@@ -674,17 +601,26 @@ def raw_days(data_dir: Path) -> list[date]:
     return raw.raw_days(Path(data_dir))
 
 
-class RunFailed(RuntimeError):
-    """Some arrival days could not be processed (engine errors); every other day's run completed.
+class NoRawObjects(AuditLogError, ValueError):
+    """The arrival day asked for has no raw .gz objects (the message names the folder looked in)."""
 
-    A failed day replaced nothing: its previous files, if any, are still in place.
+
+class RunFailed(AuditLogError, RuntimeError):
+    """Some arrival days could not be processed (engine errors, a lock held too long, a full disk); every
+    other day's run completed.
+
+    A day that failed before its swap replaced nothing: its previous files, if any, are still in place (a
+    failure inside the short swap step, or after it, is repaired by rerunning the day).
     """
 
     def __init__(self, failures: dict[date, Exception], reports: list[RunReport]) -> None:
         self.failures = failures
         self.reports = reports
         lines = [f"{day}: {type(exc).__name__}: {exc}" for day, exc in sorted(failures.items())]
-        super().__init__(f"{len(failures)} arrival day(s) failed and replaced nothing:\n" + "\n".join(lines))
+        super().__init__(
+            f"{len(failures)} arrival day(s) failed (each keeps its previous files; rerun it):\n"
+            + "\n".join(lines)
+        )
 
 
 def run_all(data_dir: Path, *, progress: Progress | None = None, workers: int = 2) -> list[RunReport]:
@@ -703,14 +639,17 @@ def run_days(
     Days are independent runs (each owns its `<run_id>.parquet` files), so `workers` of them run at once on
     threads, each DuckDB connection with `threads=1`: DuckDB, zlib and the Parquet writer release the GIL,
     and one day's Python steps overlap another's SQL. The swap into analytics/ stays serialised. A day that
-    fails in the engine does not stop the others: RunFailed lists it after every other day has run.
+    fails (in the engine, on a lock held by another run, on the disk) does not stop the others: RunFailed
+    lists it after every other day has run.
     """
     threads = None if workers <= 1 or len(days) == 1 else 1
 
     def one(day: date) -> RunReport | Exception:
         try:
             return run_etl(data_dir, day, progress=progress, threads=threads)
-        except (duckdb.Error, pa.ArrowException) as exc:
+        except NoRawObjects:
+            raise  # the caller named a day with nothing to read: a usage error, not a failed run
+        except Exception as exc:  # noqa: BLE001 (any failure of one day is reported, the others still run)
             return exc
 
     if threads is None:

@@ -14,18 +14,83 @@ True
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from etl.schema import SOURCE_PATTERN
 
-REASONS: tuple[str, ...] = (
-    "invalid_json",
-    "not_an_object",
-    "no_entities",
-    "entity_without_id",
-    "invalid_time",
-    "invalid_source",
+
+@dataclass(frozen=True)
+class Rule:
+    """One acceptance rule: the quarantine reason, the message both ETLs write with it, and the JSON paths
+    (of the envelope) it reads. A record breaking several rules gets the first one's reason (RULES order)."""
+
+    reason: str
+    message: str
+    paths: tuple[str, ...]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("record_too_large", "the line is longer than AUDITLOG_ETL_MAX_RECORD_BYTES; it was not parsed", ()),
+    Rule("invalid_json", "text is not valid JSON", ()),
+    Rule("not_an_object", "the record is JSON but not an object", ()),
+    Rule("no_entities", "detail.entities is missing, not an array, or empty", ("detail", "detail.entities")),
+    Rule(
+        "entity_without_id",
+        "an entities item has no entity.id (or it is null, empty, or not a string/number)",
+        ("detail.entities[].entity.id",),
+    ),
+    Rule(
+        "id_control_character",
+        "an entity.id or parent.id holds a control character (U+0000-U+001F, U+007F-U+009F): the query "
+        "library refuses those, so the row could never be looked up",
+        ("detail.entities[].entity.id", "detail.entities[].parent.id"),
+    ),
+    Rule(
+        "invalid_time",
+        "time is missing, not ISO-8601 with Z or an offset, or outside 1970-01-01T00:00:00.000Z.."
+        "9999-12-31T23:59:59.999Z (UTC)",
+        ("time",),
+    ),
+    Rule(
+        "invalid_source",
+        "source is missing, not a string, or not a source name (lower-case letters, digits, '.', '_', '-'; "
+        "at most 128)",
+        ("source",),
+    ),
 )
+"""Every record-level rule, in the order both ETLs check them (record_too_large and invalid_json are decided
+before a record is parsed; the others on the parsed record)."""
+
+OBJECT_RULES: tuple[Rule, ...] = (
+    Rule(
+        "unreadable_object",
+        "the raw object could not be read to its end (not gzip, truncated, no access)",
+        (),
+    ),
+    Rule("object_too_large", "the raw object decompresses to more than AUDITLOG_ETL_MAX_OBJECT_BYTES", ()),
+)
+"""Rules for a whole raw object; it gets one quarantine entry (no line, no raw text) and the day goes on."""
+
+REASONS: tuple[str, ...] = tuple(r.reason for r in RULES)
+PARSED_REASONS: tuple[str, ...] = REASONS[2:]
+"""The reasons decided on a parsed record, in checking order (what each engine's rule code implements)."""
+OBJECT_REASONS: tuple[str, ...] = tuple(r.reason for r in OBJECT_RULES)
+MESSAGES: dict[str, str] = {r.reason: r.message for r in (*RULES, *OBJECT_RULES)}
+
+ID_CONTROL_PATTERN = r"[\x00-\x1f\x7f-\x9f]"
+"""A control character (Unicode category Cc) in an id: Python `re` and DuckDB's RE2 read it alike."""
+_ID_CONTROL_RE = re.compile(ID_CONTROL_PATTERN)
+
+
+def has_control_character(text: str | None) -> bool:
+    """Whether an id's stored text holds a control character (rule id_control_character).
+
+    >>> has_control_character("o-1"), has_control_character("o\\n1"), has_control_character(None)
+    (False, True, False)
+    """
+    return text is not None and _ID_CONTROL_RE.search(text) is not None
+
 
 # ISO-8601 as both engines accept it: date, 'T', time, optional fraction, 'Z' or +-HH:MM.
 TIME_PATTERN = (
@@ -37,7 +102,8 @@ MIN_EVENT_TIME = datetime(1970, 1, 1)
 edge cases (Spark refuses pre-1582 Parquet timestamps by default; years below 1000 broke formatting)."""
 MAX_EVENT_TIME = datetime(9999, 12, 31, 23, 59, 59, 999000)
 """The last instant a datetime (and so the table) can hold; a later one (a year-9999 time with a negative
-offset) is invalid_time."""
+offset) is invalid_time. The storable range is [MIN_EVENT_TIME, MAX_EVENT_TIME] in UTC: both ETLs and the
+event contract's validator take it from here."""
 
 _TIME_RE = re.compile(TIME_PATTERN)
 _SOURCE_RE = re.compile(SOURCE_PATTERN)
@@ -60,7 +126,31 @@ def parse_event_time(text: str) -> datetime | None:
         ts += timedelta(milliseconds=int((frac or "0").ljust(3, "0")[:3]))
     except (ValueError, OverflowError):
         return None
-    return ts if ts >= MIN_EVENT_TIME else None
+    return ts if MIN_EVENT_TIME <= ts <= MAX_EVENT_TIME else None
+
+
+def time_out_of_range(text: str) -> bool:
+    """Whether `text` is a well-formed event time whose UTC instant lies outside the storable range (the
+    contract's `range` rule; a malformed time is the format rule's business).
+
+    >>> time_out_of_range("2262-04-12T00:00:00Z"), time_out_of_range("1969-12-31T23:59:59Z")
+    (False, True)
+    >>> time_out_of_range("9999-12-31T23:59:59.999-01:00"), time_out_of_range("yesterday")
+    (True, False)
+    """
+    m = _TIME_RE.fullmatch(text)
+    if not m:
+        return False
+    y, mo, d, h, mi, s, _frac, z, _sign, oh, om = m.groups()
+    if int(y) == 0:
+        return True  # year 0000 exists in no calendar Python or the engines use: before the range
+    try:
+        datetime(int(y), int(mo), int(d), int(h), int(mi), int(s))
+    except ValueError:
+        return False  # not a calendar date-time: the format rule's business
+    if z != "Z" and (int(oh) > 23 or int(om) > 59):
+        return False
+    return parse_event_time(text) is None
 
 
 def valid_source(value: object) -> bool:

@@ -113,3 +113,26 @@ class Settings:
                 continue
             changes[name] = _convert(raw, getattr(base, name), var, cls.help(name))
         return dataclasses.replace(base, **changes) if changes else base
+
+
+@dataclasses.dataclass(frozen=True)
+class EtlSettings(Settings):
+    """The local ETL's named limits (`auditlog etl`); defaults fit a 2-core, 4 GB machine running two days
+    at once."""
+
+    lock_timeout_seconds: float = setting(
+        60.0,
+        "how long a run waits for another run of the same arrival day to finish before it fails (seconds)",
+        env="AUDITLOG_ETL_LOCK_TIMEOUT_SECONDS",
+    )
+    max_object_bytes: int = setting(
+        256 * 1024 * 1024,
+        "largest decompressed size of one raw object (bytes); a larger one is quarantined whole, unread",
+        env="AUDITLOG_ETL_MAX_OBJECT_BYTES",
+    )
+    max_record_bytes: int = setting(
+        1024 * 1024,
+        "longest raw line (bytes, 4x EventBridge's 256 KB event limit); a longer one is quarantined as "
+        "record_too_large",
+        env="AUDITLOG_ETL_MAX_RECORD_BYTES",
+    )

@@ -15,9 +15,7 @@ from etl.errors import AuditLogError, ConfigurationError
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("audit_query", "audit_events", "etl", "auditlog", "explorer")
 
-PENDING_ETL = {"etl.local.RunFailed", "etl.glue_job.EmptyArrivalDay", "etl.deploy.JobRunFailed"}
-"""Re-rooted on the etl branch (issue 16 item 4 gives these to the ETL helper). Once that is merged they are
-rooted and `test_the_pending_list_is_emptied_once_they_are_rooted` says to delete this set."""
+ETL_ERRORS = {"etl.local.RunFailed", "etl.glue_job.EmptyArrivalDay", "etl.deploy.JobRunFailed"}
 
 
 def _modules_defining_classes() -> list[str]:
@@ -62,19 +60,14 @@ def test_the_scan_finds_each_packages_exceptions() -> None:
         "audit_events.contract.ContractError",
         "audit_events.access.AccessLogError",
         "etl.errors.ConfigurationError",
-        *PENDING_ETL,
+        *ETL_ERRORS,
     }
     assert expected <= set(EXCEPTIONS), sorted(expected - set(EXCEPTIONS))
 
 
 def test_every_exception_class_derives_from_audit_log_error() -> None:
     unrooted = sorted(n for n, cls in EXCEPTIONS.items() if not issubclass(cls, AuditLogError))
-    assert [n for n in unrooted if n not in PENDING_ETL] == []
-
-
-def test_the_pending_list_is_emptied_once_they_are_rooted() -> None:
-    rooted = sorted(n for n in PENDING_ETL if n in EXCEPTIONS and issubclass(EXCEPTIONS[n], AuditLogError))
-    assert not rooted, f"{rooted} now derive from AuditLogError: remove them from PENDING_ETL"
+    assert unrooted == []
 
 
 @pytest.mark.parametrize(

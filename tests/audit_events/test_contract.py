@@ -258,3 +258,27 @@ def test_make_detail_accepts_actor_type_names_and_copies_entities():
     envelope = copy.deepcopy(demo_event())
     envelope["detail"] = detail
     assert validate_event(envelope) == []
+
+
+@pytest.mark.parametrize(
+    "time_value",
+    ["1969-12-31T23:59:59.999Z", "1970-01-01T00:30:00+01:00", "0999-01-01T00:00:00Z", "0000-01-01T00:00:00Z",
+     "9999-12-31T23:59:59.999-01:00"],
+)
+def test_time_outside_the_storable_range_is_refused_with_the_field_and_rule(time_value):
+    """The ETL quarantines these as invalid_time (etl.rules' range), so `auditlog ingest` refuses them."""
+    event = demo_event()
+    event["time"] = time_value
+    (violation,) = validate_event(event)
+    assert (violation.path, violation.rule) == ("time", "range")
+    assert "1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z" in violation.message
+
+
+@pytest.mark.parametrize(
+    "time_value", ["2262-04-12T00:00:00Z", "9999-12-31T23:59:59.999Z", "1969-12-31T23:30:00-01:00"]
+)
+def test_time_inside_the_storable_range_is_accepted(time_value):
+    """Beyond DuckDB's nanosecond range (2262) is still storable: the ETL stores it."""
+    event = demo_event()
+    event["time"] = time_value
+    assert validate_event(event) == []

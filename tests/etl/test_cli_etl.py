@@ -74,3 +74,10 @@ def test_a_day_failing_in_the_engine_does_not_stop_the_others(
     assert reports == ["run-20261125.json", "run-20261127.json"]
     assert main(["etl", "--data-dir", str(tmp_path), "--date", "2026-11-26"]) == 1
     assert "1 arrival day(s) failed" in capsys.readouterr().err
+
+
+def test_etl_json_prints_the_report_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_raw(tmp_path, datetime(2026, 11, 27, 4), [make_event(1)])
+    assert main(["etl", "--data-dir", str(tmp_path), "--date", "2026-11-27", "--json"]) == 0
+    report_line, path_line = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(report_line)["events_stored"] == 1 and path_line.startswith("report: ")

@@ -12,6 +12,7 @@ import pytest
 
 from etl import layout
 from etl.local import raw_days, run_all, run_etl
+from etl.rules import MESSAGES
 from etl.schema import COLUMN_NAMES, arrow_schema
 from tests.etl.conftest import make_event, write_raw
 
@@ -43,14 +44,15 @@ def check_invariant(report) -> None:
 def test_rerun_gives_identical_rows_and_no_extra_files(tmp_path: Path) -> None:
     write_raw(tmp_path, ARRIVAL, [make_event(i) for i in range(5)] + ["not json"])
     first = run_etl(tmp_path, DAY)
-    before_rows, before_files = rows(tmp_path), files(tmp_path)
+    before_rows, before_files, before_quarantine = rows(tmp_path), files(tmp_path), quarantine(tmp_path)
     second = run_etl(tmp_path, DAY)
     assert rows(tmp_path) == before_rows
     new = [f for f in files(tmp_path) if f not in before_files]
     assert len(new) == 1 and new[0].startswith("manifests/000002-"), "only the re-run's appended manifest"
     assert [f for f in before_files if f not in files(tmp_path)] == []
     assert len(before_rows) == 5 and first.rows_out == second.rows_out == 5
-    assert quarantine(tmp_path) == quarantine(tmp_path) and len(quarantine(tmp_path)) == 1
+    assert quarantine(tmp_path) == before_quarantine and len(before_quarantine) == 1
+    assert before_quarantine[0]["raw"] == "not json" and before_quarantine[0]["line"] == 6
     assert not (tmp_path / "analytics" / "_staging").exists()
 
 
@@ -154,16 +156,26 @@ QUARANTINE_CASES = [
     (make_event(22, time="1969-12-31T23:59:59.999Z"), "invalid_time"),
     (make_event(23, time="1970-01-01T00:30:00+01:00"), "invalid_time"),  # 1969 in UTC
     (make_event(24, time="9999-12-31T23:59:59.999-01:00"), "invalid_time"),  # year 10000 crashed the run
+    (make_event(25, time="10000-01-01T00:00:00Z"), "invalid_time"),
+    (make_event(26, entities=[{"entity": {"id": "o-1\n"}}]), "id_control_character"),
+    (make_event(27, entities=[{"entity": {"id": "o\r1"}}]), "id_control_character"),
+    (make_event(28, entities=[{"entity": {"id": "\u0000"}}]), "id_control_character"),
+    (make_event(29, entities=[{"entity": {"id": "a"}, "parent": {"id": "p\x85"}}]), "id_control_character"),
+    (make_event(30, entities=[{"entity": {"id": "a"}}, {"entity": {"id": "b\x7f"}}]), "id_control_character"),
 ]
 
 
+@pytest.mark.parametrize("escape", ["", "\\u00e9"])  # plain: mostly the SQL path; an escape: the Python path
 @pytest.mark.parametrize(("record", "reason"), QUARANTINE_CASES)
-def test_bad_record_is_quarantined_with_reason(tmp_path: Path, record, reason: str) -> None:
-    path = write_raw(tmp_path, ARRIVAL, [make_event(100), record])
+def test_bad_record_is_quarantined_with_reason(tmp_path: Path, record, reason: str, escape: str) -> None:
+    if escape and not isinstance(record, str):
+        record = {**record, "note": "NOTE"}
     text = record if isinstance(record, str) else json.dumps(record, separators=(",", ":"))
+    text = text.replace("NOTE", escape)
+    path = write_raw(tmp_path, ARRIVAL, [make_event(100), text])
     report = run_etl(tmp_path, DAY)
     (entry,) = quarantine(tmp_path)
-    assert entry["reason"] == reason and entry["message"]
+    assert entry["reason"] == reason and entry["message"].startswith(MESSAGES[reason])
     assert entry == {**entry, "run_id": "run-20261127", "line": 2, "raw": text,
                      "file": path.relative_to(tmp_path).as_posix()}
     assert report.quarantine_reasons == {reason: 1} and report.quarantined == 1
@@ -287,3 +299,48 @@ def test_edge_times_and_keyless_events_are_stored_alike_on_both_paths(tmp_path: 
     assert got["o-1"]["Timestamp"] == datetime(1970, 1, 1, 0, 0, 59, 999000)
     assert got["o-1"]["dt"] == "1970-01-01"
     assert (got["o-2"]["Id"], got["o-2"]["EventId"]) == (":0", None)
+
+
+@pytest.mark.parametrize("escape", ["", "\\u00e9"])
+def test_times_past_the_nanosecond_range_are_stored_up_to_year_9999(tmp_path: Path, escape: str) -> None:
+    """DuckDB's nanosecond timestamps end at 2262-04-11T23:47:16.854Z; a later time once crashed the whole day
+    with `Could not convert Timestamp to higher precision`. Up to MAX_EVENT_TIME it is stored."""
+    times = ["2262-04-12T00:00:00Z", "9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999+01:00"]
+    lines = [json.dumps(make_event(i, time=t, note="NOTE")) for i, t in enumerate(times)]
+    lines = [line.replace("NOTE", escape) for line in lines]
+    write_raw(tmp_path, ARRIVAL, [make_event(100), *lines])
+    report = run_etl(tmp_path, DAY)
+    assert report.quarantined == 0 and report.events_stored == 4
+    got = {r["EventId"]: (r["Timestamp"], r["dt"]) for r in rows(tmp_path)}
+    assert got["ev-0"] == (datetime(2262, 4, 12), "2262-04-12")
+    assert got["ev-1"] == (datetime(9999, 12, 31, 23, 59, 59, 999000), "9999-12-31")
+    assert got["ev-2"] == (datetime(9999, 12, 31, 22, 59, 59, 999000), "9999-12-31")
+    assert report.max_event_time == "9999-12-31T23:59:59.999Z"
+
+
+def test_quarantined_text_with_unicode_line_separators_stays_one_line(tmp_path: Path) -> None:
+    """U+0085/U+2028/U+2029 inside a quarantined record are escaped in the JSON Lines file: readers split it
+    with str.splitlines() (audit_query.runs), which would otherwise cut the entry in two."""
+    bad = make_event(1, entities=[{"entity": {"id": "a\x85b"}}], note="x\u2028y\u2029z")
+    write_raw(tmp_path, ARRIVAL, [make_event(2), json.dumps(bad, ensure_ascii=False)])
+    run_etl(tmp_path, DAY)
+    (entry,) = quarantine(tmp_path)
+    assert entry["reason"] == "id_control_character"
+    assert json.loads(entry["raw"])["detail"]["note"] == "x\u2028y\u2029z"
+
+
+def test_a_rerun_prunes_the_partition_folders_it_emptied(tmp_path: Path) -> None:
+    """SEMANTICS §11: when a rerun no longer writes a (dt, source), that partition's folders go with the old
+    file (a reader listing dt=/source= folders must not find empty partitions), other runs' folders stay."""
+    path = write_raw(tmp_path, ARRIVAL, [make_event(1, source="old.svc", time="2026-11-20T10:00:00Z"),
+                                         make_event(2)])
+    write_raw(tmp_path, datetime(2026, 11, 26, 9), [make_event(3, time="2026-11-26T01:00:00Z")])
+    run_etl(tmp_path, date(2026, 11, 26))
+    run_etl(tmp_path, DAY)
+    analytics = tmp_path / layout.ANALYTICS_PREFIX
+    assert (analytics / "dt=2026-11-20" / "source=old.svc").is_dir()
+    write_raw(tmp_path, ARRIVAL, [make_event(2)], name=path.name)  # the object now holds only the 27th
+    run_etl(tmp_path, DAY)
+    assert not (analytics / "dt=2026-11-20").exists()
+    assert sorted(p.name for p in analytics.iterdir()) == ["dt=2026-11-26", "dt=2026-11-27"]
+    assert not (tmp_path / "analytics" / "_staging").exists()

@@ -9,7 +9,7 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl import local
+from etl import sql as local
 from etl.rules import parse_event_time
 
 # Shapes the fast path must refuse or read exactly: impossible dates, leap seconds, hour 24, short years.
@@ -30,7 +30,7 @@ EDGES = [
 def sql_times(texts: list[str]) -> list[datetime | None]:
     """The SQL parse of each text, with the ETL's time window applied as its reason check does."""
     con = duckdb.connect()
-    con.execute(local._MACROS)
+    con.execute(local.MACROS)
     texts_sql = "SELECT unnest(?) AS t, generate_subscripts(?, 1) AS i"
     rows = con.execute(
         f"SELECT CASE WHEN {local.TIME_IN_RANGE} THEN ts END FROM (SELECT i, {local.TIME_FROM_PARTS} "
