@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import replace
 
 import streamlit as st
 
 from audit_query import Action, ActorType, AuditLogQuery, Page, QueryValidationError
-from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, export, export_command
+from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, Format, export_command
 from explorer import access, data, urlstate
 from explorer.fmt import records_frame
 from explorer.guard import require_app
@@ -17,7 +16,7 @@ from explorer.state import RANGE_PRESETS, SearchFilters
 from explorer.widgets import change_header, diff_view, entity_links, escape_md
 
 VIEW = "search"
-FORMATS = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
+FORMATS: dict[Format, str] = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
 W = {  # widget keys
     "range": "s_range",
     "date_from": "s_from",
@@ -140,7 +139,10 @@ def export_section(q: AuditLogQuery, total: int) -> None:
     """Export the whole filtered view: the row count, a format, then a file to download (or the CLI)."""
     cap = data.settings().export_max_rows
     st.write(f"**{total:,}** rows match these filters (every page, not only this one).")
-    fmt = st.radio("Format", list(FORMATS), format_func=FORMATS.get, horizontal=True, key="export_format")
+    fmt: Format = (
+        st.radio("Format", list(FORMATS), format_func=FORMATS.get, horizontal=True, key="export_format")
+        or "csv"
+    )
     if total > cap:
         st.warning(
             f"That is more than the {cap:,} rows the explorer exports (AUDITLOG_EXPORT_MAX_ROWS). "
@@ -161,10 +163,8 @@ def export_section(q: AuditLogQuery, total: int) -> None:
         def progress(done: int, of: int | None) -> None:
             bar.progress(min(1.0, done / of) if of else 0.0, text=f"{done:,} of {of or done:,} rows")
 
-        buffer = io.BytesIO()
         try:
-            c, _ = data.client()
-            result = export(c, q, fmt, buffer, max_rows=cap, progress=progress)  # type: ignore[arg-type]
+            blob, rows = data.export_file(q, fmt, progress=progress)
         except ExportTooLarge as exc:
             st.warning(str(exc))
             return
@@ -173,9 +173,9 @@ def export_section(q: AuditLogQuery, total: int) -> None:
             return
         bar.empty()
         # No unaudited exports: the file is handed over only once its Export event is stored.
-        if not access.record_export(q, fmt, result.rows):
+        if not access.record_export(q, fmt, rows):
             return
-        prepared = {"key": key, "data": buffer.getvalue()}
+        prepared = {"key": key, "data": blob}
         st.session_state["export_file"] = prepared
     if prepared and prepared["key"] == key:
         st.download_button(

@@ -109,7 +109,9 @@ def external_links(pg) -> list[str]:
     """Links in the page body that leave the app (absolute http(s) or mailto addresses)."""
     hrefs = pg.locator('[data-testid="stMain"] a[href]').evaluate_all("els => els.map(e => e.href)")
     own = urlsplit(url(pg)).netloc
-    return [h for h in hrefs if h.startswith("mailto:") or (h.startswith("http") and urlsplit(h).netloc != own)]
+    return [
+        h for h in hrefs if h.startswith("mailto:") or (h.startswith("http") and urlsplit(h).netloc != own)
+    ]
 
 
 # 4. Data and URL text never become live links.
