@@ -61,6 +61,10 @@ def from_widgets() -> SearchFilters:
         return value or None
 
     rng = ss[W["range"]]
+    shown = ss.get("_search_applied") or {}
+    typed = (ss[W["date_from"]], ss[W["date_to"]])
+    if typed != (shown.get(W["date_from"]), shown.get(W["date_to"])):
+        rng = "custom"  # a typed date is what the user means: it wins over the preset
     return SearchFilters(
         range=rng,
         date_from=ss[W["date_from"]] if rng == "custom" else None,
@@ -98,8 +102,9 @@ def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
     with st.form("search_form", border=True):
         c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.4])
         c1.selectbox("Date range", list(RANGE_PRESETS), format_func=RANGE_PRESETS.get, key=W["range"])
-        c2.date_input("From (custom)", key=W["date_from"], format="YYYY-MM-DD")
-        c3.date_input("To (custom)", key=W["date_to"], format="YYYY-MM-DD")
+        typed = "Typing a date here searches exactly the dates typed (custom dates)."
+        c2.date_input("From", key=W["date_from"], format="YYYY-MM-DD", help=typed)
+        c3.date_input("To", key=W["date_to"], format="YYYY-MM-DD", help=typed)
         c4.multiselect("Sources", sources, key=W["sources"], placeholder="All sources you may read")
         c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.4])
         c1.multiselect("Entity types", types, key=W["entity_types"], placeholder="Any")
@@ -229,7 +234,10 @@ def main() -> None:
             f"{data.client()[0].settings.max_range_days} days, or look up one entity id) or remove filters."
         )
         return
-    st.caption(f"{total:,} matching rows, newest first · this page: {len(page.rows)} rows")
+    st.caption(
+        f"{total:,} matching {'row' if total == 1 else 'rows'} between {q.date_from} and {q.date_to} (UTC), "
+        f"newest first · this page: {len(page.rows)} {'row' if len(page.rows) == 1 else 'rows'}"
+    )
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
     event = st.dataframe(
         records_frame(page.rows),
