@@ -3,13 +3,16 @@ diffs, links up to the parent and down to children, and the entity's state at a 
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from audit_query import AuditRecord
-from audit_query.diff import diff_json, state_at, summarize
+from audit_query.diff import FieldChange, diff_json, state_at, summarize
 from explorer import access, data, urlstate
 from explorer import state as view_state
 from explorer.fmt import entity_label, time_text
@@ -18,6 +21,16 @@ from explorer.state import EntityView
 from explorer.widgets import PAGE_ENTITY, change_card, escape_html, escape_md
 
 VIEW = "entity"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 change', '2 changes'."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key putting '...-2' before '...-10' (numbers compared as numbers)."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p)
 
 
 def form(v: EntityView) -> EntityView | None:
@@ -49,13 +62,22 @@ def form(v: EntityView) -> EntityView | None:
     )
 
 
-def timeline(rows: list[AuditRecord]) -> None:
+def changed_fields(changes: list[FieldChange]) -> list[str]:
+    """The paths of the fields a change added, removed or changed."""
+    return [c.path for c in changes if c.kind != "unchanged"]
+
+
+def fields_text(changed: list[str], most: int = 6) -> str:
+    """At most `most` field names, comma-separated ("–" for none)."""
+    return ", ".join(changed[:most]) + (" …" if len(changed) > most else "") or "–"
+
+
+def timeline(rows: list[AuditRecord], diffs: list[list[FieldChange]]) -> None:
     """A plotly timeline: one lane per entity, one point per change, coloured by action."""
     points = []
-    for r in rows:
-        changes = diff_json(r.Before, r.After)
+    for r, changes in zip(rows, diffs, strict=True):
         counts = summarize(changes)
-        changed = [c.path for c in changes if c.kind != "unchanged"]
+        changed = changed_fields(changes)
         # Plotly reads a subset of HTML in text (<b>, <a href>, <br>): data-derived text is escaped.
         points.append(
             {
@@ -63,7 +85,7 @@ def timeline(rows: list[AuditRecord]) -> None:
                 "Entity": escape_html(entity_label(r.EntityType, r.EntityId)),
                 "Action": escape_html(r.Action or "?"),
                 "Actor": escape_html(f"{r.ActorName} ({r.ActorType})"),
-                "Fields": escape_html(", ".join(changed[:6]) + (" …" if len(changed) > 6 else "") or "–"),
+                "Fields": escape_html(fields_text(changed)),
                 "Changed": counts["changed"] + counts["added"] + counts["removed"],
             }
         )
@@ -92,8 +114,13 @@ def relatives(entity_id: str, rows: list[AuditRecord], dates: tuple[date, date])
     """Links up to the parent and down to each child entity, over the same dates as this history."""
     own = [r for r in rows if r.EntityId == entity_id]
     parents = {(r.EntityParentType, r.EntityParentId) for r in own if r.EntityParentId}
-    children = dict.fromkeys(
-        (r.EntityType, r.EntityId) for r in rows if r.EntityParentId == entity_id and r.EntityId != entity_id
+    children = sorted(
+        {
+            (r.EntityType, r.EntityId)
+            for r in rows
+            if r.EntityParentId == entity_id and r.EntityId != entity_id
+        },
+        key=lambda k: (str(k[0]), natural_key(k[1] or "")),
     )
     if not parents and not children:
         return
@@ -106,7 +133,7 @@ def relatives(entity_id: str, rows: list[AuditRecord], dates: tuple[date, date])
                 query_params=EntityView(pid, *dates).to_params(),
             )
         if children:
-            st.caption(f"{len(children)} child entities")
+            st.caption(plural(len(children), "child entity", "child entities"))
             cols = st.columns(4)
             for i, (ctype, cid) in enumerate(children):
                 cols[i % 4].page_link(
@@ -132,9 +159,7 @@ def state_section(v: EntityView, rows: list[AuditRecord]) -> None:
     if v.at is None and point.replace(second=0) == latest.replace(second=0, microsecond=0):
         point = latest  # the default: the latest state, not the latest minute
     elif point != v.at:
-        urlstate.write(
-            VIEW, EntityView(v.entity_id, v.date_from, v.date_to, v.include_children, point).to_params()
-        )
+        urlstate.write(VIEW, replace(v, at=point).to_params())
     c3.caption(f"Showing each entity as it was at {time_text(point)}.")
     for (etype, eid), s in state_at(rows, point).items():
         label = entity_label(etype, eid)
@@ -177,24 +202,75 @@ def main() -> None:
     st.header(escape_md(entity_label(kind, v.entity_id)))
     n_entities = len({(r.EntityType, r.EntityId) for r in rows})
     st.caption(
-        f"{len(rows)} changes to {n_entities} entities between {dates[0]} and {dates[1]}, newest first"
+        f"{plural(len(rows), 'change')} to {plural(n_entities, 'entity', 'entities')} between {dates[0]} "
+        f"and {dates[1]} (UTC), newest first"
     )
     relatives(v.entity_id, rows, dates)
-    timeline(rows)
+    diffs = [diff_json(r.Before, r.After) for r in rows]
+    timeline(rows, diffs)
+    state_section(v, rows)
+    change_list(v, rows, diffs, dates)
+
+
+def change_list(
+    v: EntityView, rows: list[AuditRecord], diffs: list[list[FieldChange]], dates: tuple[date, date]
+) -> None:
+    """The changes as a compact list (time, action, entity, actor, changed fields), one page at a time;
+    selecting a row opens that change's full diff below (its Id goes into the URL as `sel`)."""
     st.subheader("Changes")
     step = view_state.ENTITY_SHOW_STEP
-    # How many changes are shown belongs to one history: another entity or other dates start again.
+    pages = max(1, -(-len(rows) // step))
+    index = {r.Id: i for i, r in enumerate(rows)}
+    # The page belongs to one history: another entity or other dates start again (at the selected change).
     shown_for = (v.entity_id, v.include_children, dates)
-    if st.session_state.get("_e_show_for") != shown_for:
-        st.session_state["_e_show_for"] = shown_for
-        st.session_state["e_show"] = step
-    shown = st.session_state.get("e_show", step)
-    for i, r in enumerate(rows[:shown]):
-        change_card(r, f"e{i}")
-    if len(rows) > shown and st.button(f"Show {min(step, len(rows) - shown)} more", key="e_more"):
-        st.session_state["e_show"] = shown + step
+    if st.session_state.get("_e_page_for") != shown_for:
+        st.session_state["_e_page_for"] = shown_for
+        st.session_state["e_page"] = index.get(v.selected or "", 0) // step
+    number = min(st.session_state.get("e_page", 0), pages - 1)
+    start = number * step
+    chunk = rows[start : start + step]
+    frame = pd.DataFrame(
+        {
+            "Time (UTC)": [r.Timestamp.astimezone(UTC).replace(tzinfo=None) for r in chunk],
+            "Action": [r.Action or "?" for r in chunk],
+            "Entity": [entity_label(r.EntityType, r.EntityId) for r in chunk],
+            "Actor": [
+                f"{r.ActorName or 'unknown'} ({r.ActorType})" if r.ActorType else r.ActorName for r in chunk
+            ],
+            "Changed fields": [fields_text(changed_fields(d), 8) for d in diffs[start : start + step]],
+        }
+    )
+    frame["Time (UTC)"] = pd.to_datetime(frame["Time (UTC)"])
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key=f"e_list_{abs(hash((shown_for, number))) % 10**12}",
+        width="stretch",
+        column_config={
+            "Time (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss.SSS"),
+            "Changed fields": st.column_config.TextColumn(width="large"),
+        },
+    )
+    c1, c2, c3 = st.columns([1, 1, 4])
+    if c1.button("Previous", icon=":material/chevron_left:", disabled=number == 0, key="e_prev"):
+        st.session_state["e_page"] = number - 1
         st.rerun()
-    state_section(v, rows)
+    if c2.button("Next", icon=":material/chevron_right:", disabled=number >= pages - 1, key="e_next"):
+        st.session_state["e_page"] = number + 1
+        st.rerun()
+    c3.caption(f"Changes {start + 1}–{start + len(chunk)} of {len(rows)} · page {number + 1} of {pages}")
+
+    picked = event.selection.rows if event is not None else []
+    if picked and picked[0] < len(chunk) and chunk[picked[0]].Id != v.selected:
+        v = replace(v, selected=chunk[picked[0]].Id)
+        urlstate.write(VIEW, v.to_params())
+    record = rows[index[v.selected]] if v.selected in index else None
+    if record is None:
+        st.caption("Select a change to see its full before/after, field by field, and its links.")
+    else:
+        change_card(record, "e_sel")
 
 
 require_app()

@@ -134,6 +134,33 @@ def test_urls_and_mail_addresses_in_data_and_the_url_are_plain_text(page, server
     assert external_links(page) == []
 
 
+# 5. Busy entities: timeline, state and a compact change list first; the full diff on demand, in pages.
+def test_a_busy_entity_shows_a_compact_list_first_and_a_diff_on_demand(page, server, lib, demo_data):
+    oid = max(demo_data[1].sample_order_ids, key=lambda o: len(lib.history(o)))
+    rows = lib.history(oid)
+    assert len(rows) >= 8
+    open_page(page, f"{server}/entity?eid={quote(oid)}")
+    heading(page, f"Order {oid}")
+    state = page.get_by_role("heading", name="State at a point in time").bounding_box()
+    changes = page.get_by_role("heading", name="Changes", exact=True).bounding_box()
+    assert state["y"] < changes["y"], "the state section comes before the list of changes"
+    assert page.locator('[data-testid="stTable"]').count() == 0, "no full diff before one is chosen"
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    assert height < 3000, f"the page is {height} px tall for {len(rows)} changes"
+    page.locator('[data-testid="stDataFrame"]').first.scroll_into_view_if_needed()
+    grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    page.mouse.click(grid["x"] + 16, grid["y"] + 35 * 1.5)  # tick the first row
+    page.locator('[data-testid="stTable"]').first.wait_for()
+    wait_idle(page)
+    assert params(page)["sel"] == [rows[0].Id]
+    assert page.get_by_text(f" · by {rows[0].ActorName}").count() >= 1
+    tall = page.viewport_size
+    page.set_viewport_size({"width": 1500, "height": 2000})
+    wait_idle(page)
+    screenshot(page, "entity-busy")
+    page.set_viewport_size(tall)
+
+
 # 6. The Correlation page has its own dates, so an old request is found from the form.
 def test_an_old_correlation_id_is_found_from_the_form(page, server):
     old = datetime.now(UTC).date() - timedelta(days=OLD_DAYS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 from explorer.widgets import escape_md
@@ -32,9 +33,22 @@ def test_a_shared_order_link_shows_every_change_of_it_and_its_children(app, lib,
             lab.endswith(f" {escape_md(child)}") and parse_qs(qs)["eid"] == [child]
             for lab, qs in links.items()
         )
-    # one card per change, newest first
-    headers = [m for m in texts(at.markdown) if m.startswith("**") and " · by " in m]
-    assert len(headers) == len(rows)
+    # a compact list, one row per change, newest first; no full diff until one is chosen
+    listed = at.dataframe[0].value
+    assert list(listed["Entity"]) == [f"{r.EntityType} {r.EntityId}" for r in rows]
+    assert list(listed.columns) == ["Time (UTC)", "Action", "Entity", "Actor", "Changed fields"]
+    assert not [m for m in texts(at.markdown) if " · by " in m] and not at.table
+
+
+def test_a_chosen_change_shows_its_full_diff_and_links(app, lib, demo):
+    oid, rows = order_with_children(lib, demo)
+    chosen = next(r for r in rows if r.Action == "Update")
+    at = app(PAGE, eid=oid, sel=chosen.Id).run()
+    assert not at.exception and not at.error
+    headers = [m for m in texts(at.markdown) if " · by " in m]
+    assert len(headers) == 1 and escape_md(f"{chosen.EntityType} {chosen.EntityId}") in headers[0]
+    assert at.table, "its field-by-field diff"
+    assert any(p.proto.label.startswith("Correlation") for p in at.get("page_link"))
 
 
 def test_a_child_links_up_to_its_parent(app, lib, demo):
@@ -46,18 +60,21 @@ def test_a_child_links_up_to_its_parent(app, lib, demo):
     assert f"Up to parent Order {oid}" in labels
 
 
-def test_state_at_a_moment_before_the_order_existed_and_after_its_last_change(app, lib, demo):
+def test_state_at_a_moment_before_the_order_existed_and_after_its_creation(app, lib, demo):
     oid, rows = order_with_children(lib, demo)
-    created = min(r.Timestamp for r in rows)
-    before = (created.replace(microsecond=0)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    at = app(PAGE, eid=oid, at="2000-01-01T00:00:00Z").run()
+    created = min(r.Timestamp for r in rows if r.EntityId == oid)
+    just_before = (created - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    just_after = (created + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    at = app(PAGE, eid=oid, at=just_before).run()
     assert not at.exception
     assert any(f"Order {oid}" in m and "did not exist" in m for m in texts(at.markdown))
-    at = app(PAGE, eid=oid).run()
-    expanders = [e.label for e in at.expander]
-    assert any(label.startswith(f"Order {oid} · as of ") for label in expanders)
-    assert before  # the creation time is inside the default 90 days
-    assert all("did not exist" not in m or f"Order {oid}" not in m for m in texts(at.markdown))
+    assert not any(e.label.startswith(f"Order {oid} · ") for e in at.expander)
+    at = app(PAGE, eid=oid, at=just_after).run()
+    assert not at.exception
+    assert any(e.label.startswith(f"Order {oid} · as of ") for e in at.expander)
+    assert not any(f"Order {oid}" in m and "did not exist" in m for m in texts(at.markdown))
+    at = app(PAGE, eid=oid).run()  # the default: the latest state
+    assert any(e.label.startswith(f"Order {oid} · as of ") for e in at.expander)
 
 
 def test_form_submission_puts_the_entity_in_the_url(app, lib, demo):
