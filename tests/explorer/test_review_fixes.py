@@ -210,3 +210,20 @@ def test_a_link_to_a_change_opens_the_page_holding_it(app, lib, demo, monkeypatc
     at = app(ENTITY, eid=oid, sel=rows[4].Id).run()
     assert any(c.startswith(f"Changes 5–{min(6, len(rows))} of ") for c in texts(at.caption))
     assert sum(" · by " in m for m in texts(at.markdown)) == 1
+
+
+PHISHY = (
+    "http://evil.example/login",
+    "HTTPS://evil.example",
+    "www.evil.example",
+    "boss@evil.example",
+    "mailto:boss@evil.example",
+    "(see:http://evil.example)",
+)
+
+
+@pytest.mark.parametrize("value", PHISHY)
+def test_a_url_or_mail_address_in_data_is_never_markdown_text_that_gfm_would_autolink(value):
+    text = escape_md(f"before {value} after")
+    assert outside_code(text).replace("\\", "") == "before  after"  # the value itself is in a code span
+    assert value in text
