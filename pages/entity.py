@@ -3,22 +3,22 @@ diffs, links up to the parent and down to children, and the entity's state at a 
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from audit_query import AuditRecord
-from audit_query.diff import FieldChange, diff_json, state_at, summarize
+from audit_query.diff import FieldChange, diff_json, state_at
 from explorer import access, data, urlstate
 from explorer import state as view_state
 from explorer.fmt import entity_label, time_text
 from explorer.guard import require_app
 from explorer.state import EntityView
-from explorer.widgets import PAGE_ENTITY, change_card, escape_html, escape_md
+from explorer.widgets import PAGE_ENTITY, change_card, escape_md
 
 VIEW = "entity"
 
@@ -72,42 +72,73 @@ def fields_text(changed: list[str], most: int = 6) -> str:
     return ", ".join(changed[:most]) + (" …" if len(changed) > most else "") or "–"
 
 
-def timeline(rows: list[AuditRecord], diffs: list[list[FieldChange]]) -> None:
-    """A plotly timeline: one lane per entity, one point per change, coloured by action."""
-    points = []
-    for r, changes in zip(rows, diffs, strict=True):
-        counts = summarize(changes)
-        changed = changed_fields(changes)
-        # Plotly reads a subset of HTML in text (<b>, <a href>, <br>): data-derived text is escaped.
-        points.append(
-            {
-                "Time (UTC)": r.Timestamp.astimezone(UTC).replace(tzinfo=None),
-                "Entity": escape_html(entity_label(r.EntityType, r.EntityId)),
-                "Action": escape_html(r.Action or "?"),
-                "Actor": escape_html(f"{r.ActorName} ({r.ActorType})"),
-                "Fields": escape_html(fields_text(changed)),
-                "Changed": counts["changed"] + counts["added"] + counts["removed"],
-            }
+#: One colour per action (the Activity page uses the same ones).
+ACTION_COLOURS = {"Create": "#2e7d32", "Update": "#1565c0", "Delete": "#c62828"}
+OTHER_COLOUR = "#757575"
+
+
+def _axis_text(t: datetime, span: timedelta) -> str:
+    return t.strftime("%Y-%m-%d" if span > timedelta(days=2) else "%m-%d %H:%M")
+
+
+def timeline_html(rows: list[AuditRecord], diffs: list[list[FieldChange]]) -> str:
+    """The timeline as plain HTML: one lane per entity, one dot per change coloured by action, hover text
+    (time, action, actor, changed fields) as each dot's title. No charting library (Streamlit's HTML
+    sanitiser drops SVG): it draws at once however busy the entity is. Data-derived text is HTML-escaped."""
+    times = [r.Timestamp.astimezone(UTC) for r in rows]
+    lo, hi = min(times), max(times)
+    span = hi - lo
+
+    def x(t: datetime) -> float:
+        return 50.0 if span.total_seconds() == 0 else 1 + 98 * (t - lo).total_seconds() / span.total_seconds()
+
+    lanes: dict[tuple[str | None, str | None], list[str]] = {}
+    for r, t, changes in zip(rows, times, diffs, strict=True):
+        colour = ACTION_COLOURS.get(r.Action or "", OTHER_COLOUR)
+        tip = html.escape(
+            f"{time_text(t)} · {r.Action or '?'} · by {r.ActorName} ({r.ActorType})\n"
+            f"changed: {fields_text(changed_fields(changes))}"
         )
-    lanes = list(dict.fromkeys(p["Entity"] for p in points))
-    fig = px.scatter(
-        points,
-        x="Time (UTC)",
-        y="Entity",
-        color="Action",
-        hover_data=["Actor", "Fields"],
-        category_orders={"Entity": lanes},
-        color_discrete_map={"Create": "#2e7d32", "Update": "#1565c0", "Delete": "#c62828"},
+        lanes.setdefault((r.EntityType, r.EntityId), []).append(
+            f'<span title="{tip}" style="position:absolute;left:{x(t):.3f}%;top:6px;width:12px;height:12px;'
+            f"border-radius:50%;background:{colour};border:1px solid white;"
+            'transform:translateX(-50%)"></span>'
+        )
+    label = "width:15rem;flex:none;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;font-size:0.8rem"
+    out = ['<div class="entity-timeline" style="font-family:inherit">']
+    legend = " ".join(
+        f'<span style="white-space:nowrap;margin-right:1rem"><span style="color:{c}">●</span> '
+        f"{html.escape(a)}</span>"
+        for a, c in [*ACTION_COLOURS.items(), ("other", OTHER_COLOUR)]
+        if any((r.Action or "") == a or (a == "other" and r.Action not in ACTION_COLOURS) for r in rows)
     )
-    fig.update_traces(marker={"size": 12, "line": {"width": 1, "color": "white"}})
-    fig.update_layout(
-        height=120 + 36 * len(lanes),
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        # Above the plot area, anchored at its bottom edge, so it never covers the first lane.
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
-        yaxis_title=None,
+    out.append(f'<div style="font-size:0.8rem;margin:0 0 0.25rem 15rem">{legend}</div>')
+    for (etype, eid), dots in lanes.items():
+        name = html.escape(entity_label(etype, eid))
+        out.append(
+            f'<div style="display:flex;align-items:center;border-bottom:1px solid rgba(49,51,63,0.1)">'
+            f'<div style="{label}" title="{name}">{name}</div>'
+            f'<div style="position:relative;flex:1;height:26px" role="img" '
+            f'aria-label="{plural(len(dots), "change")} of {name}">{"".join(dots)}</div></div>'
+        )
+    ticks = [lo + span * i / 4 for i in range(5)] if span.total_seconds() else [lo]
+    shift = ["0", "-50%", "-50%", "-50%", "-100%"] if len(ticks) == 5 else ["-50%"]  # ends stay inside
+    marks = "".join(
+        f'<span style="position:absolute;left:{x(t):.3f}%;transform:translateX({d});white-space:nowrap">'
+        f"{_axis_text(t, span)}</span>"
+        for t, d in zip(ticks, shift, strict=True)
     )
-    st.plotly_chart(fig, width="stretch", key="entity_timeline")
+    out.append(
+        '<div style="display:flex;font-size:0.75rem;color:rgba(49,51,63,0.6)"><div style="width:15rem;'
+        f'flex:none">Time (UTC)</div><div style="position:relative;flex:1;height:1.2rem">{marks}</div></div>'
+    )
+    out.append("</div>")
+    return "".join(out)
+
+
+def timeline(rows: list[AuditRecord], diffs: list[list[FieldChange]]) -> None:
+    """Draw the timeline (timeline_html) in the page."""
+    st.html(timeline_html(rows, diffs))
 
 
 def relatives(entity_id: str, rows: list[AuditRecord], dates: tuple[date, date]) -> None:

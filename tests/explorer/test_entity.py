@@ -25,7 +25,9 @@ def test_a_shared_order_link_shows_every_change_of_it_and_its_children(app, lib,
     assert not at.exception and not at.error
     assert at.header[0].value == f"Order {oid}"
     assert any(c.startswith(f"{len(rows)} changes to ") for c in texts(at.caption))
-    assert len(at.get("plotly_chart")) == 1
+    (timeline,) = [h.proto.body for h in at.get("html") if "entity-timeline" in h.proto.body]
+    assert timeline.count("border-radius:50%") == len(rows)  # one dot per change
+    assert all(f">{r.EntityType} {r.EntityId}</div>" in timeline for r in rows)  # one lane per entity
     children = {r.EntityId for r in rows if r.EntityParentId == oid}
     links = {p.proto.label: p.proto.query_string for p in at.get("page_link")}
     for child in children:
