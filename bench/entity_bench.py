@@ -2,9 +2,11 @@
 settle in headless Chromium against a real `streamlit run app.py`, for two copies of the app in the same run
 (by default the code before the compact change list, as `git archive` of BEFORE_COMMIT, and this worktree).
 
-Settle = the entity's header is shown, the script state is notRunning and no skeleton is left. Warm: each
-server loads the page once before the timed rounds (results cached, as for a user coming back). The
-rounds alternate between the two servers so a busy machine slows both alike; the ratio is after/before.
+Also timed, as a floor: the same server's Entity page with no id (what any page costs to load and settle
+on this machine). Settle = the entity's header is shown, the script state is notRunning and no skeleton
+is left. Warm: each server loads the page once before the timed rounds (results cached, as for a user
+coming back). The rounds alternate between the two servers so a busy machine slows both alike; the ratio
+is after/before.
 
 `python -m bench.entity_bench [--rounds N] [--days 365] [--events-per-day 10000]`
 """
@@ -199,7 +201,7 @@ def run(rounds: int, days: int, events_per_day: int) -> dict[str, object]:
         {"eid": BUSY_ID, "from": str(data.END_DATE - timedelta(days=days - 1)), "to": str(data.END_DATE)}
     )
     header = f"InventoryItem {BUSY_ID}"
-    times: dict[str, list[float]] = {"before": [], "after": []}
+    times: dict[str, list[float]] = {"before": [], "after": [], "floor": []}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         dirs = {"before": before_copy(BEFORE_COMMIT, Path(tmp)), "after": REPO}
         bases = {k: stack.enter_context(server(d, data_dir, Path(tmp) / f"{k}.log")) for k, d in dirs.items()}
