@@ -210,11 +210,14 @@ def run(rounds: int, days: int, events_per_day: int) -> dict[str, object]:
             pages = {k: browser.new_page(viewport={"width": 1500, "height": 1100}) for k in bases}
             for k, base in bases.items():  # warm: history cached, page compiled
                 settle_ms(pages[k], f"{base}/entity?{query}", header)
-                text = pages[k].locator('[data-testid="stCaptionContainer"]').first.inner_text()
+                text = pages[k].get_by_text(" changes to ").first.inner_text()
                 data.log(f"  {k}: {text}")
+            settle_ms(pages["after"], f"{bases['after']}/entity", "Entity history")
             for i in range(rounds):
                 for k in ("before", "after") if i % 2 == 0 else ("after", "before"):
                     times[k].append(settle_ms(pages[k], f"{bases[k]}/entity?{query}", header))
+                # The floor: the same app's Entity page with no id (app shell, sidebar, form; no history).
+                times["floor"].append(settle_ms(pages["after"], f"{bases['after']}/entity", "Entity history"))
             browser.close()
     out: dict[str, object] = {
         "days": days,
