@@ -117,20 +117,20 @@ def external_links(pg) -> list[str]:
 # 4. Data and URL text never become live links.
 def test_urls_and_mail_addresses_in_data_and_the_url_are_plain_text(page, server, lib):
     eid = PHISH["entity_id"]
-    open_page(page, f"{server}/entity?eid={quote(eid)}&at=2099-01-01T00:00:00Z")
+    row = lib.history(eid)[0]
+    open_page(page, f"{server}/entity?eid={quote(eid)}&at=2099-01-01T00:00:00Z&sel={quote(row.Id)}")
     heading(page, f"Order {eid}")
-    page.get_by_text(PHISH["actor"]).first.wait_for()
+    page.locator('[data-testid="stMarkdownContainer"]', has_text=PHISH["actor"]).first.wait_for()
     for x in page.locator('[data-testid="stExpander"] summary').all():
         x.click()
     wait_idle(page)
     assert external_links(page) == []
     screenshot(page, "entity-hostile")
     open_page(page, f"{server}/correlation?corr={quote(PHISH['correlation_id'])}")
-    page.get_by_text(PHISH["actor"]).first.wait_for()
+    page.locator('[data-testid="stMarkdownContainer"]', has_text=PHISH["actor"]).first.wait_for()
     assert external_links(page) == []
-    row = lib.history(eid)[0]
     open_page(page, f"{server}/?eid={quote(eid)}&sel={quote(row.Id)}")
-    page.get_by_text(PHISH["actor"]).first.wait_for()
+    page.locator('[data-testid="stMarkdownContainer"]', has_text=PHISH["actor"]).first.wait_for()
     assert external_links(page) == []
 
 
