@@ -71,6 +71,15 @@ def test_entity_links_change_the_address_so_reload_and_back_work(page, server, l
     heading(page, f"Order {oid}")
     wait_idle(page)
     assert params(page)["eid"] == [oid]
+    # the Parent link inside a change card
+    change = next(r for r in lib.history(cid) if r.EntityId == cid and r.EntityParentId == oid)
+    open_page(page, f"{server}/entity?eid={quote(cid)}&sel={quote(change.Id)}")
+    page.get_by_role("link", name=f"Parent: Order {oid}").click()
+    heading(page, f"Order {oid}")
+    wait_idle(page)
+    assert params(page)["eid"] == [oid] and "from" in params(page)
+    page.go_back()
+    heading(page, entity_label(ctype, cid))
 
 
 # 2. Typed dates are never silently ignored; every result caption states the dates searched.
