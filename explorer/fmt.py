@@ -70,6 +70,15 @@ def display_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """A count with its noun in the right number.
+
+    >>> plural(1, "change"), plural(2, "change"), plural(1, "entity", "entities"), plural(1200, "row")
+    ('1 change', '2 changes', '1 entity', '1,200 rows')
+    """
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def entity_label(entity_type: str | None, entity_id: str | None) -> str:
     """'Order 100234' style label.
 

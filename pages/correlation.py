@@ -7,17 +7,13 @@ from datetime import date, timedelta
 import streamlit as st
 
 from explorer import access, data, urlstate
-from explorer.fmt import records_frame
+from explorer.fmt import plural, records_frame
 from explorer.guard import require_app
 from explorer.state import CorrelationView, today_utc
 from explorer.widgets import change_card, escape_md
 
 VIEW = "correlation"
 
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """'1 change', '2 changes'."""
-    return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 
 def form(v: CorrelationView, default: tuple[date, date]) -> CorrelationView | None:

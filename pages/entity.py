@@ -15,17 +15,13 @@ from audit_query import AuditRecord
 from audit_query.diff import FieldChange, diff_json, state_at
 from explorer import access, data, urlstate
 from explorer import state as view_state
-from explorer.fmt import entity_label, time_text
+from explorer.fmt import entity_label, plural, time_text
 from explorer.guard import require_app
 from explorer.state import EntityView
 from explorer.widgets import PAGE_ENTITY, change_card, escape_md
 
 VIEW = "entity"
 
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """'1 change', '2 changes'."""
-    return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:

@@ -10,7 +10,7 @@ import streamlit as st
 from audit_query import Action, ActorType, AuditLogQuery, Page, QueryValidationError
 from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, Format, export_command
 from explorer import access, data, urlstate
-from explorer.fmt import records_frame
+from explorer.fmt import plural, records_frame
 from explorer.guard import require_app
 from explorer.state import RANGE_PRESETS, SearchFilters
 from explorer.widgets import change_header, diff_view, entity_links, escape_md
@@ -235,8 +235,8 @@ def main() -> None:
         )
         return
     st.caption(
-        f"{total:,} matching {'row' if total == 1 else 'rows'} between {q.date_from} and {q.date_to} (UTC), "
-        f"newest first · this page: {len(page.rows)} {'row' if len(page.rows) == 1 else 'rows'}"
+        f"{plural(total, 'matching row')} between {q.date_from} and {q.date_to} (UTC), newest first · "
+        f"this page: {plural(len(page.rows), 'row')}"
     )
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
     event = st.dataframe(
