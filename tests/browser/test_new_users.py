@@ -82,6 +82,13 @@ def test_entity_links_change_the_address_so_reload_and_back_work(page, server, l
     heading(page, entity_label(ctype, cid))
 
 
+def test_a_pasted_link_is_one_history_entry_however_it_is_spelt(page, server):
+    before = page.evaluate("history.length")
+    open_page(page, f"{server}/?actor=alice@example.com")  # a raw @, which the app would spell %40
+    assert page.evaluate("history.length") == before + 1
+    assert params(page)["actor"] == ["alice@example.com"]
+
+
 # 2. Typed dates are never silently ignored; every result caption states the dates searched.
 def test_typed_dates_are_the_dates_searched_and_the_caption_says_so(page, server, lib):
     today = datetime.now(UTC).date()
