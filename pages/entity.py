@@ -23,7 +23,6 @@ from explorer.widgets import PAGE_ENTITY, change_card, escape_md
 VIEW = "entity"
 
 
-
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key putting '...-2' before '...-10' (numbers compared as numbers)."""
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p)
@@ -68,7 +67,7 @@ def fields_text(changed: list[str], most: int = 6) -> str:
     return ", ".join(changed[:most]) + (" …" if len(changed) > most else "") or "–"
 
 
-#: One colour per action (the Activity page uses the same ones).
+#: One colour per action (those of the plotly timeline this replaced).
 ACTION_COLOURS = {"Create": "#2e7d32", "Update": "#1565c0", "Delete": "#c62828"}
 OTHER_COLOUR = "#757575"
 
@@ -171,6 +170,15 @@ def relatives(entity_id: str, rows: list[AuditRecord], dates: tuple[date, date])
                 )
 
 
+def deleted_at(
+    rows: list[AuditRecord], key: tuple[str | None, str | None], point: datetime
+) -> datetime | None:
+    """When the entity `key` was deleted, if its last change at or before `point` is a Delete."""
+    own = [r for r in rows if (r.EntityType, r.EntityId) == key and r.Timestamp <= point]
+    last = max(own, key=lambda r: r.Timestamp, default=None)
+    return last.Timestamp if last is not None and last.Action == "Delete" else None
+
+
 def state_section(v: EntityView, rows: list[AuditRecord]) -> None:
     """The state of the entity and its children at a chosen moment, rebuilt from before/after maps."""
     st.subheader("State at a point in time")
@@ -191,7 +199,9 @@ def state_section(v: EntityView, rows: list[AuditRecord]) -> None:
     for (etype, eid), s in state_at(rows, point).items():
         label = entity_label(etype, eid)
         if not s.exists:
-            st.markdown(f"**{escape_md(label)}**: did not exist at that moment")
+            gone = deleted_at(rows, (etype, eid), point)
+            said = f"deleted at {time_text(gone)}" if gone else "did not exist yet at that moment"
+            st.markdown(f"**{escape_md(label)}**: {said}")
             continue
         with st.expander(
             escape_md(label) + (f" · as of {time_text(s.as_of)}" if s.as_of else " · before its first change")
@@ -227,6 +237,8 @@ def main() -> None:
     own = [r for r in rows if r.EntityId == v.entity_id]
     kind = own[0].EntityType if own else None
     st.header(escape_md(entity_label(kind, v.entity_id)))
+    if own and own[0].Action == "Delete":  # newest first: its last change deleted it
+        st.badge(f"Deleted at {time_text(own[0].Timestamp)}", icon=":material/delete:", color="red")
     n_entities = len({(r.EntityType, r.EntityId) for r in rows})
     st.caption(
         f"{plural(len(rows), 'change')} to {plural(n_entities, 'entity', 'entities')} between {dates[0]} "

@@ -99,3 +99,20 @@ def test_a_too_long_range_is_a_message_naming_the_field(app):
     at = app(PAGE, eid="1", **{"from": "2020-01-01", "to": "2026-01-01"}).run()
     assert not at.exception
     assert any("Date range" in e and "at most 400 days" in e for e in texts(at.error))
+
+
+def test_a_deleted_entity_says_so_in_its_header_and_its_state(app, lib):
+    from datetime import UTC, datetime
+
+    from audit_query import AuditLogQuery
+    from explorer.fmt import time_text
+
+    today = datetime.now(UTC).date()
+    week = AuditLogQuery(today - timedelta(days=6), today, tuple(lib.sources()), actions=("Delete",))
+    gone = next(r for r in lib.query(week).rows if lib.history(r.EntityId)[0].Action == "Delete")
+    at = app(PAGE, eid=gone.EntityId).run()
+    assert not at.exception and not at.error
+    said = texts(at.markdown)
+    assert any("Deleted at " + time_text(gone.Timestamp) in m for m in said), said
+    label = escape_md(f"{gone.EntityType} {gone.EntityId}")
+    assert any(m == f"**{label}**: deleted at {time_text(gone.Timestamp)}" for m in said), said
