@@ -229,8 +229,14 @@ def main() -> None:
     access.record_read(VIEW, q, len(page.rows))
     if not page.rows:
         start, end = q.date_from, q.date_to
+        exact = (
+            f"Actor names match exactly, the whole name as stored (e.g. `alice@example.com`, not `alice`): "
+            f"check {escape_md(repr(f.actor_name))}. "
+            if f.actor_name
+            else ""
+        )
         st.info(
-            f"No events match these filters between {start} and {end}. Widen the date range (at most "
+            f"No events match these filters between {start} and {end}. {exact}Widen the date range (at most "
             f"{data.client()[0].settings.max_range_days} days, or look up one entity id) or remove filters."
         )
         return

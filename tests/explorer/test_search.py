@@ -118,6 +118,13 @@ def test_no_results_suggest_widening_the_date_range(app):
     assert any("Widen the date range" in i for i in texts(at.info))
 
 
+def test_no_results_for_a_partial_actor_name_say_that_actor_matching_is_exact(app):
+    at = app(actor="alice").run()
+    assert any("Actor names match exactly" in i and "'alice'" in i for i in texts(at.info))
+    at = app(etype="NoSuchType").run()
+    assert not any("Actor names match exactly" in i for i in texts(at.info))
+
+
 def test_export_builds_a_file_with_every_row_of_the_view(app, lib):
     at = app(actor="alice@example.com").run()
     at.button(key="export_prepare").click().run()
