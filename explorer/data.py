@@ -7,7 +7,11 @@ key, so two users with different scopes never share a result.
 
 from __future__ import annotations
 
+import io
 import json
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import date
@@ -31,6 +35,7 @@ from audit_query import (
     UnreadableFile,
 )
 from audit_query.backends import backend_from_env
+from audit_query.export import Format, Progress, export
 from audit_query.masking import MaskedClient, MaskingRules, MaskingSettings
 from audit_query.runs import RunStore, store_for
 from etl.errors import ConfigurationError
@@ -275,6 +280,59 @@ def unreadable_files() -> list[UnreadableFile]:
         for u in _unreadable_files(c, ckey)
         if (user.scopes is None if u.source is None else user.allows(u.source))
     ]
+
+
+class _FileCache:
+    """The last few export files, each kept for the cache TTL. st.cache_data cannot hold them: the export
+    draws its progress bar while it runs, and a cached function may not touch elements made outside it."""
+
+    def __init__(self, size: int = 2) -> None:
+        self._items: OrderedDict[tuple[str, ...], tuple[float, bytes, int]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> tuple[bytes, int] | None:
+        """The file and its row count stored under `key` within the TTL, else None."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or time.monotonic() - item[0] > settings().cache_ttl_seconds:
+                self._items.pop(key, None)
+                return None
+            self._items.move_to_end(key)
+            return item[1], item[2]
+
+    def put(self, key: tuple[str, ...], blob: bytes, rows: int) -> None:
+        """Keep `blob` under `key`, dropping the oldest file beyond the size."""
+        with self._lock:
+            self._items[key] = (time.monotonic(), blob, rows)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every file."""
+        with self._lock:
+            self._items.clear()
+
+
+_files = _FileCache()
+
+
+def export_file(q: AuditLogQuery, fmt: Format, progress: Progress | None = None) -> tuple[bytes, int]:
+    """Every row of `q`'s view as one file of `fmt` and its row count, like every other read: checked
+    against the user's scope and cached per (view, format, scope). Raises ExportTooLarge (the CLI line in
+    its message) when the view has more than AUDITLOG_EXPORT_MAX_ROWS rows."""
+    c, ckey = client()
+    qkey = query_key(_scoped(q.first_query()))
+    cap = settings().export_max_rows
+    key = (ckey, qkey, fmt, str(cap), current_user().scope_key)
+    hit = _files.get(key)
+    if hit is not None:
+        return hit
+    buffer = io.BytesIO()
+    result = export(c, query_from_key(qkey), fmt, buffer, max_rows=cap, progress=progress)
+    _files.put(key, buffer.getvalue(), result.rows)
+    return buffer.getvalue(), result.rows
 
 
 def run_store() -> RunStore | None:

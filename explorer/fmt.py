@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,15 @@ def display_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """A count with its noun in the right number.
+
+    >>> plural(1, "change"), plural(2, "change"), plural(1, "entity", "entities"), plural(1200, "row")
+    ('1 change', '2 changes', '1 entity', '1,200 rows')
+    """
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def entity_label(entity_type: str | None, entity_id: str | None) -> str:
     """'Order 100234' style label.
 
@@ -79,25 +89,37 @@ def entity_label(entity_type: str | None, entity_id: str | None) -> str:
 
 
 def escape_md(text: str) -> str:
-    """Escape Markdown metacharacters and fold line breaks into spaces, so user data renders as the plain
-    text it is (one line: it cannot start a new block) wherever Streamlit renders Markdown.
+    r"""Make user data safe Markdown that renders as the plain text it is, wherever Streamlit renders
+    Markdown: metacharacters are escaped, line breaks fold into spaces (one line: it cannot start a new
+    block), and every word that GFM would turn into a live link (a URL, `www.` or an e-mail address, with
+    or without escapes: the autolinker runs on the unescaped text) goes into a code span, which it skips.
 
-    >>> escape_md("[x](http://e.example)\\n# big")
-    '\\\\[x\\\\]\\\\(http\\\\://e\\\\.example\\\\) \\\\# big'
+    >>> escape_md("[x](e.example)\n# big")
+    '\\[x\\]\\(e\\.example\\) \\# big'
+    >>> escape_md("mail boss@evil.example or see http://evil.example/a`b")
+    'mail `boss@evil.example` or see ``http://evil.example/a`b``'
     """
     out = []
-    for ch in str(text):
-        if ch in _MD_SPECIAL:
-            out.append("\\" + ch)
-        elif ch in _LINE_BREAKS:
-            out.append(" ")
+    for part in _WORDS.split("".join(" " if ch in _LINE_BREAKS else ch for ch in str(text))):
+        if _LINKABLE.search(part):
+            out.append(_code_span(part))
         else:
-            out.append(ch)
+            out.append("".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in part))
     return "".join(out)
+
+
+def _code_span(text: str) -> str:
+    """`text` as one Markdown code span (fenced by more backticks than any run inside it)."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 _MD_SPECIAL = frozenset("\\`*_{}[]<>()#+-.!|~$@:&=")
 _LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+_WORDS = re.compile(r"(\s+)")  # autolinks never span white space
+#: More than GFM autolinks (a scheme, `www.`, anything with an `@`): a false positive only shows as code.
+_LINKABLE = re.compile(r"@|www\.|[a-z][a-z0-9+.-]*:/", re.IGNORECASE)
 
 
 def escape_html(text: str) -> str:

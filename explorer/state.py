@@ -35,7 +35,7 @@ RANGE_PRESETS: dict[str, str] = {
 DEFAULT_RANGE = "7d"
 #: Days after a record's date that an Entity link covers (its later changes, children's included).
 ENTITY_LINK_DAYS_AFTER = 30
-#: How many changes the Entity page shows at first, and how many more each "Show more" adds.
+#: How many changes one page of the Entity page's change list holds.
 ENTITY_SHOW_STEP = 50
 
 
@@ -242,20 +242,23 @@ class SearchFilters:
 
 @dataclass(frozen=True)
 class EntityView:
-    """The Entity page: which entity, which dates, children or not, and the "state at" moment."""
+    """The Entity page: which entity, which dates, children or not, the "state at" moment and the change
+    whose full diff is open."""
 
     entity_id: str | None = None
     date_from: date | None = None
     date_to: date | None = None
     include_children: bool = True
     at: datetime | None = None
+    selected: str | None = None
     problems: tuple[str, ...] = field(default=(), compare=False)
 
     DEFAULT_DAYS = 90
 
     @classmethod
     def from_params(cls, params: Params) -> EntityView:
-        """The view from URL parameters `eid`, `from`, `to`, `children` (default on) and `at` (ISO time)."""
+        """The view from URL parameters `eid`, `from`, `to`, `children` (default on), `at` (ISO time) and
+        `sel` (the Id of the change whose diff is open)."""
         problems: list[str] = []
         at_raw = _one(params, "at")
         at = None
@@ -272,6 +275,7 @@ class EntityView:
             date_to=_date(params, "to", problems),
             include_children=True if children is None else _flag(params, "children"),
             at=at,
+            selected=_one(params, "sel"),
             problems=tuple(problems),
         )
 
@@ -285,6 +289,7 @@ class EntityView:
             out["children"] = "0"
         if self.at is not None:
             out["at"] = self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _put(out, "sel", self.selected)
         return out
 
     def dates(self, today: date | None = None) -> tuple[date, date]:

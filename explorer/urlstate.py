@@ -19,6 +19,14 @@ def read(page: str) -> dict[str, list[str]]:
     current = {k: st.query_params.get_all(k) for k in st.query_params.keys() if k not in _IGNORED}
     store: dict[str, dict[str, list[str]]] = st.session_state.setdefault(_STORE, {})
     if current:
+        if page in store and store[page] != current:
+            # Another view of a page this session showed: maybe from a link to this same page
+            # (st.page_link), which runs the page with the link's parameters but leaves the address bar
+            # alone. Sending them back makes the browser push a history entry when its address differs
+            # (Reload, a copied link and Back then follow the view); when it already shows them nothing
+            # happens. Not on a session's first view: a pasted address spelt differently (a raw `@` or
+            # `:`) would get a second history entry.
+            st.query_params.from_dict(current)
         store[page] = current
         return current
     saved = store.get(page)

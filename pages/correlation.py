@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import streamlit as st
 
 from explorer import access, data, urlstate
-from explorer.fmt import records_frame
+from explorer.fmt import plural, records_frame
 from explorer.guard import require_app
-from explorer.state import CorrelationView
+from explorer.state import CorrelationView, today_utc
 from explorer.widgets import change_card, escape_md
 
 VIEW = "correlation"
+
+
+
+def form(v: CorrelationView, default: tuple[date, date]) -> CorrelationView | None:
+    """The lookup form (id and its own dates); the new view when submitted. Untouched default dates stay
+    out of the link, so it keeps meaning "the last days" tomorrow."""
+    start, end = (v.date_from or default[0], v.date_to or default[1])
+    urlstate.init_widgets("_corr_applied", {"c_id": v.correlation_id or "", "c_from": start, "c_to": end})
+    with st.form("corr_form"):
+        c1, c2, c3 = st.columns([2, 1, 1])
+        c1.text_input("Correlation id", key="c_id", placeholder="e.g. req-04cb5e626391a567")
+        c2.date_input("From", key="c_from", format="YYYY-MM-DD")
+        c3.date_input("To", key="c_to", format="YYYY-MM-DD")
+        if not st.form_submit_button("Show", type="primary", icon=":material/hub:"):
+            return None
+    ss = st.session_state
+    typed = (ss["c_from"], ss["c_to"])
+    keep = v.date_from is not None or typed != default
+    return CorrelationView(
+        (ss["c_id"] or "").strip() or None, typed[0] if keep else None, typed[1] if keep else None
+    )
 
 
 def main() -> None:
@@ -18,44 +41,39 @@ def main() -> None:
     v = CorrelationView.from_params(urlstate.read(VIEW))
     for problem in v.problems:
         st.warning(f"Link: {escape_md(problem)}")
-    urlstate.init_widgets("_corr_applied", {"c_id": v.correlation_id or ""})
-    with st.form("corr_form"):
-        st.text_input("Correlation id", key="c_id", placeholder="e.g. req-04cb5e626391a567")
-        submitted = st.form_submit_button("Show", type="primary", icon=":material/hub:")
-    if submitted:
-        urlstate.write(VIEW, CorrelationView((st.session_state["c_id"] or "").strip() or None).to_params())
+    days = data.client()[0].settings.max_range_days
+    today = today_utc()
+    default = (today - timedelta(days=days - 1), today)
+    new = form(v, default)
+    if new is not None:
+        urlstate.write(VIEW, new.to_params())
         st.rerun()
     if not v.correlation_id:
         st.info(
             "Enter a correlation id (from a Search row or a service log) to see everything that request "
-            "changed."
+            f"changed. Older requests: set From and To around its date (at most {days} days)."
         )
         return
-    dates = (v.date_from, v.date_to) if v.date_from and v.date_to else None
+    end = v.date_to or today  # as the library resolves a missing date
+    shown_dates = (v.date_from or end - timedelta(days=days - 1), end)
     with st.spinner("Reading…"):
-        rows = data.guarded(lambda: data.correlation(v.correlation_id or "", dates))
+        rows = data.guarded(lambda: data.correlation(v.correlation_id or "", shown_dates))
     if rows is None:
         return
-    access.record_read(VIEW, access.correlation_filters(v.correlation_id, dates), len(rows))
+    access.record_read(VIEW, access.correlation_filters(v.correlation_id, shown_dates), len(rows))
     if not rows:
-        shown = escape_md(repr(v.correlation_id))
-        if dates:
-            st.info(
-                f"Nothing found for {shown} between {dates[0]} and {dates[1]} in the sources you may read. "
-                "Check the id and the dates (from=YYYY-MM-DD&to=YYYY-MM-DD in the link)."
-            )
-        else:
-            days = data.client()[0].settings.max_range_days
-            st.info(
-                f"Nothing found for {shown} in the last {days} days of the sources you may read. Check the "
-                "id, or add from=YYYY-MM-DD&to=YYYY-MM-DD to the link for older requests."
-            )
+        st.info(
+            f"Nothing found for {escape_md(repr(v.correlation_id))} between {shown_dates[0]} and "
+            f"{shown_dates[1]} in the sources you may read. Check the id, or set From and To around the "
+            f"request's date (at most {days} days)."
+        )
         return
     services = sorted({r.source for r in rows})
     entities = {(r.EntityType, r.EntityId) for r in rows}
     st.caption(
-        f"{len(rows)} changes to {len(entities)} entities across {len(services)} sources "
-        f"({escape_md(', '.join(services))}), oldest first"
+        f"{plural(len(rows), 'change')} to {plural(len(entities), 'entity', 'entities')} across "
+        f"{plural(len(services), 'source')} ({escape_md(', '.join(services))}) between {shown_dates[0]} and "
+        f"{shown_dates[1]} (UTC), oldest first"
     )
     st.dataframe(
         records_frame(rows),

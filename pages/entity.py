@@ -3,21 +3,29 @@ diffs, links up to the parent and down to children, and the entity's state at a 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+import html
+import re
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 
-import plotly.express as px
+import pandas as pd
 import streamlit as st
 
 from audit_query import AuditRecord
-from audit_query.diff import diff_json, state_at, summarize
+from audit_query.diff import FieldChange, diff_json, state_at
 from explorer import access, data, urlstate
 from explorer import state as view_state
-from explorer.fmt import entity_label, time_text
+from explorer.fmt import entity_label, plural, time_text
 from explorer.guard import require_app
 from explorer.state import EntityView
-from explorer.widgets import PAGE_ENTITY, change_card, escape_html, escape_md
+from explorer.widgets import PAGE_ENTITY, change_card, escape_md
 
 VIEW = "entity"
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key putting '...-2' before '...-10' (numbers compared as numbers)."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p)
 
 
 def form(v: EntityView) -> EntityView | None:
@@ -49,51 +57,96 @@ def form(v: EntityView) -> EntityView | None:
     )
 
 
-def timeline(rows: list[AuditRecord]) -> None:
-    """A plotly timeline: one lane per entity, one point per change, coloured by action."""
-    points = []
-    for r in rows:
-        changes = diff_json(r.Before, r.After)
-        counts = summarize(changes)
-        changed = [c.path for c in changes if c.kind != "unchanged"]
-        # Plotly reads a subset of HTML in text (<b>, <a href>, <br>): data-derived text is escaped.
-        points.append(
-            {
-                "Time (UTC)": r.Timestamp.astimezone(UTC).replace(tzinfo=None),
-                "Entity": escape_html(entity_label(r.EntityType, r.EntityId)),
-                "Action": escape_html(r.Action or "?"),
-                "Actor": escape_html(f"{r.ActorName} ({r.ActorType})"),
-                "Fields": escape_html(", ".join(changed[:6]) + (" …" if len(changed) > 6 else "") or "–"),
-                "Changed": counts["changed"] + counts["added"] + counts["removed"],
-            }
+def changed_fields(changes: list[FieldChange]) -> list[str]:
+    """The paths of the fields a change added, removed or changed."""
+    return [c.path for c in changes if c.kind != "unchanged"]
+
+
+def fields_text(changed: list[str], most: int = 6) -> str:
+    """At most `most` field names, comma-separated ("–" for none)."""
+    return ", ".join(changed[:most]) + (" …" if len(changed) > most else "") or "–"
+
+
+#: One colour per action (those of the plotly timeline this replaced).
+ACTION_COLOURS = {"Create": "#2e7d32", "Update": "#1565c0", "Delete": "#c62828"}
+OTHER_COLOUR = "#757575"
+
+
+def _axis_text(t: datetime, span: timedelta) -> str:
+    return t.strftime("%Y-%m-%d" if span > timedelta(days=2) else "%m-%d %H:%M")
+
+
+def timeline_html(rows: list[AuditRecord], diffs: list[list[FieldChange]]) -> str:
+    """The timeline as plain HTML: one lane per entity, one dot per change coloured by action, hover text
+    (time, action, actor, changed fields) as each dot's title. No charting library (Streamlit's HTML
+    sanitiser drops SVG): it draws at once however busy the entity is. Data-derived text is HTML-escaped."""
+    times = [r.Timestamp.astimezone(UTC) for r in rows]
+    lo, hi = min(times), max(times)
+    span = hi - lo
+
+    def x(t: datetime) -> float:
+        return 50.0 if span.total_seconds() == 0 else 1 + 98 * (t - lo).total_seconds() / span.total_seconds()
+
+    lanes: dict[tuple[str | None, str | None], list[str]] = {}
+    for r, t, changes in zip(rows, times, diffs, strict=True):
+        colour = ACTION_COLOURS.get(r.Action or "", OTHER_COLOUR)
+        tip = html.escape(
+            f"{time_text(t)} · {r.Action or '?'} · by {r.ActorName} ({r.ActorType})\n"
+            f"changed: {fields_text(changed_fields(changes))}"
         )
-    lanes = list(dict.fromkeys(p["Entity"] for p in points))
-    fig = px.scatter(
-        points,
-        x="Time (UTC)",
-        y="Entity",
-        color="Action",
-        hover_data=["Actor", "Fields"],
-        category_orders={"Entity": lanes},
-        color_discrete_map={"Create": "#2e7d32", "Update": "#1565c0", "Delete": "#c62828"},
+        lanes.setdefault((r.EntityType, r.EntityId), []).append(
+            f'<span title="{tip}" style="position:absolute;left:{x(t):.3f}%;top:6px;width:12px;height:12px;'
+            f"border-radius:50%;background:{colour};border:1px solid white;"
+            'transform:translateX(-50%)"></span>'
+        )
+    label = "width:15rem;flex:none;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;font-size:0.8rem"
+    out = ['<div class="entity-timeline" style="font-family:inherit">']
+    legend = " ".join(
+        f'<span style="white-space:nowrap;margin-right:1rem"><span style="color:{c}">●</span> '
+        f"{html.escape(a)}</span>"
+        for a, c in [*ACTION_COLOURS.items(), ("other", OTHER_COLOUR)]
+        if any((r.Action or "") == a or (a == "other" and r.Action not in ACTION_COLOURS) for r in rows)
     )
-    fig.update_traces(marker={"size": 12, "line": {"width": 1, "color": "white"}})
-    fig.update_layout(
-        height=120 + 36 * len(lanes),
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        # Above the plot area, anchored at its bottom edge, so it never covers the first lane.
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
-        yaxis_title=None,
+    out.append(f'<div style="font-size:0.8rem;margin:0 0 0.25rem 15rem">{legend}</div>')
+    for (etype, eid), dots in lanes.items():
+        name = html.escape(entity_label(etype, eid))
+        out.append(
+            f'<div style="display:flex;align-items:center;border-bottom:1px solid rgba(49,51,63,0.1)">'
+            f'<div style="{label}" title="{name}">{name}</div>'
+            f'<div style="position:relative;flex:1;height:26px" role="img" '
+            f'aria-label="{plural(len(dots), "change")} of {name}">{"".join(dots)}</div></div>'
+        )
+    ticks = [lo + span * i / 4 for i in range(5)] if span.total_seconds() else [lo]
+    shift = ["0", "-50%", "-50%", "-50%", "-100%"] if len(ticks) == 5 else ["-50%"]  # ends stay inside
+    marks = "".join(
+        f'<span style="position:absolute;left:{x(t):.3f}%;transform:translateX({d});white-space:nowrap">'
+        f"{_axis_text(t, span)}</span>"
+        for t, d in zip(ticks, shift, strict=True)
     )
-    st.plotly_chart(fig, width="stretch", key="entity_timeline")
+    out.append(
+        '<div style="display:flex;font-size:0.75rem;color:rgba(49,51,63,0.6)"><div style="width:15rem;'
+        f'flex:none">Time (UTC)</div><div style="position:relative;flex:1;height:1.2rem">{marks}</div></div>'
+    )
+    out.append("</div>")
+    return "".join(out)
+
+
+def timeline(rows: list[AuditRecord], diffs: list[list[FieldChange]]) -> None:
+    """Draw the timeline (timeline_html) in the page."""
+    st.html(timeline_html(rows, diffs))
 
 
 def relatives(entity_id: str, rows: list[AuditRecord], dates: tuple[date, date]) -> None:
     """Links up to the parent and down to each child entity, over the same dates as this history."""
     own = [r for r in rows if r.EntityId == entity_id]
     parents = {(r.EntityParentType, r.EntityParentId) for r in own if r.EntityParentId}
-    children = dict.fromkeys(
-        (r.EntityType, r.EntityId) for r in rows if r.EntityParentId == entity_id and r.EntityId != entity_id
+    children = sorted(
+        {
+            (r.EntityType, r.EntityId)
+            for r in rows
+            if r.EntityParentId == entity_id and r.EntityId != entity_id
+        },
+        key=lambda k: (str(k[0]), natural_key(k[1] or "")),
     )
     if not parents and not children:
         return
@@ -106,7 +159,7 @@ def relatives(entity_id: str, rows: list[AuditRecord], dates: tuple[date, date])
                 query_params=EntityView(pid, *dates).to_params(),
             )
         if children:
-            st.caption(f"{len(children)} child entities")
+            st.caption(plural(len(children), "child entity", "child entities"))
             cols = st.columns(4)
             for i, (ctype, cid) in enumerate(children):
                 cols[i % 4].page_link(
@@ -115,6 +168,15 @@ def relatives(entity_id: str, rows: list[AuditRecord], dates: tuple[date, date])
                     icon=":material/subdirectory_arrow_right:",
                     query_params=EntityView(cid or "", *dates).to_params(),
                 )
+
+
+def deleted_at(
+    rows: list[AuditRecord], key: tuple[str | None, str | None], point: datetime
+) -> datetime | None:
+    """When the entity `key` was deleted, if its last change at or before `point` is a Delete."""
+    own = [r for r in rows if (r.EntityType, r.EntityId) == key and r.Timestamp <= point]
+    last = max(own, key=lambda r: r.Timestamp, default=None)
+    return last.Timestamp if last is not None and last.Action == "Delete" else None
 
 
 def state_section(v: EntityView, rows: list[AuditRecord]) -> None:
@@ -132,14 +194,14 @@ def state_section(v: EntityView, rows: list[AuditRecord]) -> None:
     if v.at is None and point.replace(second=0) == latest.replace(second=0, microsecond=0):
         point = latest  # the default: the latest state, not the latest minute
     elif point != v.at:
-        urlstate.write(
-            VIEW, EntityView(v.entity_id, v.date_from, v.date_to, v.include_children, point).to_params()
-        )
+        urlstate.write(VIEW, replace(v, at=point).to_params())
     c3.caption(f"Showing each entity as it was at {time_text(point)}.")
     for (etype, eid), s in state_at(rows, point).items():
         label = entity_label(etype, eid)
         if not s.exists:
-            st.markdown(f"**{escape_md(label)}**: did not exist at that moment")
+            gone = deleted_at(rows, (etype, eid), point)
+            said = f"deleted at {time_text(gone)}" if gone else "did not exist yet at that moment"
+            st.markdown(f"**{escape_md(label)}**: {said}")
             continue
         with st.expander(
             escape_md(label) + (f" · as of {time_text(s.as_of)}" if s.as_of else " · before its first change")
@@ -176,26 +238,79 @@ def main() -> None:
     own = [r for r in rows if r.EntityId == v.entity_id]
     kind = own[0].EntityType if own else None
     st.header(escape_md(entity_label(kind, v.entity_id)))
+    if own and own[0].Action == "Delete":  # newest first: its last change deleted it
+        st.badge(f"Deleted at {time_text(own[0].Timestamp)}", icon=":material/delete:", color="red")
     n_entities = len({(r.EntityType, r.EntityId) for r in rows})
     st.caption(
-        f"{len(rows)} changes to {n_entities} entities between {dates[0]} and {dates[1]}, newest first"
+        f"{plural(len(rows), 'change')} to {plural(n_entities, 'entity', 'entities')} between {dates[0]} "
+        f"and {dates[1]} (UTC), newest first"
     )
     relatives(v.entity_id, rows, dates)
-    timeline(rows)
+    diffs = [diff_json(r.Before, r.After) for r in rows]
+    timeline(rows, diffs)
+    state_section(v, rows)
+    change_list(v, rows, diffs, dates)
+
+
+def change_list(
+    v: EntityView, rows: list[AuditRecord], diffs: list[list[FieldChange]], dates: tuple[date, date]
+) -> None:
+    """The changes as a compact list (time, action, entity, actor, changed fields), one page at a time;
+    selecting a row opens that change's full diff below (its Id goes into the URL as `sel`)."""
     st.subheader("Changes")
     step = view_state.ENTITY_SHOW_STEP
-    # How many changes are shown belongs to one history: another entity or other dates start again.
+    pages = max(1, -(-len(rows) // step))
+    index = {r.Id: i for i, r in enumerate(rows)}
+    # The page belongs to one history: another entity or other dates start again (at the selected change).
     shown_for = (v.entity_id, v.include_children, dates)
-    if st.session_state.get("_e_show_for") != shown_for:
-        st.session_state["_e_show_for"] = shown_for
-        st.session_state["e_show"] = step
-    shown = st.session_state.get("e_show", step)
-    for i, r in enumerate(rows[:shown]):
-        change_card(r, f"e{i}")
-    if len(rows) > shown and st.button(f"Show {min(step, len(rows) - shown)} more", key="e_more"):
-        st.session_state["e_show"] = shown + step
+    if st.session_state.get("_e_page_for") != shown_for:
+        st.session_state["_e_page_for"] = shown_for
+        st.session_state["e_page"] = index.get(v.selected or "", 0) // step
+    number = min(st.session_state.get("e_page", 0), pages - 1)
+    start = number * step
+    chunk = rows[start : start + step]
+    frame = pd.DataFrame(
+        {
+            "Time (UTC)": [r.Timestamp.astimezone(UTC).replace(tzinfo=None) for r in chunk],
+            "Action": [r.Action or "?" for r in chunk],
+            "Entity": [entity_label(r.EntityType, r.EntityId) for r in chunk],
+            "Actor": [
+                f"{r.ActorName or 'unknown'} ({r.ActorType})" if r.ActorType else r.ActorName for r in chunk
+            ],
+            "Changed fields": [fields_text(changed_fields(d), 8) for d in diffs[start : start + step]],
+        }
+    )
+    frame["Time (UTC)"] = pd.to_datetime(frame["Time (UTC)"])
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key=f"e_list_{abs(hash((shown_for, number))) % 10**12}",
+        width="stretch",
+        column_config={
+            "Time (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss.SSS"),
+            "Changed fields": st.column_config.TextColumn(width="large"),
+        },
+    )
+    c1, c2, c3 = st.columns([1, 1, 4])
+    if c1.button("Previous", icon=":material/chevron_left:", disabled=number == 0, key="e_prev"):
+        st.session_state["e_page"] = number - 1
         st.rerun()
-    state_section(v, rows)
+    if c2.button("Next", icon=":material/chevron_right:", disabled=number >= pages - 1, key="e_next"):
+        st.session_state["e_page"] = number + 1
+        st.rerun()
+    c3.caption(f"Changes {start + 1}–{start + len(chunk)} of {len(rows)} · page {number + 1} of {pages}")
+
+    picked = event.selection.rows if event is not None else []
+    if picked and picked[0] < len(chunk) and chunk[picked[0]].Id != v.selected:
+        v = replace(v, selected=chunk[picked[0]].Id)
+        urlstate.write(VIEW, v.to_params())
+    record = rows[index[v.selected]] if v.selected in index else None
+    if record is None:
+        st.caption("Select a change to see its full before/after, field by field, and its links.")
+    else:
+        change_card(record, "e_sel")
 
 
 require_app()

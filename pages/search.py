@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import replace
 
 import streamlit as st
 
 from audit_query import Action, ActorType, AuditLogQuery, Page, QueryValidationError
-from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, export, export_command
+from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, Format, export_command
 from explorer import access, data, urlstate
-from explorer.fmt import records_frame
+from explorer.fmt import plural, records_frame
 from explorer.guard import require_app
 from explorer.state import RANGE_PRESETS, SearchFilters
 from explorer.widgets import change_header, diff_view, entity_links, escape_md
 
 VIEW = "search"
-FORMATS = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
+FORMATS: dict[Format, str] = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
 W = {  # widget keys
     "range": "s_range",
     "date_from": "s_from",
@@ -62,6 +61,10 @@ def from_widgets() -> SearchFilters:
         return value or None
 
     rng = ss[W["range"]]
+    shown = ss.get("_search_applied") or {}
+    typed = (ss[W["date_from"]], ss[W["date_to"]])
+    if typed != (shown.get(W["date_from"]), shown.get(W["date_to"])):
+        rng = "custom"  # a typed date is what the user means: it wins over the preset
     return SearchFilters(
         range=rng,
         date_from=ss[W["date_from"]] if rng == "custom" else None,
@@ -99,8 +102,9 @@ def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
     with st.form("search_form", border=True):
         c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.4])
         c1.selectbox("Date range", list(RANGE_PRESETS), format_func=RANGE_PRESETS.get, key=W["range"])
-        c2.date_input("From (custom)", key=W["date_from"], format="YYYY-MM-DD")
-        c3.date_input("To (custom)", key=W["date_to"], format="YYYY-MM-DD")
+        typed = "Typing a date here searches exactly the dates typed (custom dates)."
+        c2.date_input("From", key=W["date_from"], format="YYYY-MM-DD", help=typed)
+        c3.date_input("To", key=W["date_to"], format="YYYY-MM-DD", help=typed)
         c4.multiselect("Sources", sources, key=W["sources"], placeholder="All sources you may read")
         c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.4])
         c1.multiselect("Entity types", types, key=W["entity_types"], placeholder="Any")
@@ -140,7 +144,10 @@ def export_section(q: AuditLogQuery, total: int) -> None:
     """Export the whole filtered view: the row count, a format, then a file to download (or the CLI)."""
     cap = data.settings().export_max_rows
     st.write(f"**{total:,}** rows match these filters (every page, not only this one).")
-    fmt = st.radio("Format", list(FORMATS), format_func=FORMATS.get, horizontal=True, key="export_format")
+    fmt: Format = (
+        st.radio("Format", list(FORMATS), format_func=FORMATS.get, horizontal=True, key="export_format")
+        or "csv"
+    )
     if total > cap:
         st.warning(
             f"That is more than the {cap:,} rows the explorer exports (AUDITLOG_EXPORT_MAX_ROWS). "
@@ -161,10 +168,8 @@ def export_section(q: AuditLogQuery, total: int) -> None:
         def progress(done: int, of: int | None) -> None:
             bar.progress(min(1.0, done / of) if of else 0.0, text=f"{done:,} of {of or done:,} rows")
 
-        buffer = io.BytesIO()
         try:
-            c, _ = data.client()
-            result = export(c, q, fmt, buffer, max_rows=cap, progress=progress)  # type: ignore[arg-type]
+            blob, rows = data.export_file(q, fmt, progress=progress)
         except ExportTooLarge as exc:
             st.warning(str(exc))
             return
@@ -173,9 +178,9 @@ def export_section(q: AuditLogQuery, total: int) -> None:
             return
         bar.empty()
         # No unaudited exports: the file is handed over only once its Export event is stored.
-        if not access.record_export(q, fmt, result.rows):
+        if not access.record_export(q, fmt, rows):
             return
-        prepared = {"key": key, "data": buffer.getvalue()}
+        prepared = {"key": key, "data": blob}
         st.session_state["export_file"] = prepared
     if prepared and prepared["key"] == key:
         st.download_button(
@@ -225,12 +230,21 @@ def main() -> None:
     access.record_read(VIEW, q, len(page.rows))
     if not page.rows:
         start, end = q.date_from, q.date_to
+        exact = (
+            f"Actor names match exactly, the whole name as stored (e.g. `alice@example.com`, not `alice`): "
+            f"check {escape_md(repr(f.actor_name))}. "
+            if f.actor_name
+            else ""
+        )
         st.info(
-            f"No events match these filters between {start} and {end}. Widen the date range (at most "
+            f"No events match these filters between {start} and {end}. {exact}Widen the date range (at most "
             f"{data.client()[0].settings.max_range_days} days, or look up one entity id) or remove filters."
         )
         return
-    st.caption(f"{total:,} matching rows, newest first · this page: {len(page.rows)} rows")
+    st.caption(
+        f"{plural(total, 'matching row')} between {q.date_from} and {q.date_to} (UTC), newest first · "
+        f"this page: {plural(len(page.rows), 'row')}"
+    )
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
     event = st.dataframe(
         records_frame(page.rows),

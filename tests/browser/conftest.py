@@ -4,18 +4,21 @@ and headless Chromium (the system one at /usr/bin/chromium; never downloaded) th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from audit_events.contract import envelope_from_entry, make_detail, make_entity
 from audit_events.demo import generate_demo
+from audit_events.sink import LocalFirehoseSink
 from audit_query import AuditLogClient, QuerySettings
 from audit_query.backends.duckdb import DuckDBBackend
 from etl.local import run_all
@@ -39,10 +42,65 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: A change whose id, name, actor and values hold bare URLs and e-mail addresses (Markdown would autolink
+#: them) and formulas (a spreadsheet would run them).
+PHISH_URL = "http://evil.example/login"
+PHISH_MAIL = "boss@evil.example"
+PHISH = {
+    "entity_id": "www.evil.example",
+    "name": f"Reset at {PHISH_URL} or write {PHISH_MAIL}",
+    "actor": "phisher@evil.example",
+    "correlation_id": "req-http://evil.example/c",
+    "before": {"status": "new", "contact": PHISH_MAIL},
+    "after": {"status": "paid", "contact": f"see {PHISH_URL}", "note": '=HYPERLINK("http://evil.example")'},
+}
+#: A change OLD_DAYS days back, beyond every default window (found only with dates typed in).
+OLD_DAYS = 40
+OLD_CORRELATION = "req-old-browser-1"
+
+
+def put_change(
+    data_dir: Path,
+    when: datetime,
+    entity_id: str,
+    name: str,
+    actor: str,
+    correlation_id: str,
+    before: dict,
+    after: dict,
+) -> None:
+    """Write one Order update event as a raw Firehose object (arriving now), for the ETL to pick up."""
+    entity = make_entity(entity_id, name, before=before, after=after)
+    detail = make_detail(
+        [entity], entity_type="Order", action="Update", correlation_id=correlation_id, actor_name=actor
+    )
+    entry = {
+        "Source": "shop.orders",
+        "DetailType": "OrderUpdated",
+        "Detail": json.dumps(detail),
+        "Time": when,
+    }
+    sink = LocalFirehoseSink(data_dir)
+    sink.put(envelope_from_entry(entry))
+    sink.close()
+
+
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("browser-data")
-    summary = generate_demo(data_dir, days=3, events_per_day=1500, end_date=datetime.now(UTC).date(), seed=5)
+    now = datetime.now(UTC)
+    summary = generate_demo(data_dir, days=3, events_per_day=1500, end_date=now.date(), seed=5)
+    put_change(data_dir, now - timedelta(minutes=2), **PHISH)
+    put_change(
+        data_dir,
+        now - timedelta(days=OLD_DAYS),
+        "old-browser-order",
+        "an old order",
+        "old@example.com",
+        OLD_CORRELATION,
+        {"status": "new"},
+        {"status": "paid"},
+    )
     run_all(data_dir)
     return data_dir, summary
 

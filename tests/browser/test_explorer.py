@@ -70,7 +70,7 @@ def test_a_shared_order_link_shows_its_timeline_with_child_items(page, server, l
     open_page(page, f"{server}/entity?eid={quote(oid)}")
     page.get_by_role("heading", name=f"Order {oid}").wait_for()
     assert page.get_by_text(f"{len(rows)} changes to ").count() == 1
-    page.locator('[data-testid="stPlotlyChart"]').wait_for()
+    page.locator(".entity-timeline").wait_for()
     for ctype, cid in children:
         assert page.get_by_role("link", name=entity_label(ctype, cid), exact=True).count() == 1
     no_traceback(page)

@@ -88,9 +88,11 @@ def test_entity_and_correlation_views_are_recorded_once(app, demo, lib):
     events = access_events(demo[0], at.session_state[SESSION])
     assert [after(e)["view"] for e in events] == ["search", "correlation"]
     read = events[1]
+    today = datetime.now(UTC).date()
+    week = {"date_from": str(today - timedelta(days=lib.settings.max_range_days - 1)), "date_to": str(today)}
     assert after(read) == {
         "view": "correlation",
-        "filters": {"correlation_id": corr},
+        "filters": {"correlation_id": corr, **week},  # the dates searched, not "the default"
         "rows": len(lib.correlation(corr)),
         "masked": False,
     }

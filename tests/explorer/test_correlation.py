@@ -27,3 +27,24 @@ def test_the_form_puts_the_id_in_the_url_and_unknown_ids_say_so(app):
     at.button(key="FormSubmitter:corr_form-Show").click().run()
     assert at.query_params["corr"] == "req-unknown"
     assert any(escape_md("Nothing found for 'req-unknown'") in i for i in texts(at.info))
+
+
+def test_an_old_request_is_found_with_the_forms_own_dates(app, lib):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.explorer.conftest import OLD, OLD_DAYS
+
+    old = datetime.now(UTC).date() - timedelta(days=OLD_DAYS)
+    at = app(PAGE).run()
+    at.text_input(key="c_id").input(OLD.correlation_id)
+    at.date_input(key="c_from").set_value(old - timedelta(days=3))
+    at.date_input(key="c_to").set_value(old + timedelta(days=3))
+    at.button(key="FormSubmitter:corr_form-Show").click().run()
+    assert not at.exception and not at.error
+    assert at.query_params["from"] == str(old - timedelta(days=3))
+    assert list(at.dataframe[0].value["Correlation id"]) == [OLD.correlation_id]
+    assert any(
+        c.startswith("1 change to 1 entity across 1 source")
+        and f"between {old - timedelta(days=3)} and {old + timedelta(days=3)}" in c
+        for c in texts(at.caption)
+    )

@@ -4,7 +4,9 @@ UTC midnight, ids and names from URLs and data render as text (Markdown and plot
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import date, timedelta
 from urllib.parse import parse_qs
 
@@ -50,7 +52,7 @@ def test_links_from_an_old_row_carry_its_dates_and_find_its_request_and_entity(a
     assert entity["eid"] == [OLD.entity_id]
     at = app(ENTITY, **entity).run()
     assert not at.exception and not at.error and not at.info
-    assert any(c.startswith("1 changes to 1 entities") for c in texts(at.caption))
+    assert any(c.startswith("1 change to 1 entity between") for c in texts(at.caption))
 
 
 def test_a_paged_preset_link_still_works_after_utc_midnight(app, lib, monkeypatch):
@@ -77,8 +79,13 @@ def rendered_markdown(at) -> list[str]:
     return out
 
 
+def outside_code(body: str) -> str:
+    """The Markdown outside code spans (whose content renders literally, never as markup or links)."""
+    return re.sub(r"(`+)(.+?)\1", "", body)
+
+
 def assert_no_markup(at) -> None:
-    bodies = rendered_markdown(at)
+    bodies = [outside_code(b) for b in rendered_markdown(at)]
     for body in bodies:
         assert LINK_MD not in body and IMAGE_MD not in body and "](" not in body.replace("\\](", ""), body
         assert len(body.splitlines()) <= 1, body
@@ -89,7 +96,8 @@ def test_markdown_in_a_url_parameter_shows_as_text(app, page, key):
     at = app(page, **{key: HOSTILE_PARAM}).run()
     assert not at.exception
     assert_no_markup(at)
-    assert any(escape_md(LINK_MD) in b and escape_md(IMAGE_MD) in b for b in rendered_markdown(at))
+    # shown as literal text: inside code spans (assert_no_markup found no markup outside them)
+    assert any(LINK_MD in b and IMAGE_MD in b for b in rendered_markdown(at))
 
 
 def test_markdown_in_a_malformed_url_value_shows_as_text(app):
@@ -97,7 +105,7 @@ def test_markdown_in_a_malformed_url_value_shows_as_text(app):
         at = app(page, **{"from": HOSTILE_PARAM, "eid": "x"}).run()
         assert not at.exception
         assert_no_markup(at)
-        assert any(b.startswith("Link: from") and escape_md(LINK_MD) in b for b in texts(at.warning))
+        assert any(b.startswith("Link: from") and LINK_MD in b for b in texts(at.warning))
 
 
 @pytest.mark.parametrize("brk", ["\n", "\r\n", "\r", "\u2028", "\x85", "\x0b"])
@@ -106,8 +114,9 @@ def test_a_line_break_in_a_value_cannot_start_a_markdown_block(brk):
     assert len(text.splitlines()) == 1 and "\\# heading" in text
 
 
-def test_markdown_in_event_data_shows_as_text_on_every_page(app):
-    at = app(ENTITY, eid=HOSTILE.entity_id).run()
+def test_markdown_in_event_data_shows_as_text_on_every_page(app, lib):
+    (record,) = lib.history(HOSTILE.entity_id)
+    at = app(ENTITY, eid=HOSTILE.entity_id, sel=record.Id).run()
     assert not at.exception and not at.error
     assert at.header[0].value == escape_md(f"Order {HOSTILE.entity_id}")
     labels = [p.proto.label for p in at.get("page_link")]
@@ -149,10 +158,9 @@ def test_html_in_event_data_is_escaped_in_charts(app):
     assert not any("<b>" in s or "<a " in s for s in strings)
 
     at = app(ENTITY, eid=HOSTILE.entity_id).run()
-    (chart,) = at.get("plotly_chart")
-    strings = figure_strings(chart)
-    assert any(escape_html(HOSTILE.actor) in s for s in strings)
-    assert not any("<b>" in s or "<a " in s for s in strings)
+    (timeline,) = [h.proto.body for h in at.get("html") if "entity-timeline" in h.proto.body]
+    assert html.escape(HOSTILE.actor) in timeline and html.escape(HOSTILE.entity_id) in timeline
+    assert "<b>" not in timeline and "<a " not in timeline
 
 
 def test_the_entity_timeline_diffs_each_change_once(app, lib, demo, monkeypatch):
@@ -167,23 +175,55 @@ def test_the_entity_timeline_diffs_each_change_once(app, lib, demo, monkeypatch)
 
     monkeypatch.setattr(audit_query.diff, "diff_json", counting)  # the page imports it on each run
     at = app(ENTITY, eid=oid).run()
-    assert not at.exception and at.get("plotly_chart")
+    assert not at.exception and at.get("html")
     assert len(calls) == len(rows)
 
 
-def card_count(at) -> int:
-    return sum(1 for m in texts(at.markdown) if m.startswith("**") and " · by " in m)
+def listed(at) -> list[str]:
+    """The entity labels of the Entity page's change list (the page shown)."""
+    return list(at.dataframe[0].value["Entity"])
 
 
-def test_show_more_starts_again_for_another_entity(app, lib, demo, monkeypatch):
+def test_the_change_list_pages_start_again_for_another_entity(app, lib, demo, monkeypatch):
     monkeypatch.setattr(explorer.state, "ENTITY_SHOW_STEP", 2)
     big = [oid for oid in demo[1].sample_order_ids if len(lib.history(oid)) > 4][:2]
     assert len(big) == 2, "the demo should have two orders with more than 4 changes"
+    rows = lib.history(big[0])
     at = app(ENTITY, eid=big[0]).run()
-    assert card_count(at) == 2
-    at.button(key="e_more").click().run()
-    assert card_count(at) == 4
+    assert listed(at) == [f"{r.EntityType} {r.EntityId}" for r in rows[:2]]
+    at.button(key="e_next").click().run()
+    assert listed(at) == [f"{r.EntityType} {r.EntityId}" for r in rows[2:4]]
+    assert any(c.startswith(f"Changes 3–4 of {len(rows)}") for c in texts(at.caption))
+    at.button(key="e_prev").click().run()
+    assert listed(at) == [f"{r.EntityType} {r.EntityId}" for r in rows[:2]]
+    at.button(key="e_next").click().run()
     at.text_input(key="e_id").input(big[1])
     at.button(key="FormSubmitter:entity_form-Show history").click().run()
     assert at.query_params["eid"] == big[1]
-    assert card_count(at) == 2
+    assert any(c.startswith("Changes 1–2 of ") for c in texts(at.caption))
+
+
+def test_a_link_to_a_change_opens_the_page_holding_it(app, lib, demo, monkeypatch):
+    monkeypatch.setattr(explorer.state, "ENTITY_SHOW_STEP", 2)
+    oid = next(o for o in demo[1].sample_order_ids if len(lib.history(o)) > 4)
+    rows = lib.history(oid)
+    at = app(ENTITY, eid=oid, sel=rows[4].Id).run()
+    assert any(c.startswith(f"Changes 5–{min(6, len(rows))} of ") for c in texts(at.caption))
+    assert sum(" · by " in m for m in texts(at.markdown)) == 1
+
+
+PHISHY = (
+    "http://evil.example/login",
+    "HTTPS://evil.example",
+    "www.evil.example",
+    "boss@evil.example",
+    "mailto:boss@evil.example",
+    "(see:http://evil.example)",
+)
+
+
+@pytest.mark.parametrize("value", PHISHY)
+def test_a_url_or_mail_address_in_data_is_never_markdown_text_that_gfm_would_autolink(value):
+    text = escape_md(f"before {value} after")
+    assert outside_code(text).replace("\\", "") == "before  after"  # the value itself is in a code span
+    assert value in text

@@ -118,6 +118,13 @@ def test_no_results_suggest_widening_the_date_range(app):
     assert any("Widen the date range" in i for i in texts(at.info))
 
 
+def test_no_results_for_a_partial_actor_name_say_that_actor_matching_is_exact(app):
+    at = app(actor="alice").run()
+    assert any("Actor names match exactly" in i and "'alice'" in i for i in texts(at.info))
+    at = app(etype="NoSuchType").run()
+    assert not any("Actor names match exactly" in i for i in texts(at.info))
+
+
 def test_export_builds_a_file_with_every_row_of_the_view(app, lib):
     at = app(actor="alice@example.com").run()
     at.button(key="export_prepare").click().run()
@@ -139,3 +146,19 @@ def test_export_above_the_cap_gives_the_cli_command(app, monkeypatch):
     assert "--entity-type=Order" in argv
     # The explorer's data folder goes with it, so the pasted command exports the same data.
     assert argv[argv.index("--data-dir") + 1] == os.environ["AUDITLOG_DATA_DIR"]
+
+
+def test_a_typed_date_wins_over_the_preset_and_a_chosen_preset_without_typing_is_used(app, lib):
+    today = datetime.now(UTC).date()
+    at = app().run()
+    at.date_input(key="s_from").set_value(today - timedelta(days=1))
+    at.button(key="FormSubmitter:search_form-Search").click().run()
+    assert at.query_params["range"] == "custom" and at.query_params["from"] == str(today - timedelta(days=1))
+    q = AuditLogQuery(today - timedelta(days=1), today, tuple(lib.sources()))
+    said = f"{lib.count(q):,} matching rows between {today - timedelta(days=1)} and {today} (UTC)"
+    assert any(said in c for c in texts(at.caption))
+
+    at.selectbox(key="s_range").set_value("today")
+    at.button(key="FormSubmitter:search_form-Search").click().run()
+    assert at.query_params["range"] == "today" and "from" not in at.query_params
+    assert any(f"between {today} and {today} (UTC)" in c for c in texts(at.caption))
