@@ -22,6 +22,7 @@ $(BIN)/.installed-dev: $(BIN)/.installed-run requirements-dev.txt
 
 # checkov (the template security checks) lives in its own venv: its boto3 pin conflicts with ours.
 CHECKOV_VENV := .venv-checkov
+export CHECKOV ?= $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
@@ -44,7 +45,7 @@ system-deps:
 test: system-deps $(BIN)/.installed-dev $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
