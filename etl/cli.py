@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from etl import layout
+from etl.console import print_table, progress
 from etl.layout import add_data_dir_argument, data_dir_from
-from etl.local import RunFailed, RunReport, run_all, run_days
+from etl.local import RunFailed, RunReport, raw_days, run_days
 
 
 def _day(text: str) -> date:
@@ -30,13 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print each run's report as one line of JSON and its path (the default output today)",
+        help="print each run's report as one line of JSON and its path (for scripts) instead of the table",
     )
     parser.set_defaults(func=run)
-
-
-def _progress(stage: str, done: int, total: int) -> None:
-    print(f"\retl: {stage} {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
 
 def _summary(data_dir: Path, report: RunReport) -> str:
@@ -44,23 +41,72 @@ def _summary(data_dir: Path, report: RunReport) -> str:
     return json.dumps(report.to_dict(), separators=(",", ":")) + f"\nreport: {path}"
 
 
+def _seconds(report: RunReport) -> float | None:
+    try:
+        start = datetime.fromisoformat(report.started_at.replace("Z", "+00:00"))
+        end = datetime.fromisoformat(report.finished_at.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return None
+    return round((end - start).total_seconds(), 1)
+
+
+SUMMARY_HEADERS = (
+    "day",
+    "events in",
+    "rows out",
+    "duplicates",
+    "late rows",
+    "seconds",
+    "quarantined",
+    "quarantine reasons",
+)
+
+
+def summary_rows(reports: list[RunReport]) -> list[list[object]]:
+    """One table row per run: the counts a person checks, quarantine broken down by reason.
+
+    >>> r = RunReport(run_id="run-20261127", arrival_day="2026-11-27", engine="duckdb",
+    ...     started_at="2026-11-28T00:00:00Z", finished_at="2026-11-28T00:00:02.5Z", files_in=1,
+    ...     events_in=10, quarantined=2, duplicates_removed=1, events_stored=7, rows_out=9, late_rows=0,
+    ...     max_event_time=None, partitions=[], index_file=None, quarantine_reasons={"invalid_json": 2})
+    >>> summary_rows([r])
+    [['2026-11-27', 10, 9, 1, 0, 2.5, 2, 'invalid_json 2']]
+    """
+    rows: list[list[object]] = []
+    for r in sorted(reports, key=lambda r: r.arrival_day):
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(r.quarantine_reasons.items()))
+        objects = len(getattr(r, "quarantined_objects", None) or [])
+        if objects:
+            reasons = ", ".join(filter(None, [reasons, f"{objects} unreadable object(s)"]))
+        counts = [r.events_in, r.rows_out, r.duplicates_removed, r.late_rows, _seconds(r), r.quarantined]
+        rows.append([r.arrival_day, *counts, reasons])
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the ETL the arguments ask for; print each run's report (compact JSON) and its path.
+    """Run the ETL the arguments ask for: a progress bar over the days, then a summary table (`--json`: each
+    run's report as one line of compact JSON and its path, as scripts read it).
 
     A day that fails does not stop the others: after every day has run, the failed days are listed on stderr
     (one line each) and the exit code is 1.
     """
     data_dir = data_dir_from(args)
-    try:
-        if args.all:
-            reports = run_all(data_dir, progress=_progress)
-        else:
-            reports = run_days(data_dir, [args.date], progress=_progress)
-    except RunFailed as failed:
-        for report in failed.reports:
+    days = raw_days(data_dir) if args.all else [args.date]
+    if args.all and not days:
+        raise ValueError(f"no raw .gz objects under {Path(data_dir) / layout.RAW_PREFIX}")
+    failed: RunFailed | None = None
+    with progress(len(days), "etl", unit="days") as advance:
+        try:
+            reports = run_days(data_dir, days, day_done=lambda _day, _result: advance())
+        except RunFailed as exc:
+            failed, reports = exc, exc.reports
+    if args.json:
+        for report in reports:
             print(_summary(data_dir, report))
+    elif reports:
+        print_table("ETL runs", SUMMARY_HEADERS, summary_rows(reports))
+        print(f"reports: {data_dir / layout.REPORTS_PREFIX}")
+    if failed is not None:
         print(f"auditlog etl: error: {failed}", file=sys.stderr)
         return 1
-    for report in reports:
-        print(_summary(data_dir, report))
     return 0

@@ -169,10 +169,16 @@ def print_table(
         pad_edge=fancy,
         header_style="bold" if fancy else "",
     )
-    for header, right in zip(headers, numeric, strict=True):
-        table.add_column(header, justify="right" if right else "left", no_wrap=not fancy)
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+    last = len(headers) - 1
+    cells = [[_cell(v) for v in row] for row in rows]
+    for i, (header, right) in enumerate(zip(headers, numeric, strict=True)):
+        # On a narrow terminal only the last text column wraps: days, numbers and names stay whole.
+        keep = not fancy or right or i < last
+        widest = max([len(header.split()[-1]), *(len(r[i]) for r in cells)]) if keep else None
+        label = header.replace(" ", "\n") if fancy else header  # two-word headers stack on a terminal
+        table.add_column(label, justify="right" if right else "left", no_wrap=keep, min_width=widest)
+    for row in cells:
+        table.add_row(*row)
     if fancy:
         console = Console(file=out, force_terminal=True)
         console.print(Text(title, style="bold"))

@@ -50,6 +50,7 @@ from etl.settings import EtlSettings
 from etl.sql import INDEX_SQL, TIME_FROM_PARTS, TIME_IN_RANGE, TIME_PARTS, clean_lines
 
 Progress = Callable[[str, int, int], None]
+DayDone = Callable[[date, "RunReport | Exception"], None]
 
 ENGINE = "duckdb"
 ROW_GROUP_SIZE = 10_000
@@ -632,7 +633,12 @@ def run_all(data_dir: Path, *, progress: Progress | None = None, workers: int = 
 
 
 def run_days(
-    data_dir: Path, days: list[date], *, progress: Progress | None = None, workers: int = 2
+    data_dir: Path,
+    days: list[date],
+    *,
+    progress: Progress | None = None,
+    workers: int = 2,
+    day_done: DayDone | None = None,
 ) -> list[RunReport]:
     """Run the given arrival days (reports in the order given).
 
@@ -640,17 +646,22 @@ def run_days(
     threads, each DuckDB connection with `threads=1`: DuckDB, zlib and the Parquet writer release the GIL,
     and one day's Python steps overlap another's SQL. The swap into analytics/ stays serialised. A day that
     fails (in the engine, on a lock held by another run, on the disk) does not stop the others: RunFailed
-    lists it after every other day has run.
+    lists it after every other day has run. `day_done(day, report_or_error)` is called as each day ends (from
+    the worker thread that ran it), e.g. to advance a progress bar.
     """
     threads = None if workers <= 1 or len(days) == 1 else 1
 
     def one(day: date) -> RunReport | Exception:
+        result: RunReport | Exception
         try:
-            return run_etl(data_dir, day, progress=progress, threads=threads)
+            result = run_etl(data_dir, day, progress=progress, threads=threads)
         except NoRawObjects:
             raise  # the caller named a day with nothing to read: a usage error, not a failed run
         except Exception as exc:  # noqa: BLE001 (any failure of one day is reported, the others still run)
-            return exc
+            result = exc
+        if day_done is not None:
+            day_done(day, result)
+        return result
 
     if threads is None:
         results = [one(day) for day in days]

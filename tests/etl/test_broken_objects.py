@@ -126,7 +126,7 @@ def test_etl_all_runs_every_day_and_summarises_the_failed_ones(
     _put(tmp_path, "broken.gz", b"not gzip")  # on the 27th
     monkeypatch.setenv("AUDITLOG_ETL_LOCK_TIMEOUT_SECONDS", "0.1")
     with runlock.hold(tmp_path, "run-20261126", 1.0, {"attempt": "other", "pid": 1, "started_at": "x"}):
-        assert main(["etl", "--data-dir", str(tmp_path), "--all"]) == 1
+        assert main(["etl", "--data-dir", str(tmp_path), "--all", "--json"]) == 1
     out, err = capsys.readouterr()
     runs = [json.loads(line)["run_id"] for line in out.splitlines() if line.startswith("{")]
     assert runs == ["run-20261125", "run-20261127"]
