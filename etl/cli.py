@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from etl import layout
@@ -41,15 +41,6 @@ def _summary(data_dir: Path, report: RunReport) -> str:
     return json.dumps(report.to_dict(), separators=(",", ":")) + f"\nreport: {path}"
 
 
-def _seconds(report: RunReport) -> float | None:
-    try:
-        start = datetime.fromisoformat(report.started_at.replace("Z", "+00:00"))
-        end = datetime.fromisoformat(report.finished_at.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        return None
-    return round((end - start).total_seconds(), 1)
-
-
 SUMMARY_HEADERS = (
     "day",
     "events in",
@@ -62,14 +53,15 @@ SUMMARY_HEADERS = (
 )
 
 
-def summary_rows(reports: list[RunReport]) -> list[list[object]]:
-    """One table row per run: the counts a person checks, quarantine broken down by reason.
+def summary_rows(reports: list[RunReport], seconds: dict[str, float] | None = None) -> list[list[object]]:
+    """One table row per run: the counts a person checks, quarantine broken down by reason, and the run's
+    wall-clock seconds (`seconds` by arrival day; empty when unknown).
 
     >>> r = RunReport(run_id="run-20261127", arrival_day="2026-11-27", engine="duckdb",
     ...     started_at="2026-11-28T00:00:00Z", finished_at="2026-11-28T00:00:02.5Z", files_in=1,
     ...     events_in=10, quarantined=2, duplicates_removed=1, events_stored=7, rows_out=9, late_rows=0,
     ...     max_event_time=None, partitions=[], index_file=None, quarantine_reasons={"invalid_json": 2})
-    >>> summary_rows([r])
+    >>> summary_rows([r], {"2026-11-27": 2.5})
     [['2026-11-27', 10, 9, 1, 0, 2.5, 2, 'invalid_json 2']]
     """
     rows: list[list[object]] = []
@@ -78,7 +70,8 @@ def summary_rows(reports: list[RunReport]) -> list[list[object]]:
         objects = len(getattr(r, "quarantined_objects", None) or [])
         if objects:
             reasons = ", ".join(filter(None, [reasons, f"{objects} unreadable object(s)"]))
-        counts = [r.events_in, r.rows_out, r.duplicates_removed, r.late_rows, _seconds(r), r.quarantined]
+        took = (seconds or {}).get(r.arrival_day)
+        counts = [r.events_in, r.rows_out, r.duplicates_removed, r.late_rows, took, r.quarantined]
         rows.append([r.arrival_day, *counts, reasons])
     return rows
 
@@ -95,16 +88,23 @@ def run(args: argparse.Namespace) -> int:
     if args.all and not days:
         raise ValueError(f"no raw .gz objects under {Path(data_dir) / layout.RAW_PREFIX}")
     failed: RunFailed | None = None
+    took: dict[str, float] = {}
+
     with progress(len(days), "etl", unit="days") as advance:
+
+        def done(day: date, _result: object, seconds: float) -> None:
+            took[day.isoformat()] = round(seconds, 1)
+            advance()
+
         try:
-            reports = run_days(data_dir, days, day_done=lambda _day, _result: advance())
+            reports = run_days(data_dir, days, day_done=done)
         except RunFailed as exc:
             failed, reports = exc, exc.reports
     if args.json:
         for report in reports:
             print(_summary(data_dir, report))
     elif reports:
-        print_table("ETL runs", SUMMARY_HEADERS, summary_rows(reports))
+        print_table("ETL runs", SUMMARY_HEADERS, summary_rows(reports, took))
         print(f"reports: {data_dir / layout.REPORTS_PREFIX}")
     if failed is not None:
         print(f"auditlog etl: error: {failed}", file=sys.stderr)

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +51,8 @@ from etl.settings import EtlSettings
 from etl.sql import INDEX_SQL, TIME_FROM_PARTS, TIME_IN_RANGE, TIME_PARTS, clean_lines
 
 Progress = Callable[[str, int, int], None]
-DayDone = Callable[[date, "RunReport | Exception"], None]
+DayDone = Callable[[date, "RunReport | Exception", float], None]
+"""Called as each day of run_days ends: the day, its report (or error), and its wall-clock seconds."""
 
 ENGINE = "duckdb"
 ROW_GROUP_SIZE = 10_000
@@ -646,13 +648,14 @@ def run_days(
     threads, each DuckDB connection with `threads=1`: DuckDB, zlib and the Parquet writer release the GIL,
     and one day's Python steps overlap another's SQL. The swap into analytics/ stays serialised. A day that
     fails (in the engine, on a lock held by another run, on the disk) does not stop the others: RunFailed
-    lists it after every other day has run. `day_done(day, report_or_error)` is called as each day ends (from
-    the worker thread that ran it), e.g. to advance a progress bar.
+    lists it after every other day has run. `day_done(day, report_or_error, seconds)` is called as each day
+    ends (from the worker thread that ran it), e.g. to advance a progress bar.
     """
     threads = None if workers <= 1 or len(days) == 1 else 1
 
     def one(day: date) -> RunReport | Exception:
         result: RunReport | Exception
+        began = time.monotonic()
         try:
             result = run_etl(data_dir, day, progress=progress, threads=threads)
         except NoRawObjects:
@@ -660,7 +663,7 @@ def run_days(
         except Exception as exc:  # noqa: BLE001 (any failure of one day is reported, the others still run)
             result = exc
         if day_done is not None:
-            day_done(day, result)
+            day_done(day, result, time.monotonic() - began)
         return result
 
     if threads is None:
