@@ -472,6 +472,20 @@ class Record:
     error: str | None
 
 
+def _decode_message(exc: ValueError) -> str:
+    """A JSON error as "what at column N" (json's "Unterminated string starting at" already ends in "at").
+
+    >>> _decode_message(json.JSONDecodeError("Unterminated string starting at", '{"a', 1))
+    'Unterminated string starting at column 2'
+    >>> _decode_message(json.JSONDecodeError("Expecting value", "x", 0))
+    'Expecting value at column 1'
+    """
+    if not isinstance(exc, json.JSONDecodeError):
+        return str(exc)
+    what = exc.msg.removesuffix(" at")
+    return f"{what} at column {exc.pos + 1}"
+
+
 def split_records(line: str) -> list[Record]:
     """Cut a line into records: one per JSON value, concatenated with or without whitespace.
 
@@ -488,7 +502,7 @@ def split_records(line: str) -> list[Record]:
         try:
             value, end = _scan_value(scan, line, idx)
         except ValueError as exc:
-            msg = f"{exc.msg} at column {exc.pos + 1}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            msg = _decode_message(exc)
             records.append(Record(len(records), line[idx:].rstrip(JSON_WHITESPACE), None, msg))
             break
         records.append(Record(len(records), line[idx:end], _wrap(value), None))

@@ -132,3 +132,12 @@ def test_parse_raw_keeps_original_text_first_key_wins() -> None:
     assert value.value["b"].as_text() == "1.10"
     assert value.value["a"].value[1].as_text() == "é"
     assert value.value["n"].as_text() is None and value.value["t"].as_text() == "true"
+
+
+def test_an_unterminated_string_is_reported_once_with_its_column() -> None:
+    """Seen on the Pipeline page: 'Unterminated string starting at at column 180' (json's message already
+    ends in 'at')."""
+    from etl.raw import split_records
+
+    (rec,) = split_records('{"a": "no end')
+    assert rec.error == "Unterminated string starting at column 7"
