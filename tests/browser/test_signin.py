@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -23,6 +24,21 @@ USERS = [
 ]
 
 
+def write_secrets(folder: Path, port: int, provider: str) -> Path:
+    """The explorer's .streamlit/secrets.toml [auth] for the provider at `provider` and the app on `port`."""
+    secrets = folder / "secrets.toml"
+    secrets.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        f'cookie_secret = "{"browser-test-cookie-secret-" * 2}"\n'
+        'client_id = "auditlog-explorer"\n'
+        'client_secret = "browser-test-client-secret"\n'
+        f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n',
+        encoding="utf-8",
+    )
+    return secrets
+
+
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
     """An OIDC provider on loopback with two predefined users (one-click sign-in on its authorize page)."""
@@ -34,16 +50,7 @@ def provider() -> Iterator[str]:
 def signed_server(provider, demo_data, tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("oidc")
     port = free_port()
-    secrets = folder / "secrets.toml"
-    secrets.write_text(
-        "[auth]\n"
-        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
-        f'cookie_secret = "{"browser-test-cookie-secret-" * 2}"\n'
-        'client_id = "auditlog-explorer"\n'
-        'client_secret = "browser-test-client-secret"\n'
-        f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n',
-        encoding="utf-8",
-    )
+    secrets = write_secrets(folder, port, provider)
     with running_explorer(
         demo_data[0],
         folder,
@@ -186,16 +193,7 @@ def test_an_expired_id_token_ends_the_session_in_a_real_browser(page, demo_data,
 
     port = free_port()
     with run_server_in_thread(user_claims=USERS, access_token_max_age=timedelta(seconds=8)) as idp:
-        secrets = tmp_path / "secrets.toml"
-        secrets.write_text(
-            "[auth]\n"
-            f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
-            f'cookie_secret = "{"browser-test-cookie-secret-" * 2}"\n'
-            'client_id = "auditlog-explorer"\n'
-            'client_secret = "browser-test-client-secret"\n'
-            f'server_metadata_url = "http://localhost:{idp.server_port}/.well-known/openid-configuration"\n',
-            encoding="utf-8",
-        )
+        secrets = write_secrets(tmp_path, port, f"http://localhost:{idp.server_port}")
         with running_explorer(
             demo_data[0],
             tmp_path,
