@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from etl import layout
+from etl.errors import ConfigurationError
 
 
 class Storage(Protocol):
@@ -273,7 +274,7 @@ def store_for(location: Path | str, s3_client: Any = None) -> RunStore:
     if text.startswith("s3://"):
         bucket, _, prefix = text[len("s3://") :].partition("/")
         if not bucket:
-            raise ValueError(f"{text!r}: expected s3://bucket[/prefix]")
+            raise ConfigurationError(f"AUDITLOG_RUNS_LOCATION={text!r}: expected s3://bucket[/prefix]")
         if s3_client is None:
             import boto3
 

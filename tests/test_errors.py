@@ -99,7 +99,9 @@ def test_one_except_clause_catches_each_packages_errors() -> None:
 def test_bad_settings_raise_configuration_errors() -> None:
     from audit_events.access import recorder_from_env
     from audit_query.backends import backend_from_env
+    from audit_query.backends.athena import split_s3_uri
     from audit_query.masking import MaskingRules
+    from audit_query.runs import store_for
     from explorer.auth import ClaimMapping
     from explorer.config import ExplorerSettings
 
@@ -110,6 +112,8 @@ def test_bad_settings_raise_configuration_errors() -> None:
         lambda: ExplorerSettings.from_env({"AUDITLOG_EXPORT_MAX_ROWS": "0"}),
         lambda: ClaimMapping.from_dict({"groups": {}}),
         lambda: MaskingRules.from_dict({"shop.users": {"fields": "email"}}),
+        lambda: store_for("s3://"),
+        lambda: split_s3_uri("https://example.com/analytics/"),
     ):
         with pytest.raises(ConfigurationError):
             bad()

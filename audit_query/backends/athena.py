@@ -30,6 +30,7 @@ from pyathena.error import Error as PyAthenaError
 from pyathena.model import AthenaQueryExecution
 
 from etl import schema
+from etl.errors import ConfigurationError
 
 from ..errors import BackendError, QueryLimitExceeded
 from ..formatter import qualified_table
@@ -54,7 +55,7 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     """
     parsed = urlparse(uri)
     if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"{uri!r} is not an S3 location; expected s3://bucket/analytics/auditlog/")
+        raise ConfigurationError(f"{uri!r} is not an S3 location; expected s3://bucket/analytics/auditlog/")
     prefix = parsed.path.lstrip("/")
     if prefix and not prefix.endswith("/"):
         prefix += "/"
@@ -102,7 +103,9 @@ class AthenaBackend:
         self._session = session or boto3.Session(region_name=region)
         self.region = region or self._session.region_name
         if not self.region:
-            raise ValueError("the Athena backend needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
+            raise ConfigurationError(
+                "the Athena backend needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)"
+            )
         if s.athena_output_location:
             split_s3_uri(s.athena_output_location)  # fail early on a malformed location
         self._conn: Connection[Any] | None = Connection(
@@ -230,7 +233,7 @@ class AthenaBackend:
             if cached is not None and now - cached[0] < self.settings.sources_cache_seconds:
                 return list(cached[1])
         if not self.settings.analytics_s3_uri:
-            raise ValueError(
+            raise ConfigurationError(
                 "source discovery needs the table's S3 location: set AUDITLOG_ANALYTICS_S3_URI "
                 "(s3://bucket/analytics/auditlog/)"
             )
