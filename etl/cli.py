@@ -21,7 +21,7 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `auditlog etl [--data-dir DIR] (--date YYYY-MM-DD | --all) [--json]`."""
     parser = subparsers.add_parser("etl", help="raw events -> Parquet (local DuckDB ETL)")
     add_data_dir_argument(parser)

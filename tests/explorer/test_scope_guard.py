@@ -47,7 +47,7 @@ def test_reads_outside_the_users_scope_are_refused_and_name_the_source(app, lib)
             assert "(rule: scope)" in shown[f"{name} {call}"]
 
 
-def lib_query(lib, sources):  # type: ignore[no-untyped-def]
+def lib_query(lib, sources):
     from datetime import UTC, datetime, timedelta
 
     from audit_query import AuditLogQuery

@@ -11,7 +11,7 @@ from explorer.fmt import escape_md
 from tests.explorer.conftest import texts
 
 
-def _shown(at) -> list[str]:  # type: ignore[no-untyped-def]
+def _shown(at) -> list[str]:
     return [*texts(at.warning), *texts(at.error), *texts(at.caption), *texts(at.info), *texts(at.markdown)]
 
 
