@@ -227,6 +227,7 @@ def main() -> None:
         return
 
     data.warn_unreadable(page, total, where=errors)
+    data.warn_tampered((q.date_from, q.date_to), q.sources, where=errors)
     access.record_read(VIEW, q, len(page.rows))
     if not page.rows:
         start, end = q.date_from, q.date_to
