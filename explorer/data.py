@@ -439,3 +439,24 @@ def warn_tampered(dates: tuple[date, date], sources: Sequence[str] | None = None
         "The Pipeline page or `auditlog verify` names the files; tell the operators.",
         icon=":material/gpp_bad:",
     )
+
+
+def export_manifest(q: AuditLogQuery, fmt: Format, blob: bytes, rows: int, name: str) -> bytes:
+    """The signed sidecar (`<name>.manifest.json`) of an explorer download: the file's SHA-256, the filters,
+    the signed-in user, the time and the run manifests the rows were read from (audit_query/export_manifest).
+    """
+    from audit_query.export_manifest import export_manifest_bytes
+    from etl.manifest import tree_for
+
+    s = settings()
+    location = s.runs_location
+    return export_manifest_bytes(
+        blob,
+        name,
+        rows,
+        fmt,
+        q.first_query(),
+        user=current_user().name,
+        tree=tree_for(location) if location else None,
+        data_dir=str(s.data_dir) if s.backend == "duckdb" else None,
+    )
