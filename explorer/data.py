@@ -430,7 +430,9 @@ def warn_tampered(dates: tuple[date, date], sources: Sequence[str] | None = None
         return
     what = []
     if parts:
-        what.append(f"files of {', '.join(parts)} failed verification (changed, missing or unlisted)")
+        what.append(
+            f"files of {', '.join(parts)} failed verification (changed, missing, unlisted or unreadable)"
+        )
     if chain:
         what.append("the run manifest chain itself failed verification, so no date is proved unaltered")
     target = where if where is not None else st
