@@ -112,3 +112,18 @@ def test_the_pipeline_check_leaves_the_result_search_warns_from(app, tampered_to
     at.switch_page("pages/search.py").run()
     (warning,) = _tamper_warnings(at)
     assert escape_md(label) in warning
+
+
+def test_a_broken_manifest_chain_warns_whatever_the_dates(app, demo, tmp_path, monkeypatch):
+    monkeypatch.delenv("AUDITLOG_VERIFY_STATUS", raising=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(demo[0], copy)
+    first = sorted((copy / "manifests").glob("0*.json"))[0]
+    first.chmod(0o644)
+    first.write_bytes(first.read_bytes().replace(b'"rows_out":', b'"rows_out":1', 1))
+    assert auditlog(["verify", "--data-dir", str(copy)]) == 1
+    at = app()
+    monkeypatch.setenv("AUDITLOG_DATA_DIR", str(copy))
+    at.run()
+    (warning,) = _tamper_warnings(at)
+    assert "chain itself failed verification" in warning
