@@ -224,6 +224,18 @@ def object_failure(key: str, error: str) -> PreparedRecord:
     return PreparedRecord(key, -1, 0, "", "unreadable_object", message, "", 0)
 
 
+_S3: list[Any] = []
+
+
+def _s3_client() -> Any:
+    """One S3 client per executor process (making one per object costs more than reading a small one)."""
+    if not _S3:
+        import boto3
+
+        _S3.append(boto3.client("s3"))
+    return _S3[0]
+
+
 def read_object(uri: str, settings: EtlSettings | None = None, client: Any = None) -> list[PreparedRecord]:
     """Read and prepare one raw object where it lives (run on the executors): a local file through the
     local ETL's own reader (same messages), an S3 object with GetObject. An object that cannot be read
@@ -236,10 +248,7 @@ def read_object(uri: str, settings: EtlSettings | None = None, client: Any = Non
         local = urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else uri
         return prepare_object(key, Path(local), settings)
     try:
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3")
+        client = client or _s3_client()
         body = client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
         content = body.read()
     except Exception as exc:  # noqa: BLE001 (botocore's ClientError / BotoCoreError: quarantine, go on)
