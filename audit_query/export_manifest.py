@@ -96,6 +96,41 @@ def run_manifests_read(
     return read, head
 
 
+def export_manifest_bytes(
+    blob: bytes,
+    name: str,
+    rows: int,
+    export_format: str,
+    query: AuditLogQuery,
+    *,
+    user: str | None = None,
+    tree: Tree | None = None,
+    signer: Signer | None = None,
+    data_dir: str | None = None,
+) -> bytes:
+    """The signed sidecar of an export held in memory (`blob`, to be saved as `name`): the explorer's
+    download; `tree`: where the run manifests are. Default signer: the local key (AUDITLOG_SIGNING_KEY)."""
+    signer = signer or Ed25519Signer.load_or_create(ManifestSettings.from_env().key_path())
+    read, head = run_manifests_read(tree, query) if tree is not None else ([], None)
+    body = {
+        "format": FORMAT,
+        "file": name,
+        "size": len(blob),
+        "sha256": sha256_hex(blob),
+        "rows": rows,
+        "export_format": export_format,
+        "filters": _filters(query),
+        "command": export_command(query, export_format, name, data_dir),
+        "user": user or getpass.getuser(),
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "run_manifests": read,
+        "chain_head": head,
+        "signer": {"key_id": signer.key_id, "algorithm": signer.algorithm},
+        "public_key": signer.public_pem.decode("ascii"),
+    }
+    return seal(body, signer)
+
+
 def write_export_manifest(
     result: ExportResult,
     query: AuditLogQuery,
@@ -109,27 +144,20 @@ def write_export_manifest(
     if result.path is None:
         raise ValueError("a manifest describes a file export; export to a file (--output) first")
     path = Path(result.path)
-    signer = signer or Ed25519Signer.load_or_create(ManifestSettings.from_env().key_path())
-    h = LocalTree(path.parent).digest(path.name)
-    read, head = run_manifests_read(tree, query) if tree is not None else ([], None)
-    body = {
-        "format": FORMAT,
-        "file": path.name,
-        "size": h[0],
-        "sha256": h[1],
-        "rows": result.rows,
-        "export_format": result.format,
-        "filters": _filters(query),
-        "command": export_command(query, result.format, path.name, data_dir),
-        "user": user or getpass.getuser(),
-        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "run_manifests": read,
-        "chain_head": head,
-        "signer": {"key_id": signer.key_id, "algorithm": signer.algorithm},
-        "public_key": signer.public_pem.decode("ascii"),
-    }
     sidecar = sidecar_path(path)
-    sidecar.write_bytes(seal(body, signer))
+    sidecar.write_bytes(
+        export_manifest_bytes(
+            path.read_bytes(),
+            path.name,
+            result.rows,
+            result.format,
+            query,
+            user=user,
+            tree=tree,
+            signer=signer,
+            data_dir=data_dir,
+        )
+    )
     return sidecar
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from etl import layout
-from etl.errors import AuditLogError
+from etl.errors import AuditLogError, ConfigurationError
 from etl.raw import jsonl_line as raw_jsonl_line
 from etl.raw import read_object_lines
 from etl.rules import (
@@ -192,10 +192,13 @@ def prepare_lines(file: str, lines: Iterable[str | bytes]) -> Iterator[PreparedR
         yield from _prepare_line(file, number, line)
 
 
-def prepare_object(key: str, content: bytes, settings: EtlSettings | None = None) -> list[PreparedRecord]:
-    """Decompress one raw gzip object (bounded: etl.raw.read_object_lines, as the local ETL) and prepare
-    its records. An object that cannot be read whole adds one entry (line -1) with its reason; over-long
-    lines become record_too_large records; the complete lines read before a break are prepared."""
+def prepare_object(
+    key: str, content: bytes | Path, settings: EtlSettings | None = None
+) -> list[PreparedRecord]:
+    """Decompress one raw gzip object (its bytes or a local path; bounded: etl.raw.read_object_lines, as
+    the local ETL) and prepare its records. An object that cannot be read whole adds one entry (line -1)
+    with its reason; over-long lines become record_too_large records; the complete lines read before a
+    break are prepared."""
     settings = settings or EtlSettings()
     obj = read_object_lines(content, settings.max_object_bytes, settings.max_record_bytes)
     out: list[PreparedRecord] = []
@@ -213,6 +216,47 @@ def prepare_object(key: str, content: bytes, settings: EtlSettings | None = None
         out.append(PreparedRecord(key, -1, 0, "", p.reason, f"{MESSAGES[p.reason]}: {p.error}", "",
                                   p.records_read))
     return out
+
+
+def object_failure(key: str, error: str) -> PreparedRecord:
+    """The whole-object quarantine entry of a raw object that could not be opened (nothing read)."""
+    message = f"{MESSAGES['unreadable_object']}: {error}"
+    return PreparedRecord(key, -1, 0, "", "unreadable_object", message, "", 0)
+
+
+_S3: list[Any] = []
+
+
+def _s3_client() -> Any:
+    """One S3 client per executor process (making one per object costs more than reading a small one)."""
+    if not _S3:
+        import boto3
+
+        _S3.append(boto3.client("s3"))
+    return _S3[0]
+
+
+def read_object(uri: str, settings: EtlSettings | None = None, client: Any = None) -> list[PreparedRecord]:
+    """Read and prepare one raw object where it lives (run on the executors): a local file through the
+    local ETL's own reader (same messages), an S3 object with GetObject. An object that cannot be read
+    (permission denied, a KMS key the role may not use, gone since the listing) becomes one
+    unreadable_object entry instead of failing the job; the rest of the day goes on."""
+    settings = settings or EtlSettings()
+    key = raw_key(uri)
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme not in ("s3", "s3a"):
+        local = urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else uri
+        return prepare_object(key, Path(local), settings)
+    try:
+        client = client or _s3_client()
+        body = client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
+        content = body.read()
+    except Exception as exc:  # noqa: BLE001 (botocore's ClientError / BotoCoreError: quarantine, go on)
+        response = getattr(exc, "response", None)
+        error = response.get("Error", {}) if isinstance(response, dict) else {}
+        code = error.get("Code") or type(exc).__name__
+        return [object_failure(key, f"{code}: {error.get('Message') or exc}")]
+    return prepare_object(key, content, settings)
 
 
 def _prepare_line(file: str, number: int, line: str) -> Iterator[PreparedRecord]:
@@ -301,8 +345,13 @@ def _actor_type(col: Any) -> Any:
     return expr.otherwise(col)
 
 
-def transform(spark: Any, raw_paths: Sequence[str], arrival_day: date) -> TransformResult:
-    """Read the raw objects at `raw_paths` (file:// or s3:// URIs); return rows, quarantine and counts."""
+def transform(
+    spark: Any, raw_paths: Sequence[str], arrival_day: date, settings: EtlSettings | None = None
+) -> TransformResult:
+    """Read the raw objects at `raw_paths` (file:// or s3:// URIs); return rows, quarantine and counts.
+
+    Each object is read by a task of its own (`read_object`), so one unreadable object is quarantined
+    instead of failing Spark's whole read; `settings` carries the ETL's bounds (max object/record bytes)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -311,8 +360,10 @@ def transform(spark: Any, raw_paths: Sequence[str], arrival_day: date) -> Transf
     for k, v in SPARK_CONF.items():
         spark.conf.set(k, v)
     run = layout.run_id(arrival_day)
-    binary = spark.read.format("binaryFile").load(list(raw_paths)).select("path", "content")
-    records = binary.rdd.flatMap(lambda r: prepare_object(raw_key(r.path), bytes(r.content)))
+    bounds = settings or EtlSettings()
+    sc = spark.sparkContext
+    uris = sc.parallelize(list(raw_paths), max(1, min(len(raw_paths), 4 * sc.defaultParallelism)))
+    records = uris.flatMap(lambda uri: read_object(uri, bounds))
     df = spark.createDataFrame(
         records.map(
             lambda p: (p.file, p.line, p.pos, p.raw, p.reason, p.message, p.prepared, p.records_read)
@@ -581,11 +632,12 @@ def run_etl(
     arrival_day: date,
     signer: Any = None,
     staging_root: str | None = None,
+    settings: EtlSettings | None = None,
 ) -> dict[str, Any]:
     """Process one arrival day: raw objects under `raw_root`, outputs under `data_root`; return the report.
 
     With a `signer` (etl.signing, e.g. a KmsSigner) the run ends by appending its signed manifest.
-    `staging_root`: where `analytics/_staging/` lives (default `data_root`).
+    `staging_root`: where `analytics/_staging/` lives (default `data_root`); `settings`: the ETL's bounds.
     """
     started = _now()
     raw = Store(raw_root)
@@ -595,7 +647,7 @@ def run_etl(
         raise EmptyArrivalDay(
             f"no raw .gz objects under {raw.uri(day_prefix) if raw.s3 else raw.local / day_prefix}"
         )
-    result = transform(spark, [raw.uri(k) for k in keys], arrival_day)
+    result = transform(spark, [raw.uri(k) for k in keys], arrival_day, settings)
     data = Store(data_root)
     stage = Store(staging_root) if staging_root else None
     partitions = write_outputs(spark, result, data, arrival_day, stage)
@@ -660,8 +712,33 @@ def resolve_arrival_day(value: str, now: datetime | None = None) -> date:
         raise ValueError(f"--arrival_day {value!r}: use YYYY-MM-DD, 'yesterday' or 'today'") from None
 
 
+LIMIT_ARGUMENTS = ("max_object_bytes", "max_record_bytes")
+"""Optional job arguments (`--max_object_bytes N`): the EtlSettings of those names; absent: its default."""
+
+
+def job_settings(arguments: dict[str, str]) -> EtlSettings:
+    """The ETL bounds from the job's optional arguments, each a positive whole number of bytes.
+
+    >>> job_settings({}) == EtlSettings(), job_settings({"max_record_bytes": "2048"}).max_record_bytes
+    (True, 2048)
+    """
+    values: dict[str, int] = {}
+    for name, text in arguments.items():
+        if name not in LIMIT_ARGUMENTS:
+            known = ", ".join(f"--{n}" for n in LIMIT_ARGUMENTS)
+            raise ConfigurationError(f"--{name}: not a job argument; use one of {known}")
+        try:
+            values[name] = int(text)
+        except ValueError:
+            values[name] = 0
+        if values[name] <= 0:
+            raise ConfigurationError(f"--{name} {text!r}: expected a positive whole number of bytes")
+    return EtlSettings(**values)
+
+
 def main() -> None:
-    """Glue entry point: --raw_uri s3://raw-bucket/ --data_uri s3://analytics-bucket/ --arrival_day D."""
+    """Glue entry point: --raw_uri s3://raw-bucket/ --data_uri s3://analytics-bucket/ --arrival_day D
+    [--max_object_bytes N] [--max_record_bytes N]."""
     from awsglue.context import GlueContext
     from awsglue.job import Job
     from awsglue.utils import getResolvedOptions
@@ -679,6 +756,9 @@ def main() -> None:
     staging_root = None
     if "--staging_uri" in sys.argv:  # the template's unlocked staging bucket
         staging_root = getResolvedOptions(sys.argv, ["staging_uri"])["staging_uri"]
+    settings = job_settings(
+        {n: getResolvedOptions(sys.argv, [n])[n] for n in LIMIT_ARGUMENTS if f"--{n}" in sys.argv}
+    )
     glue_context = GlueContext(SparkContext.getOrCreate())
     spark = glue_context.spark_session
     for k, v in SPARK_CONF.items():
@@ -686,7 +766,10 @@ def main() -> None:
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
     day = resolve_arrival_day(args["arrival_day"])
-    report = run_etl(spark, args["raw_uri"], args["data_uri"], day, signer=signer, staging_root=staging_root)
+    report = run_etl(
+        spark, args["raw_uri"], args["data_uri"], day, signer=signer, staging_root=staging_root,
+        settings=settings,
+    )
     print(json.dumps(report))
     job.commit()
 

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
+import os
+import re
+import tempfile
+import urllib.parse
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from etl import layout
@@ -31,6 +37,7 @@ from etl.manifest import (
     sha256_hex,
     signed_message,
 )
+from etl.settings import Settings, setting
 from etl.signing import PublicKey, SigningError, public_keys_from_pems, verify_signature
 
 Progress = Callable[[str, int, int], None]
@@ -383,3 +390,101 @@ def verify_tree(
         result.superseded.append(note)
     problems.sort(key=lambda p: (p.file, p.kind))
     return result
+
+
+# --- The last verification's result, for pages that must not re-verify (Search, Entity) -------------------
+
+STATUS_FORMAT = "auditlog-verify-status/1"
+_PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/source=([^/]+)/")
+
+
+@dataclass(frozen=True)
+class VerifySettings(Settings):
+    """Where `auditlog verify` and the Pipeline page's check leave their last result for other pages."""
+
+    verify_status: str = setting(
+        "",
+        "file where the last verification's result is kept for the explorer's Search and Entity warnings; "
+        "empty: verify-status.json in a local data folder, else under $XDG_CACHE_HOME/auditlog (~/.cache)",
+    )
+
+    def status_path(self, location: str | Path) -> Path:
+        """The status file for the data at `location` (a folder, file:// or s3:// URI)."""
+        if self.verify_status:
+            return Path(self.verify_status).expanduser()
+        text = str(location)
+        if text.startswith(("s3://", "s3a://")):
+            cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+            tag = sha256_hex(text.rstrip("/").encode("utf-8"))[:16]
+            return Path(cache) / "auditlog" / f"verify-status-{tag}.json"
+        if text.startswith("file://"):
+            text = urllib.parse.unquote(urllib.parse.urlparse(text).path)
+        return Path(text) / "verify-status.json"
+
+
+def problem_partition(problem: Problem) -> tuple[str, str] | None:
+    """(dt, source) of the data file a problem names, or None (a manifest, report, index or raw file)."""
+    m = _PARTITION.search(problem.file.replace("\\", "/"))
+    return (m.group(1), m.group(2)) if m else None
+
+
+def status_of(
+    result: VerifyResult,
+    checked_at: datetime | None = None,
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> dict[str, Any]:
+    """The small JSON-able summary other pages read: when, the chain head, each problem with its
+    dt/source (data files) or arrival day (files named by run), and the arrival days checked."""
+    at = (checked_at or datetime.now(UTC)).astimezone(UTC)
+    problems = []
+    for p in result.problems:
+        part = problem_partition(p)
+        day = _run_day(p.file)
+        problems.append(
+            {
+                "kind": p.kind,
+                "file": p.file,
+                "message": p.message,
+                "dt": part[0] if part else None,
+                "source": part[1] if part else None,
+                "day": day.isoformat() if day else None,
+            }
+        )
+    return {
+        "format": STATUS_FORMAT,
+        "checked_at": at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "ok": result.ok,
+        "manifests": result.manifests,
+        "files_checked": result.files_checked,
+        "head": result.head,
+        "date_from": date_from.isoformat() if date_from else None,
+        "date_to": date_to.isoformat() if date_to else None,
+        "problems": problems,
+    }
+
+
+def write_status(path: Path, status: dict[str, Any]) -> None:
+    """Replace the status file atomically (a reader sees the old or the new file, never half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".verify-status-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(status, out, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_status(path: Path) -> dict[str, Any] | None:
+    """The status file's content, or None when there is none or it is not a status file."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != STATUS_FORMAT:
+        return None
+    return doc if isinstance(doc.get("problems"), list) else None

@@ -4,6 +4,9 @@
     auditlog verify --data-dir copy/ --public-key signing-key.pub.pem
     auditlog verify --s3 s3://my-analytics/ --raw-s3 s3://my-raw/ --from 2026-11-20 --to 2026-11-27
 
+The result (problems with their dt/source, the time, the chain head) is also saved to a small status file
+(AUDITLOG_VERIFY_STATUS) that the explorer's Search and Entity pages read to warn about the dates they show.
+
 Exit 0: verified; 1: problems found (each printed with its file); 2: the command could not run.
 """
 
@@ -16,7 +19,7 @@ from pathlib import Path
 
 from etl.layout import add_data_dir_argument, data_dir_from
 from etl.manifest import LocalTree, ManifestError, S3Tree, Tree
-from etl.verify import VerifyResult, verify_tree
+from etl.verify import VerifyResult, VerifySettings, status_of, verify_tree, write_status
 
 
 def _day(text: str) -> date:
@@ -111,4 +114,9 @@ def run(args: argparse.Namespace) -> int:
         print("FAILED: no manifests found under manifests/: nothing proves these files (run `auditlog etl`)")
         return 1
     print_result(result)
+    status = VerifySettings.from_env().status_path(args.s3 or data_dir_from(args))
+    try:  # the explorer's Search and Entity pages warn from it without re-verifying
+        write_status(status, status_of(result, date_from=args.date_from, date_to=args.date_to))
+    except OSError as exc:
+        print(f"note: the result was not saved for the explorer ({status}: {exc.strerror})", file=sys.stderr)
     return 0 if result.ok else 1

@@ -368,3 +368,97 @@ def guarded(fn: Callable[[], T], where: Any = None) -> T | None:
     except Exception as exc:  # every failure becomes a message, never a traceback
         show_error(exc, where)
         return None
+
+
+# --- Tamper evidence: the last verification's result (etl/verify.py writes it; never verified here) --------
+
+CHAIN_KINDS = (
+    "unreadable-manifest",
+    "missing-manifest",
+    "manifest-order",
+    "signature",
+    "unknown-key",
+    "chain",
+)
+"""Problems of the manifest chain itself: with one of them nothing after it is proved, whatever the dates."""
+
+
+@st.cache_data(show_spinner=False, max_entries=20)
+def _verify_status(path: str, mtime: float) -> dict[str, Any] | None:
+    from etl.verify import read_status
+
+    return read_status(Path(path))
+
+
+def verify_status() -> dict[str, Any] | None:
+    """The last `auditlog verify` or Pipeline check of the data (re-read only when the file changes), or
+    None when there has been none."""
+    from etl.verify import VerifySettings
+
+    location = settings().runs_location
+    if not location:
+        return None
+    path = VerifySettings.from_env().status_path(location)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    return _verify_status(str(path), mtime)
+
+
+def warn_tampered(dates: tuple[date, date], sources: Sequence[str] | None = None, where: Any = None) -> None:
+    """One warning line naming the partitions (dt and source, never a path) in `dates` (and `sources`, when
+    given; always only those the user may read) whose files failed the last verification."""
+    status = verify_status()
+    if not status or status.get("ok"):
+        return
+    user = current_user()
+    lo, hi = dates[0].isoformat(), dates[1].isoformat()
+    parts: list[str] = []
+    chain = False
+    for p in status["problems"]:
+        if not isinstance(p, dict):
+            continue
+        dt, source = p.get("dt"), p.get("source")
+        if isinstance(dt, str) and isinstance(source, str):
+            if lo <= dt <= hi and user.allows(source) and (sources is None or source in sources):
+                parts.append(f"dt={dt} source={source}")
+        elif p.get("kind") in CHAIN_KINDS:
+            chain = True
+    parts = sorted(set(parts))
+    if not parts and not chain:
+        return
+    what = []
+    if parts:
+        what.append(
+            f"files of {', '.join(parts)} failed verification (changed, missing, unlisted or unreadable)"
+        )
+    if chain:
+        what.append("the run manifest chain itself failed verification, so no date is proved unaltered")
+    target = where if where is not None else st
+    target.warning(
+        f"Tamper check of {escape_md(str(status.get('checked_at')))}: {escape_md('; '.join(what))}. "
+        "The Pipeline page or `auditlog verify` names the files; tell the operators.",
+        icon=":material/gpp_bad:",
+    )
+
+
+def export_manifest(q: AuditLogQuery, fmt: Format, blob: bytes, rows: int, name: str) -> bytes:
+    """The signed sidecar (`<name>.manifest.json`) of an explorer download: the file's SHA-256, the filters,
+    the signed-in user, the time and the run manifests the rows were read from (audit_query/export_manifest).
+    """
+    from audit_query.export_manifest import export_manifest_bytes
+    from etl.manifest import tree_for
+
+    s = settings()
+    location = s.runs_location
+    return export_manifest_bytes(
+        blob,
+        name,
+        rows,
+        fmt,
+        q.first_query(),
+        user=current_user().name,
+        tree=tree_for(location) if location else None,
+        data_dir=str(s.data_dir) if s.backend == "duckdb" else None,
+    )

@@ -227,6 +227,7 @@ def main() -> None:
     if rows is None:
         return
     data.warn_unreadable(rows)
+    data.warn_tampered(dates)
     access.record_read(VIEW, access.entity_filters(v.entity_id, v.include_children, dates), len(rows))
     if not rows:
         max_days = data.client()[0].settings.max_history_days

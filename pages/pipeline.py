@@ -173,7 +173,7 @@ def main() -> None:
 def chain_section() -> None:
     """The state of the signed manifest chain, checked only when asked (it re-hashes every file)."""
     from etl.manifest import tree_for
-    from etl.verify import verify_tree
+    from etl.verify import VerifySettings, status_of, verify_tree, write_status
 
     location = data.settings().runs_location
     if not location:
@@ -196,7 +196,12 @@ def chain_section() -> None:
             data.show_error(exc)
             return
         bar.empty()
-        st.session_state["chain_check"] = (datetime.now(UTC), result)
+        at = datetime.now(UTC)
+        st.session_state["chain_check"] = (at, result)
+        try:  # Search and Entity warn from this file without re-verifying
+            write_status(VerifySettings.from_env().status_path(location), status_of(result, at))
+        except OSError:
+            st.caption("The result could not be saved for Search and Entity (AUDITLOG_VERIFY_STATUS).")
     checked = st.session_state.get("chain_check")
     if checked is None:
         return

@@ -9,6 +9,7 @@ import streamlit as st
 
 from audit_query import Action, ActorType, AuditLogQuery, Page, QueryValidationError
 from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, Format, export_command
+from audit_query.export_manifest import SUFFIX
 from explorer import access, data, urlstate
 from explorer.fmt import plural, records_frame
 from explorer.guard import require_app
@@ -140,6 +141,11 @@ def go(f: SearchFilters) -> None:
     st.rerun()
 
 
+def export_name(q: AuditLogQuery, fmt: Format) -> str:
+    """The download's file name (its manifest is this name + .manifest.json)."""
+    return f"auditlog-{q.date_from}-{q.date_to}{EXTENSIONS[fmt]}"
+
+
 def export_section(q: AuditLogQuery, total: int) -> None:
     """Export the whole filtered view: the row count, a format, then a file to download (or the CLI)."""
     cap = data.settings().export_max_rows
@@ -180,18 +186,36 @@ def export_section(q: AuditLogQuery, total: int) -> None:
         # No unaudited exports: the file is handed over only once its Export event is stored.
         if not access.record_export(q, fmt, rows):
             return
-        prepared = {"key": key, "data": blob}
+        prepared = {"key": key, "data": blob, "manifest": None, "manifest_error": None}
+        try:  # the signed sidecar: proof of what was exported, by whom, from which runs
+            prepared["manifest"] = data.export_manifest(q, fmt, blob, rows, export_name(q, fmt))
+        except Exception as exc:  # the file is still offered; say why its proof is not
+            prepared["manifest_error"] = f"{type(exc).__name__}: {exc}"
         st.session_state["export_file"] = prepared
     if prepared and prepared["key"] == key:
-        st.download_button(
+        name = export_name(q, fmt)
+        c1, c2 = st.columns(2)
+        c1.download_button(
             f"Download {FORMATS[fmt]} ({total:,} rows)",
             prepared["data"],
             type="primary",
-            file_name=f"auditlog-{q.date_from}-{q.date_to}{EXTENSIONS[fmt]}",
+            file_name=name,
             mime=MEDIA_TYPES[fmt],
             key="export_download",
             icon=":material/file_download:",
         )
+        if prepared.get("manifest"):
+            c2.download_button(
+                "Download its signed manifest",
+                prepared["manifest"],
+                file_name=name + SUFFIX,
+                mime="application/json",
+                key="export_manifest_download",
+                icon=":material/verified:",
+                help=f"Keep it beside the file; `auditlog verify-export {name}` checks that neither changed.",
+            )
+        elif prepared.get("manifest_error"):
+            c2.caption(f"No signed manifest: {escape_md(prepared['manifest_error'])}")
 
 
 def main() -> None:
@@ -227,6 +251,7 @@ def main() -> None:
         return
 
     data.warn_unreadable(page, total, where=errors)
+    data.warn_tampered((q.date_from, q.date_to), q.sources, where=errors)
     access.record_read(VIEW, q, len(page.rows))
     if not page.rows:
         start, end = q.date_from, q.date_to

@@ -167,10 +167,22 @@ def quarantined(data_dir: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.spark
 @pytest.mark.xdist_group("spark")
-def test_glue_job_and_local_etl_store_identical_rows_and_counts(tmp_path: Path, spark: Any) -> None:
+def test_glue_job_and_local_etl_store_identical_rows_and_counts(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     duck_dir, spark_dir = tmp_path / "duckdb", tmp_path / "spark"
     write_raw_day(duck_dir)
     write_raw_day(spark_dir)
+    # An object that cannot be opened (as permission denied would: the tests run as root, which chmod
+    # cannot lock out): both ETLs list it, and it is gone when read. Spark's binaryFile read failed the job.
+    gone = layout.raw_day_prefix(ARRIVAL_DAY) + "hour=18/vanished.gz"
+    real_files, real_list = local.raw.raw_files, glue_job.Store.list
+    monkeypatch.setattr(
+        local.raw, "raw_files", lambda d, day: sorted([*real_files(d, day), d / gone], key=lambda p: str(p))
+    )
+    monkeypatch.setattr(
+        glue_job.Store, "list", lambda self, prefix: sorted([*real_list(self, prefix), gone])
+    )
     duck = local.run_etl(duck_dir, ARRIVAL_DAY).to_dict()
     glue = glue_job.run_etl(spark, str(spark_dir), f"file://{spark_dir}", ARRIVAL_DAY)
 
@@ -212,5 +224,6 @@ def test_glue_job_and_local_etl_store_identical_rows_and_counts(tmp_path: Path, 
     reasons = {q["reason"] for q in duck_q}
     assert {"id_control_character", "invalid_time", "record_too_large", "unreadable_object"} <= reasons
     objects = [o["file"].rsplit("/", 1)[-1] for o in duck["quarantined_objects"]]
-    assert objects == ["not-gzip.gz", "truncated.gz"]
+    assert objects == ["not-gzip.gz", "truncated.gz", "vanished.gz"]
     assert duck["quarantined_objects"][1]["records_read"] > 0
+    assert "FileNotFoundError" in duck["quarantined_objects"][2]["message"]
