@@ -30,29 +30,14 @@ from typing import Any, Literal, TypeVar
 
 from etl import schema
 
+from . import filters as _filters
 from .errors import QueryValidationError
+from .filters import Action as Action
+from .filters import ActorType as ActorType
 from .settings import QuerySettings
 
 SOURCE_PATTERN = re.compile(schema.SOURCE_PATTERN.removesuffix("$") + r"\Z")
 Direction = Literal["next", "prev"]
-
-
-class Action(StrEnum):
-    """What happened to an entity (DESIGN §3); Read and Export are the explorer's own access events."""
-
-    CREATE = "Create"
-    UPDATE = "Update"
-    DELETE = "Delete"
-    READ = "Read"
-    EXPORT = "Export"
-
-
-class ActorType(StrEnum):
-    """Who acted: codes 0/1/2 of the event contract, stored as these names."""
-
-    SERVICE = "Service"
-    USER = "User"
-    CLIENT = "Client"
 
 
 def check_text(value: object, field_name: str, max_length: int) -> str:
@@ -136,6 +121,8 @@ class AuditLogQuery:
     include_children: bool = False
     correlation_id: str | None = None
     channel_codes: tuple[str, ...] = ()
+    actor_contains: str | None = None
+    entity_name_contains: str | None = None
     limit: int = 100
     cursor: str | None = None
     direction: Direction = "next"
@@ -144,14 +131,14 @@ class AuditLogQuery:
         put = object.__setattr__
         put(self, "date_from", _as_date(self.date_from, "date_from"))
         put(self, "date_to", _as_date(self.date_to, "date_to"))
-        for name in ("sources", "entity_types", "channel_codes"):
-            put(self, name, tuple(dict.fromkeys(_as_tuple(getattr(self, name), name))))
-        put(self, "actions", _as_enum(_as_tuple(self.actions, "actions"), Action, "actions"))
-        put(
-            self,
-            "actor_types",
-            _as_enum(_as_tuple(self.actor_types, "actor_types"), ActorType, "actor_types"),
-        )
+        for f in _filters.FILTERS:
+            if f.kind != "set":
+                continue
+            values = _as_tuple(getattr(self, f.name), f.name)
+            if f.choices is not None:
+                put(self, f.name, _as_enum(values, f.choices, f.name))
+            else:
+                put(self, f.name, tuple(dict.fromkeys(values)))
         if not isinstance(self.include_children, bool):
             raise QueryValidationError("include_children", "type", "expected true or false")
         if self.direction not in ("next", "prev"):
@@ -178,14 +165,19 @@ class AuditLogQuery:
             )
         if not self.sources:
             raise QueryValidationError("sources", "required", "at least one source")
-        for name in ("sources", "entity_types", "channel_codes", "actions", "actor_types"):
-            n = len(getattr(self, name))
-            if n > s.max_filter_values:
-                raise QueryValidationError(
-                    name, "max_values", f"{n} values; at most {s.max_filter_values} allowed"
-                )
+        for f in _filters.FILTERS:
+            value = getattr(self, f.name)
+            if f.kind == "set":
+                if len(value) > s.max_filter_values:
+                    raise QueryValidationError(
+                        f.name, "max_values", f"{len(value)} values; at most {s.max_filter_values} allowed"
+                    )
+                if f.choices is None:
+                    for v in value:
+                        check_text(v, f.name, s.max_string_length)
+            elif f.kind in ("exact", "contains") and value is not None:
+                check_text(value, f.name, s.max_string_length)
         for src in self.sources:
-            check_text(src, "sources", s.max_string_length)
             if not SOURCE_PATTERN.match(src):
                 raise QueryValidationError(
                     "sources",
@@ -193,13 +185,6 @@ class AuditLogQuery:
                     f"{src!r} is not a source name (lower-case letters, digits, '.', '_', '-'; "
                     "starting with a letter or digit; at most 128 characters)",
                 )
-        for name in ("entity_types", "channel_codes"):
-            for v in getattr(self, name):
-                check_text(v, name, s.max_string_length)
-        for name in ("actor_name", "entity_id", "correlation_id"):
-            v = getattr(self, name)
-            if v is not None:
-                check_text(v, name, s.max_string_length)
         if self.include_children and self.entity_id is None:
             raise QueryValidationError(
                 "include_children", "requires_entity_id", "set entity_id to include children"
