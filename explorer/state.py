@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from audit_query import Action, ActorType, AuditLogQuery
+from audit_query import AuditLogQuery, filters
 from audit_query.model import Direction
 
 Params = Mapping[str, Sequence[str] | str]
@@ -70,16 +70,13 @@ def _one(params: Params, key: str) -> str | None:
     return value if value not in (None, "") else None
 
 
-def _many(params: Params, key: str) -> tuple[str, ...]:
+def _many(params: Params, key: str, comma: bool = False) -> tuple[str, ...]:
     out: list[str] = []
     for v in _values(params, key):
-        for part in str(v).split(",") if key in _COMMA_KEYS else (str(v),):
+        for part in str(v).split(",") if comma else (str(v),):
             if part.strip() and part.strip() not in out:
                 out.append(part.strip())
     return tuple(out)
-
-
-_COMMA_KEYS = {"ch"}
 
 
 def _date(params: Params, key: str, problems: list[str]) -> date | None:
@@ -126,35 +123,34 @@ class SearchFilters:
     include_children: bool = False
     correlation_id: str | None = None
     channel_codes: tuple[str, ...] = ()
+    actor_contains: str | None = None
+    entity_name_contains: str | None = None
     cursor: str | None = None
     direction: str = "next"
     selected: str | None = None
     problems: tuple[str, ...] = field(default=(), compare=False)
 
-    #: URL key of each field (short, stable: links in tickets must keep working).
-    KEYS = {
+    #: URL key of each field (short, stable: links in tickets must keep working): the filter table's keys,
+    #: plus the view's own.
+    VIEW_KEYS = {
         "range": "range",
         "date_from": "from",
         "date_to": "to",
-        "sources": "src",
-        "entity_types": "etype",
-        "actions": "act",
-        "actor_name": "actor",
-        "actor_types": "atype",
-        "entity_id": "eid",
-        "include_children": "children",
-        "correlation_id": "corr",
-        "channel_codes": "ch",
         "cursor": "cursor",
         "direction": "dir",
         "selected": "sel",
     }
 
     @classmethod
+    def keys(cls) -> dict[str, str]:
+        """Each field's URL key: the view's own, then one per row of the filter table."""
+        return {**cls.VIEW_KEYS, **{f.name: f.url_key for f in filters.FILTERS}}
+
+    @classmethod
     def from_params(cls, params: Params) -> SearchFilters:
         """Filters from URL parameters; unknown keys are ignored, malformed values reported in `problems`."""
         problems: list[str] = []
-        k = cls.KEYS
+        k = cls.keys()
         rng = _one(params, k["range"])
         if rng is not None and rng not in RANGE_PRESETS:
             problems.append(f"range: {rng!r} is not one of {', '.join(RANGE_PRESETS)}; using the default")
@@ -167,28 +163,29 @@ class SearchFilters:
         if direction not in ("next", "prev"):
             problems.append(f"dir: {direction!r} is not next or prev; using next")
             direction = "next"
+        values: dict[str, Any] = {}
+        for f in filters.FILTERS:
+            if f.kind == "set":
+                values[f.name] = _many(params, f.url_key, comma=f.widget == "list_text")
+            elif f.kind == "flag":
+                values[f.name] = _flag(params, f.url_key)
+            else:
+                values[f.name] = _one(params, f.url_key)
         return cls(
             range=rng,
             date_from=date_from,
             date_to=date_to,
-            sources=_many(params, k["sources"]),
-            entity_types=_many(params, k["entity_types"]),
-            actions=_many(params, k["actions"]),
-            actor_name=_one(params, k["actor_name"]),
-            actor_types=_many(params, k["actor_types"]),
-            entity_id=_one(params, k["entity_id"]),
-            include_children=_flag(params, k["include_children"]),
-            correlation_id=_one(params, k["correlation_id"]),
-            channel_codes=_many(params, k["channel_codes"]),
             cursor=_one(params, k["cursor"]),
             direction=direction,
             selected=_one(params, k["selected"]),
             problems=tuple(problems),
+            **values,
         )
 
     def to_params(self) -> dict[str, str | list[str]]:
         """Only the values that differ from the defaults, keyed as in the URL."""
         out: dict[str, str | list[str]] = {}
+        keys = self.keys()
         for f in fields(self):
             if f.name == "problems":
                 continue
@@ -197,7 +194,8 @@ class SearchFilters:
                 continue
             if f.name in ("date_from", "date_to") and self.range != "custom":
                 continue
-            _put(out, self.KEYS[f.name], value)
+            if f.name in keys:  # a field the filter table no longer has is not written
+                _put(out, keys[f.name], value)
         return out
 
     def dates(self, today: date | None = None) -> tuple[date, date]:
@@ -222,21 +220,16 @@ class SearchFilters:
         Construction may raise QueryValidationError (e.g. an unknown action in a hand-edited URL).
         """
         date_from, date_to = self.dates(today)
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in filters.FILTERS}
+        values["sources"] = tuple(sources)
+        values["include_children"] = self.include_children and self.entity_id is not None
         return AuditLogQuery(
             date_from=date_from,
             date_to=date_to,
-            sources=tuple(sources),
-            entity_types=self.entity_types,
-            actions=cast("tuple[Action, ...]", self.actions),  # AuditLogQuery turns the names into enums
-            actor_name=self.actor_name,
-            actor_types=cast("tuple[ActorType, ...]", self.actor_types),  # likewise
-            entity_id=self.entity_id,
-            include_children=self.include_children and self.entity_id is not None,
-            correlation_id=self.correlation_id,
-            channel_codes=self.channel_codes,
             limit=limit,
             cursor=self.cursor,
             direction=cast("Direction", self.direction),  # AuditLogQuery refuses anything but next/prev
+            **values,  # AuditLogQuery turns action and actor type names into enums
         )
 
 

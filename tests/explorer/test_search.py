@@ -162,3 +162,39 @@ def test_a_typed_date_wins_over_the_preset_and_a_chosen_preset_without_typing_is
     at.button(key="FormSubmitter:search_form-Search").click().run()
     assert at.query_params["range"] == "today" and "from" not in at.query_params
     assert any(f"between {today} and {today} (UTC)" in c for c in texts(at.caption))
+
+
+def test_a_row_changed_in_the_filter_table_is_a_form_widget(app, lib, monkeypatch):
+    """The form loops over audit_query/filters.py: a renamed row is drawn with its label and URL key."""
+    from dataclasses import replace
+
+    from audit_query import filters
+
+    renamed = replace(filters.by_name("correlation_id"), url_key="rid", label="Request id")
+    monkeypatch.setattr(
+        filters, "FILTERS", tuple(renamed if f.name == "correlation_id" else f for f in filters.FILTERS)
+    )
+    at = app().run()
+    assert "Request id" in [w.label for w in at.text_input]
+    corr = next(r.CorrelationId for r in lib.query(lib_query(lib)).rows if r.CorrelationId)
+    at.text_input(key="s_rid").input(corr)
+    at.button(key="FormSubmitter:search_form-Search").click().run()
+    assert not at.exception and not at.error
+    assert at.query_params["rid"] == corr and "corr" not in at.query_params
+    expected = lib.query(lib_query(lib, correlation_id=corr))
+    assert grid_ids(at) == [r.EntityId for r in expected.rows]
+
+
+def test_everything_alice_did_typed_in_any_case_from_the_form(app, lib):
+    at = app().run()
+    at.text_input(key="s_actorq").input("ALICE")
+    at.button(key="FormSubmitter:search_form-Search").click().run()
+    assert not at.exception and not at.error
+    assert at.query_params["actorq"] == "ALICE"
+    start, end = last_week()
+    oracle = [r for r in lib.query(AuditLogQuery(start, end, tuple(lib.sources()), limit=1000)).rows]
+    expected = lib.query(lib_query(lib, actor_contains="alice"))
+    assert expected.rows and {r.ActorName for r in expected.rows} <= {
+        r.ActorName for r in oracle if r.ActorName and "alice" in r.ActorName.lower()
+    }
+    assert grid_ids(at) == [r.EntityId for r in expected.rows]
