@@ -155,7 +155,9 @@ def export_command(
     args = ["auditlog", "export"]
     if data_dir is not None:
         args += ["--data-dir", data_dir]
-    args += ["--from", query.date_from.isoformat(), "--to", query.date_to.isoformat()]
+    start = query.time_from.strftime("%Y-%m-%dT%H:%M:%SZ") if query.time_from else query.date_from.isoformat()
+    end = query.time_to.strftime("%Y-%m-%dT%H:%M:%SZ") if query.time_to else query.date_to.isoformat()
+    args += ["--from", start, "--to", end]
     for f in _filters.FILTERS:  # the flags in filter-table order
         for v in f.values(getattr(query, f.name)):
             if f.kind == "flag":

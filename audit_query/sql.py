@@ -24,6 +24,7 @@ reference comes from the backend. Rules (DESIGN §4-§5):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from etl import schema
 
@@ -57,6 +58,10 @@ def _conditions(query: AuditLogQuery, dialect: str) -> list[str]:
         f" AND {literal(query.date_to.isoformat(), dialect)}",
         _in("source", sorted(query.sources), dialect),
     ]
+    if query.time_from is not None:  # time of day within the dates: the dt range above still prunes
+        conds.append(f"{identifier('Timestamp')} >= {literal(query.time_from, dialect)}")
+    if query.time_to is not None:  # inclusive to the second: everything before the next second
+        conds.append(f"{identifier('Timestamp')} < {literal(query.time_to + timedelta(seconds=1), dialect)}")
     for f in _filters.FILTERS:
         value = getattr(query, f.name)
         if f.column is None or f.name == "sources" or value in (None, ()):

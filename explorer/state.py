@@ -21,17 +21,23 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from audit_query import AuditLogQuery, filters
-from audit_query.model import Direction
+from audit_query import AuditLogQuery, QueryValidationError, filters
+from audit_query.model import Direction, parse_when, relative_range
 
 Params = Mapping[str, Sequence[str] | str]
 
 RANGE_PRESETS: dict[str, str] = {
+    "15m": "Last 15 minutes",
+    "1h": "Last hour",
+    "24h": "Last 24 hours",
     "today": "Today",
     "2d": "Yesterday and today",
     "7d": "Last 7 days",
+    "30d": "Last 30 days",
     "custom": "Custom dates",
 }
+#: Presets that are a window of time up to now (to the second) rather than whole days.
+TIME_PRESETS = ("15m", "1h", "24h")
 DEFAULT_RANGE = "7d"
 #: Days after a record's date that an Entity link covers (its later changes, children's included).
 ENTITY_LINK_DAYS_AFTER = 30
@@ -90,6 +96,23 @@ def _date(params: Params, key: str, problems: list[str]) -> date | None:
         return None
 
 
+def _when(params: Params, key: str, problems: list[str]) -> date | None:
+    """A date or a UTC date-time (a `datetime`, itself a `date`) from the URL; None (reported) if neither."""
+    raw = _one(params, key)
+    if raw is None:
+        return None
+    try:
+        return parse_when(raw, key)
+    except QueryValidationError:
+        problems.append(f"{key}: {raw!r} is not a date (YYYY-MM-DD) or date-time; using the default")
+        return None
+
+
+def day_of(value: date) -> date:
+    """The date of a date or of a date-time."""
+    return value.date() if isinstance(value, datetime) else value
+
+
 def _flag(params: Params, key: str) -> bool:
     return (_one(params, key) or "").lower() in ("1", "true", "yes", "on")
 
@@ -101,6 +124,8 @@ def _put(out: dict[str, str | list[str]], key: str, value: Any) -> None:
         out[key] = "1"
     elif isinstance(value, tuple):
         out[key] = [str(v) for v in value]
+    elif isinstance(value, datetime):
+        out[key] = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     elif isinstance(value, date):
         out[key] = value.isoformat()
     else:
@@ -155,8 +180,8 @@ class SearchFilters:
         if rng is not None and rng not in RANGE_PRESETS:
             problems.append(f"range: {rng!r} is not one of {', '.join(RANGE_PRESETS)}; using the default")
             rng = None
-        date_from = _date(params, k["date_from"], problems)
-        date_to = _date(params, k["date_to"], problems)
+        date_from = _when(params, k["date_from"], problems)
+        date_to = _when(params, k["date_to"], problems)
         if rng is None:
             rng = "custom" if (date_from or date_to) else DEFAULT_RANGE
         direction = _one(params, k["direction"]) or "next"
@@ -205,10 +230,27 @@ class SearchFilters:
             return today, today
         if self.range == "2d":
             return today - timedelta(days=1), today
+        if self.range in TIME_PRESETS:
+            start, stop = self.times()
+            assert start is not None and stop is not None
+            return start.date(), stop.date()
+        if self.range == "30d":
+            return today - timedelta(days=29), today
         if self.range == "custom":
-            end = self.date_to or self.date_from or today
-            return self.date_from or end - timedelta(days=6), end
+            end = day_of(self.date_to or self.date_from or today)
+            return day_of(self.date_from) if self.date_from else end - timedelta(days=6), end
         return today - timedelta(days=6), today
+
+    def times(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+        """The time-of-day bounds (UTC, to the second) within the dates: a time preset's window up to
+        `now`, or the date-times typed for a custom range; None where whole days are meant."""
+        if self.range in TIME_PRESETS:
+            return relative_range(self.range, now)
+        if self.range != "custom":
+            return None, None
+        start = self.date_from if isinstance(self.date_from, datetime) else None
+        end = self.date_to if isinstance(self.date_to, datetime) else None
+        return start, end
 
     def page_reset(self) -> SearchFilters:
         """The same filters on the first page with nothing selected (after the filters change)."""
@@ -220,12 +262,15 @@ class SearchFilters:
         Construction may raise QueryValidationError (e.g. an unknown action in a hand-edited URL).
         """
         date_from, date_to = self.dates(today)
+        time_from, time_to = self.times()
         values: dict[str, Any] = {f.name: getattr(self, f.name) for f in filters.FILTERS}
         values["sources"] = tuple(sources)
         values["include_children"] = self.include_children and self.entity_id is not None
         return AuditLogQuery(
             date_from=date_from,
             date_to=date_to,
+            time_from=time_from,
+            time_to=time_to,
             limit=limit,
             cursor=self.cursor,
             direction=cast("Direction", self.direction),  # AuditLogQuery refuses anything but next/prev

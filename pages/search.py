@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import UTC, date, datetime, time
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -29,6 +30,7 @@ _LEGACY_KEYS = {
 def widget_keys() -> dict[str, str]:
     """Each form widget's session key: the dates', then one per row of the filter table."""
     keys = {"range": "s_range", "date_from": "s_from", "date_to": "s_to"}
+    keys.update({"time_from": "s_tfrom", "time_to": "s_tto"})
     keys.update({f.name: _LEGACY_KEYS.get(f.name, f"s_{f.url_key}") for f in filters.FILTERS})
     return keys
 
@@ -48,6 +50,9 @@ def widget_values(f: SearchFilters, sources: list[str], types: list[str]) -> dic
     start, end = f.dates()
     keys = widget_keys()
     out: dict[str, object] = {keys["range"]: f.range, keys["date_from"]: start, keys["date_to"]: end}
+    t_from, t_to = f.times()
+    out[keys["time_from"]] = t_from.strftime("%H:%M:%S") if t_from else ""
+    out[keys["time_to"]] = t_to.strftime("%H:%M:%S") if t_to else ""
     for flt in filters.FILTERS:
         value = getattr(f, flt.name)
         if flt.widget == "multiselect":
@@ -62,15 +67,29 @@ def widget_values(f: SearchFilters, sources: list[str], types: list[str]) -> dic
     return out
 
 
+def at_time(day: date, text: object) -> date:
+    """`day` at the UTC time of day typed (HH:MM or HH:MM:SS), or the whole day when nothing usable is."""
+    raw = str(text or "").strip()
+    if not raw or day is None:
+        return day
+    try:
+        t = time.fromisoformat(raw)
+    except ValueError:
+        problem = f"{raw!r} is not a time of day (HH:MM:SS); searching whole days"
+        st.session_state["_search_time_problem"] = problem
+        return day
+    return datetime.combine(day, t.replace(microsecond=0, tzinfo=UTC))
+
+
 def from_widgets() -> SearchFilters:
     """The filters the submitted form holds (first page, nothing selected)."""
     ss = st.session_state
     keys = widget_keys()
     rng = ss[keys["range"]]
     shown = ss.get("_search_applied") or {}
-    typed = (ss[keys["date_from"]], ss[keys["date_to"]])
-    if typed != (shown.get(keys["date_from"]), shown.get(keys["date_to"])):
-        rng = "custom"  # a typed date is what the user means: it wins over the preset
+    typed_keys = [keys[k] for k in ("date_from", "date_to", "time_from", "time_to")]
+    if any(ss.get(k) != shown.get(k) for k in typed_keys):
+        rng = "custom"  # a typed date or time is what the user means: it wins over the preset
     values: dict[str, object] = {}
     for flt in filters.FILTERS:
         raw = ss.get(keys[flt.name])
@@ -84,8 +103,8 @@ def from_widgets() -> SearchFilters:
             values[flt.name] = str(raw or "").strip() or None
     return SearchFilters(
         range=rng,
-        date_from=ss[keys["date_from"]] if rng == "custom" else None,
-        date_to=ss[keys["date_to"]] if rng == "custom" else None,
+        date_from=at_time(ss[keys["date_from"]], ss.get(keys["time_from"])) if rng == "custom" else None,
+        date_to=at_time(ss[keys["date_to"]], ss.get(keys["time_to"])) if rng == "custom" else None,
         **values,  # type: ignore[arg-type]  # one value per filter-table row, typed by its widget
     )
 
@@ -126,6 +145,8 @@ def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
         typed = "Typing a date here searches exactly the dates typed (custom dates)."
         c2.date_input("From", key=W["date_from"], format="YYYY-MM-DD", help=typed)
         c3.date_input("To", key=W["date_to"], format="YYYY-MM-DD", help=typed)
+        c2.text_input("From time (UTC)", key=W["time_from"], placeholder="HH:MM:SS", help="optional")
+        c3.text_input("To time (UTC)", key=W["time_to"], placeholder="HH:MM:SS", help="optional; inclusive")
         keys = widget_keys()
         rows = [flt for flt in filters.FILTERS if flt.name != "sources"]
         draw(filters.by_name("sources"), c4, keys, sources, types)
@@ -141,7 +162,7 @@ def pager(f: SearchFilters, q: AuditLogQuery, page: Page) -> None:
     prev_q, next_q = q.prev_query(page), q.next_query(page)
     # A cursor is bound to the query's dates: a preset range is pinned to the dates `q` covers, so the link
     # (and "Next" after UTC midnight) keeps meaning these dates.
-    pinned = replace(f, range="custom", date_from=q.date_from, date_to=q.date_to)
+    pinned = replace(f, range="custom", date_from=q.time_from or q.date_from, date_to=q.time_to or q.date_to)
     if c1.button("Previous", icon=":material/chevron_left:", disabled=prev_q is None, key="page_prev"):
         go(replace(pinned, cursor=prev_q.cursor, direction="prev", selected=None) if prev_q else f)
     if c2.button("Next", icon=":material/chevron_right:", disabled=next_q is None, key="page_next"):
@@ -215,6 +236,8 @@ def main() -> None:
     f = SearchFilters.from_params(urlstate.read(VIEW))
     for problem in f.problems:
         st.warning(f"Link: {escape_md(problem)}")
+    if problem := st.session_state.pop("_search_time_problem", None):
+        st.warning(escape_md(problem))
     sources = data.guarded(data.allowed_sources) or []
     types = entity_type_options(f, sources)
     if filter_form(f, sources, types):
@@ -258,7 +281,8 @@ def main() -> None:
         )
         return
     st.caption(
-        f"{plural(total, 'matching row')} between {q.date_from} and {q.date_to} (UTC), newest first · "
+        f"{plural(total, 'matching row')} between {q.time_from or q.date_from} and {q.time_to or q.date_to} "
+        "(UTC), newest first · "
         f"this page: {plural(len(page.rows), 'row')}"
     )
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
