@@ -11,7 +11,7 @@ in `problems`, never an exception). Validation of the values themselves is `audi
 >>> SearchFilters.from_params(f.to_params()) == f
 True
 >>> print(*SearchFilters.from_params({"from": "yesterday"}).problems)
-from: 'yesterday' is not a date (YYYY-MM-DD); using the default
+from: 'yesterday' is not a date (YYYY-MM-DD) or date-time; using the default
 """
 
 from __future__ import annotations
@@ -113,6 +113,12 @@ def day_of(value: date) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+def _offset(params: Params, key: str) -> int | None:
+    """How many rows come before the page (for "Rows 301–400 of N"); None when absent or not a number."""
+    raw = _one(params, key)
+    return int(raw) if raw is not None and raw.isdigit() and 0 < int(raw) < 10**9 else None
+
+
 def _flag(params: Params, key: str) -> bool:
     return (_one(params, key) or "").lower() in ("1", "true", "yes", "on")
 
@@ -153,6 +159,7 @@ class SearchFilters:
     cursor: str | None = None
     direction: str = "next"
     selected: str | None = None
+    offset: int | None = None
     problems: tuple[str, ...] = field(default=(), compare=False)
 
     #: URL key of each field (short, stable: links in tickets must keep working): the filter table's keys,
@@ -164,6 +171,7 @@ class SearchFilters:
         "cursor": "cursor",
         "direction": "dir",
         "selected": "sel",
+        "offset": "pos",
     }
 
     @classmethod
@@ -203,6 +211,7 @@ class SearchFilters:
             cursor=_one(params, k["cursor"]),
             direction=direction,
             selected=_one(params, k["selected"]),
+            offset=_offset(params, k["offset"]),
             problems=tuple(problems),
             **values,
         )
@@ -254,15 +263,17 @@ class SearchFilters:
 
     def page_reset(self) -> SearchFilters:
         """The same filters on the first page with nothing selected (after the filters change)."""
-        return replace(self, cursor=None, direction="next", selected=None)
+        return replace(self, cursor=None, direction="next", selected=None, offset=None)
 
     def to_query(self, sources: Sequence[str], limit: int = 100, today: date | None = None) -> AuditLogQuery:
         """The library query for these filters over `sources` (the user's allowed, chosen sources).
 
         Construction may raise QueryValidationError (e.g. an unknown action in a hand-edited URL).
         """
-        date_from, date_to = self.dates(today)
         time_from, time_to = self.times()
+        date_from, date_to = self.dates(today)
+        if self.range in TIME_PRESETS and time_from is not None and time_to is not None:
+            date_from, date_to = time_from.date(), time_to.date()  # one `now` for dates and times
         values: dict[str, Any] = {f.name: getattr(self, f.name) for f in filters.FILTERS}
         values["sources"] = tuple(sources)
         values["include_children"] = self.include_children and self.entity_id is not None

@@ -164,9 +164,14 @@ def pager(f: SearchFilters, q: AuditLogQuery, page: Page) -> None:
     # (and "Next" after UTC midnight) keeps meaning these dates.
     pinned = replace(f, range="custom", date_from=q.time_from or q.date_from, date_to=q.time_to or q.date_to)
     if c1.button("Previous", icon=":material/chevron_left:", disabled=prev_q is None, key="page_prev"):
-        go(replace(pinned, cursor=prev_q.cursor, direction="prev", selected=None) if prev_q else f)
+        back = max(0, (f.offset or 0) - q.limit) or None
+        go(
+            replace(pinned, cursor=prev_q.cursor, direction="prev", selected=None, offset=back)
+            if prev_q else f
+        )
     if c2.button("Next", icon=":material/chevron_right:", disabled=next_q is None, key="page_next"):
-        go(replace(pinned, cursor=next_q.cursor, direction="next", selected=None) if next_q else f)
+        on = (f.offset or 0) + len(page.rows)
+        go(replace(pinned, cursor=next_q.cursor, direction="next", selected=None, offset=on) if next_q else f)
     if f.cursor is not None and c3.button("First page", key="page_first"):
         go(f.page_reset())
 
@@ -280,10 +285,10 @@ def main() -> None:
             f"{data.client()[0].settings.max_range_days} days, or look up one entity id) or remove filters."
         )
         return
+    first = min((f.offset or 0) + 1, max(1, total - len(page.rows) + 1))
     st.caption(
-        f"{plural(total, 'matching row')} between {q.time_from or q.date_from} and {q.time_to or q.date_to} "
-        "(UTC), newest first · "
-        f"this page: {plural(len(page.rows), 'row')}"
+        f"{plural(total, 'matching row')} between {q.time_from or q.date_from} and "
+        f"{q.time_to or q.date_to} (UTC), newest first · rows {first:,}–{first + len(page.rows) - 1:,}"
     )
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
     event = st.dataframe(

@@ -220,3 +220,17 @@ def test_what_happened_between_two_times_from_the_form(app, lib):
     expected = lib.query(q)
     assert expected.rows and grid_ids(at) == [r.EntityId for r in expected.rows]
     assert all(start <= r.Timestamp < end + timedelta(seconds=1) for r in expected.rows)
+
+
+def test_each_page_says_which_rows_of_the_total_it_shows(app, lib):
+    at = app().run()
+    first = grid_ids(at)
+    total = lib.count(lib_query(lib))
+    assert any(f"rows 1–{len(first):,}" in c for c in texts(at.caption))
+    at.button(key="page_next").click().run()
+    second = grid_ids(at)
+    assert at.query_params["pos"] == str(len(first))
+    assert any(f"rows {len(first) + 1:,}–{len(first) + len(second):,}" in c for c in texts(at.caption))
+    assert total > len(first)
+    at.button(key="page_prev").click().run()
+    assert grid_ids(at) == first and any(f"rows 1–{len(first):,}" in c for c in texts(at.caption))
