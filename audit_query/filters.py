@@ -93,7 +93,7 @@ FILTERS: tuple[Filter, ...] = (
            "every row of one request", "C"),
     Filter("channel_codes", "set", "ChannelCode", "--channel", "ch", "Channels", "repeatable", "C",
            widget="list_text", placeholder="e.g. web, ios (comma-separated)"),
-    Filter("actor_contains", "contains", "ActorName", "--actor-contains", "actorq", "Actor name contains",
+    Filter("actor_contains", "contains", "ActorName", "--actor-contains", "actorq", "Actor contains",
            "actor name contains this text (any case)", "S", placeholder="any part, e.g. alice"),
     Filter("entity_id", "exact", None, "--entity-id", "eid", "Entity id", "one entity's changes", "ID",
            placeholder="e.g. an order number"),

@@ -276,7 +276,7 @@ def main() -> None:
         start, end = q.date_from, q.date_to
         exact = (
             f"Actor names match exactly, the whole name as stored (e.g. `alice@example.com`, not `alice`): "
-            f"check {escape_md(repr(f.actor_name))}, or type part of it in *Actor name contains*. "
+            f"check {escape_md(repr(f.actor_name))}, or type part of it in *Actor contains*. "
             if f.actor_name
             else ""
         )
