@@ -129,11 +129,11 @@ def draw(
     key = keys[flt.name]
     if flt.widget == "multiselect":
         choices = options(flt, sources, types)
-        col.multiselect(flt.label, choices, key=key, placeholder=flt.placeholder, help=flt.help)
+        col.multiselect(flt.label, choices, key=key, placeholder=flt.placeholder)
     elif flt.widget == "checkbox":
         col.checkbox(flt.label, key=key, help=flt.help)
-    else:
-        col.text_input(flt.label, key=key, placeholder=flt.placeholder, help=flt.help)
+    else:  # the placeholder says it; a help button would be a second element labelled like the field
+        col.text_input(flt.label, key=key, placeholder=flt.placeholder)
 
 
 def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
