@@ -20,19 +20,28 @@ import sys
 import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO, cast
 
 from audit_events.access import AccessAction, AccessLogError, access_detail, recorder_from_env
 from etl.layout import add_data_dir_argument
 
+from . import filters as _filters
 from .backends import backend_from_env
 from .client import AuditLogClient
-from .errors import BackendError
+from .errors import BackendError, QueryValidationError
 from .export import COLUMN_NAMES, FORMATS, csv_cells, export, json_line, timestamp_iso
 from .masking import MaskedClient, MaskingRules
-from .model import Action, ActorType, AuditLogQuery, AuditRecord, Page, UnreadableFile
+from .model import (
+    RELATIVE_RANGES,
+    AuditLogQuery,
+    AuditRecord,
+    Page,
+    UnreadableFile,
+    parse_when,
+    relative_range,
+)
 from .settings import QuerySettings
 
 #: Columns of the readable table, and the widest a cell may be (longer text is cut with '…').
@@ -55,38 +64,31 @@ MAX_CELL = 40
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the filter flags shared by `query` and `export` (one per AuditLogQuery field)."""
-    g = parser.add_argument_group("filters (dates are inclusive UTC event dates)")
-    g.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD", help="first day")
-    g.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last day (default: --from)")
+    g = parser.add_argument_group("filters (dates and times are inclusive, UTC)")
     g.add_argument(
-        "--source",
-        dest="sources",
-        action="append",
-        metavar="S",
-        help="event source, repeatable (default: every discovered source)",
+        "--from",
+        dest="date_from",
+        metavar="WHEN",
+        help="first day (YYYY-MM-DD) or first second (YYYY-MM-DDTHH:MM:SS, UTC)",
     )
-    g.add_argument("--entity-type", dest="entity_types", action="append", metavar="T", help="repeatable")
     g.add_argument(
-        "--action",
-        dest="actions",
-        action="append",
-        metavar="A",
-        help=f"repeatable; one of {', '.join(a.value for a in Action)}",
+        "--to",
+        dest="date_to",
+        metavar="WHEN",
+        help="last day or last second, inclusive (default: the end of --from's day)",
     )
-    g.add_argument("--actor", dest="actor_name", metavar="NAME", help="actor name (exact)")
     g.add_argument(
-        "--actor-type",
-        dest="actor_types",
-        action="append",
-        metavar="T",
-        help=f"repeatable; one of {', '.join(t.value for t in ActorType)}",
+        "--last",
+        choices=tuple(RELATIVE_RANGES),
+        help="instead of --from/--to: the last 15 minutes, hour, 24 hours, 7 days or 30 days up to now",
     )
-    g.add_argument("--entity-id", dest="entity_id", metavar="ID", help="one entity's changes")
-    g.add_argument(
-        "--include-children", action="store_true", help="with --entity-id: also the entity's children"
-    )
-    g.add_argument("--correlation-id", dest="correlation_id", metavar="C")
-    g.add_argument("--channel", dest="channel_codes", action="append", metavar="C", help="repeatable")
+    for f in _filters.FILTERS:  # one flag per row of the filter table
+        if f.kind == "set":
+            g.add_argument(f.flag, dest=f.name, action="append", metavar=f.metavar, help=f.help)
+        elif f.kind == "flag":
+            g.add_argument(f.flag, dest=f.name, action="store_true", help=f.help)
+        else:
+            g.add_argument(f.flag, dest=f.name, metavar=f.metavar, help=f.help)
     g.add_argument("--limit", type=int, metavar="N", help="rows per page (default: the library's default)")
 
 
@@ -99,21 +101,35 @@ def query_from_args(
     Bad values raise QueryValidationError (a ValueError) naming the field and the rule.
     """
     limit = args.limit if args.limit is not None else (settings or QuerySettings()).default_limit
-    return AuditLogQuery(
-        date_from=args.date_from,
-        date_to=args.date_to or args.date_from,
-        sources=tuple(args.sources) if args.sources else tuple(discovered),
-        entity_types=tuple(args.entity_types or ()),
-        actions=tuple(args.actions or ()),
-        actor_name=args.actor_name,
-        actor_types=tuple(args.actor_types or ()),
-        entity_id=args.entity_id,
-        include_children=args.include_children,
-        correlation_id=args.correlation_id,
-        channel_codes=tuple(args.channel_codes or ()),
-        limit=limit,
-    )
+    values: dict[str, Any] = {}
+    for f in _filters.FILTERS:
+        value = getattr(args, f.name)
+        values[f.name] = tuple(value or ()) if f.kind == "set" else value
+    values["sources"] = values["sources"] or tuple(discovered)
+    return AuditLogQuery(**when_from_args(args), limit=limit, **values)
 
+
+def when_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The dates (and times of day, when a date-time or --last is given) of `--from/--to/--last`."""
+    if getattr(args, "last", None):
+        if args.date_from or args.date_to:
+            raise QueryValidationError("last", "exclusive", "give either --last or --from/--to, not both")
+        first, last = relative_range(args.last)
+        return {"date_from": first.date(), "date_to": last.date(), "time_from": first, "time_to": last}
+    if not args.date_from:
+        raise QueryValidationError("date_from", "required", "give --from (a date or date-time) or --last")
+    start = parse_when(args.date_from, "date_from")
+    end = parse_when(args.date_to, "date_to") if args.date_to else _day(start)
+    out: dict[str, Any] = {"date_from": _day(start), "date_to": _day(end)}
+    if isinstance(start, datetime):
+        out["time_from"] = start
+    if isinstance(end, datetime):
+        out["time_to"] = end
+    return out
+
+
+def _day(value: date) -> date:
+    return value.date() if isinstance(value, datetime) else value
 
 def client_from_args(args: argparse.Namespace) -> AuditLogClient | MaskedClient:
     """A client over DuckDB in `--data-dir` when given, else over the backend the environment names; masked

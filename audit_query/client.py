@@ -218,9 +218,10 @@ class AuditLogClient:
         """Every row that one request (correlation id) produced across sources, in time order; the list's
         `unreadable` names the files the read had to leave out.
 
-        Dates default to the last `max_range_days` days up to today (UTC); sources to every discovered one.
+        Dates default to the last `max_history_days` days up to today (UTC): one id narrows the scan, so a
+        request a year old is found without dates (issue 13 item 5); sources default to every discovered one.
         """
-        start, end = self._related_range(date_from, date_to, self.settings.max_range_days)
+        start, end = self._related_range(date_from, date_to, self.settings.max_history_days)
         srcs = self._default_sources(sources)
         n = self._check_limit(limit)
         q = AuditLogQuery(start, end, srcs, correlation_id=correlation_id)

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from etl import schema
 
+from . import filters as _filters
 from .client import AuditLogClient
 from .errors import AuditQueryError
 from .model import AuditLogQuery, AuditRecord, UnreadableFile
@@ -154,27 +155,15 @@ def export_command(
     args = ["auditlog", "export"]
     if data_dir is not None:
         args += ["--data-dir", data_dir]
-    args += ["--from", query.date_from.isoformat(), "--to", query.date_to.isoformat()]
-    lists = (
-        ("--source", query.sources),
-        ("--entity-type", query.entity_types),
-        ("--action", [a.value for a in query.actions]),
-        ("--actor-type", [t.value for t in query.actor_types]),
-        ("--channel", query.channel_codes),
-    )
-    free_text = ("--entity-type", "--channel")
-    for flag, values in lists:
-        for v in values:
-            args += [f"{flag}={v}"] if flag in free_text else [flag, v]
-    for flag, value in (
-        ("--actor", query.actor_name),
-        ("--entity-id", query.entity_id),
-        ("--correlation-id", query.correlation_id),
-    ):
-        if value is not None:
-            args.append(f"{flag}={value}")
-    if query.include_children:
-        args.append("--include-children")
+    start = query.time_from.strftime("%Y-%m-%dT%H:%M:%SZ") if query.time_from else query.date_from.isoformat()
+    end = query.time_to.strftime("%Y-%m-%dT%H:%M:%SZ") if query.time_to else query.date_to.isoformat()
+    args += ["--from", start, "--to", end]
+    for f in _filters.FILTERS:  # the flags in filter-table order
+        for v in f.values(getattr(query, f.name)):
+            if f.kind == "flag":
+                args.append(f.flag)
+            else:
+                args += [f"{f.flag}={v}"] if f.free_text and f.name != "sources" else [f.flag, v]
     args += ["--format", fmt, "--output", output or f"auditlog-export{EXTENSIONS.get(fmt, '')}"]
     return shlex.join(args)
 

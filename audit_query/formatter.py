@@ -95,6 +95,31 @@ def literal(value: object, dialect: str) -> str:
     raise TypeError(f"no SQL literal for {type(value).__name__}; pass str, int, bool, date, datetime or None")
 
 
+LIKE_ESCAPE = "\\"
+
+
+def like_text(value: str) -> str:
+    r"""`value` with LIKE's wildcards `%`, `_` and the escape character itself escaped (by LIKE_ESCAPE).
+
+    >>> print(like_text("50%_off\\"))
+    50\%\_off\\
+    """
+    e = LIKE_ESCAPE
+    return value.replace(e, e + e).replace("%", e + "%").replace("_", e + "_")
+
+
+def contains_pattern(value: str, dialect: str) -> str:
+    r"""`LIKE '%value%' ESCAPE '\'` matching text that contains `value` in any case: compare it with the
+    lower-cased column (`lower(col) LIKE ...`). The one path a contains filter's text takes into SQL.
+
+    >>> print(contains_pattern("O'Brien_1", "athena"))
+    LIKE '%o''brien\_1%' ESCAPE '\'
+    """
+    _check_dialect(dialect)
+    pattern = string_literal("%" + like_text(value.lower()) + "%")
+    return f"LIKE {pattern} ESCAPE {string_literal(LIKE_ESCAPE)}"
+
+
 def identifier(name: str) -> str:
     """A column name quoted for SQL; only names from the table schema (etl.schema) are accepted.
 

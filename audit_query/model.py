@@ -24,35 +24,20 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from etl import schema
 
+from . import filters as _filters
 from .errors import QueryValidationError
+from .filters import Action as Action
+from .filters import ActorType as ActorType
 from .settings import QuerySettings
 
 SOURCE_PATTERN = re.compile(schema.SOURCE_PATTERN.removesuffix("$") + r"\Z")
 Direction = Literal["next", "prev"]
-
-
-class Action(StrEnum):
-    """What happened to an entity (DESIGN §3); Read and Export are the explorer's own access events."""
-
-    CREATE = "Create"
-    UPDATE = "Update"
-    DELETE = "Delete"
-    READ = "Read"
-    EXPORT = "Export"
-
-
-class ActorType(StrEnum):
-    """Who acted: codes 0/1/2 of the event contract, stored as these names."""
-
-    SERVICE = "Service"
-    USER = "User"
-    CLIENT = "Client"
 
 
 def check_text(value: object, field_name: str, max_length: int) -> str:
@@ -117,6 +102,59 @@ def _as_date(value: object, field_name: str) -> date:
     raise QueryValidationError(field_name, "type", f"expected a date (YYYY-MM-DD), got {value!r}")
 
 
+#: Relative ranges ("the last ..."), by the name `--last` and the explorer's presets use.
+RELATIVE_RANGES: dict[str, timedelta] = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+
+
+def parse_when(value: object, field_name: str) -> date | datetime:
+    """A date ('YYYY-MM-DD') or a UTC date-time to the second ('YYYY-MM-DDTHH:MM[:SS][Z]', a space for
+    the T also works; an offset is converted to UTC) typed by a person; QueryValidationError otherwise.
+
+    >>> parse_when("2026-11-26", "date_from"), parse_when("2026-11-26 14:00", "date_from")
+    (datetime.date(2026, 11, 26), datetime.datetime(2026, 11, 26, 14, 0, tzinfo=datetime.timezone.utc))
+    """
+    if isinstance(value, datetime):
+        return _utc_second(value)
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else _utc_second(
+                datetime.fromisoformat(text.replace("Z", "+00:00"))
+            )
+        except ValueError:
+            pass
+    raise QueryValidationError(
+        field_name,
+        "type",
+        f"expected a date (YYYY-MM-DD) or a UTC date-time (YYYY-MM-DDTHH:MM:SS), got {value!r}",
+    )
+
+
+def _utc_second(value: datetime) -> datetime:
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=0)
+
+
+def relative_range(name: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The UTC window (start, end to the second) of the relative range `name`, ending at `now`.
+
+    >>> relative_range("1h", datetime(2026, 11, 26, 15, 0, 30, tzinfo=UTC))[0].isoformat()
+    '2026-11-26T14:00:30+00:00'
+    """
+    if name not in RELATIVE_RANGES:
+        raise QueryValidationError("last", "enum", f"{name!r} is not one of: {', '.join(RELATIVE_RANGES)}")
+    end = _utc_second(now or datetime.now(UTC))
+    return end - RELATIVE_RANGES[name], end
+
+
 @dataclass(frozen=True)
 class AuditLogQuery:
     """One filtered, paged view of the audit log. Dates are inclusive UTC event dates.
@@ -136,6 +174,10 @@ class AuditLogQuery:
     include_children: bool = False
     correlation_id: str | None = None
     channel_codes: tuple[str, ...] = ()
+    actor_contains: str | None = None
+    entity_name_contains: str | None = None
+    time_from: datetime | None = None
+    time_to: datetime | None = None
     limit: int = 100
     cursor: str | None = None
     direction: Direction = "next"
@@ -144,14 +186,21 @@ class AuditLogQuery:
         put = object.__setattr__
         put(self, "date_from", _as_date(self.date_from, "date_from"))
         put(self, "date_to", _as_date(self.date_to, "date_to"))
-        for name in ("sources", "entity_types", "channel_codes"):
-            put(self, name, tuple(dict.fromkeys(_as_tuple(getattr(self, name), name))))
-        put(self, "actions", _as_enum(_as_tuple(self.actions, "actions"), Action, "actions"))
-        put(
-            self,
-            "actor_types",
-            _as_enum(_as_tuple(self.actor_types, "actor_types"), ActorType, "actor_types"),
-        )
+        for name in ("time_from", "time_to"):
+            v = getattr(self, name)
+            if v is not None:
+                when = parse_when(v, name)
+                if not isinstance(when, datetime):
+                    raise QueryValidationError(name, "type", "expected a date-time (YYYY-MM-DDTHH:MM:SS)")
+                put(self, name, when)
+        for f in _filters.FILTERS:
+            if f.kind != "set":
+                continue
+            values = _as_tuple(getattr(self, f.name), f.name)
+            if f.choices is not None:
+                put(self, f.name, _as_enum(values, f.choices, f.name))
+            else:
+                put(self, f.name, tuple(dict.fromkeys(values)))
         if not isinstance(self.include_children, bool):
             raise QueryValidationError("include_children", "type", "expected true or false")
         if self.direction not in ("next", "prev"):
@@ -166,26 +215,47 @@ class AuditLogQuery:
             raise QueryValidationError(
                 "date_to", "order", f"{self.date_to} is before date_from {self.date_from}; swap them"
             )
+        if self.time_from is not None and not self.date_from <= self.time_from.date() <= self.date_to:
+            raise QueryValidationError(
+                "time_from", "outside_dates",
+                f"{self.time_from} is not within {self.date_from}..{self.date_to}"
+            )
+        if self.time_to is not None and not self.date_from <= self.time_to.date() <= self.date_to:
+            raise QueryValidationError(
+                "time_to", "outside_dates", f"{self.time_to} is not within {self.date_from}..{self.date_to}"
+            )
+        if self.time_from is not None and self.time_to is not None and self.time_to < self.time_from:
+            raise QueryValidationError(
+                "time_to", "order", f"{self.time_to} is before time_from {self.time_from}; swap them"
+            )
         span = (self.date_to - self.date_from).days + 1
-        max_days = s.max_history_days if self.entity_id is not None else s.max_range_days
+        # A lookup of one entity, one correlation id or one exact actor narrows the scan: it may cover the
+        # whole history limit (issue 13 item 5); browsing by anything else is capped at max_range_days.
+        lookup = self.entity_id is not None or self.correlation_id is not None or self.actor_name is not None
+        max_days = s.max_history_days if lookup else s.max_range_days
         if span > max_days:
-            what = "an entity history" if self.entity_id is not None else "filtered browsing"
+            what = "a lookup by entity id, correlation id or exact actor" if lookup else "filtered browsing"
             raise QueryValidationError(
                 "date_to",
                 "max_range",
                 f"the range spans {span} days; at most {max_days} days for {what}; narrow the dates"
-                + ("" if self.entity_id is not None else " or look up one entity id"),
+                + ("" if lookup else " or look up one entity id, correlation id or exact actor name"),
             )
         if not self.sources:
             raise QueryValidationError("sources", "required", "at least one source")
-        for name in ("sources", "entity_types", "channel_codes", "actions", "actor_types"):
-            n = len(getattr(self, name))
-            if n > s.max_filter_values:
-                raise QueryValidationError(
-                    name, "max_values", f"{n} values; at most {s.max_filter_values} allowed"
-                )
+        for f in _filters.FILTERS:
+            value = getattr(self, f.name)
+            if f.kind == "set":
+                if len(value) > s.max_filter_values:
+                    raise QueryValidationError(
+                        f.name, "max_values", f"{len(value)} values; at most {s.max_filter_values} allowed"
+                    )
+                if f.choices is None:
+                    for v in value:
+                        check_text(v, f.name, s.max_string_length)
+            elif f.kind in ("exact", "contains") and value is not None:
+                check_text(value, f.name, s.max_string_length)
         for src in self.sources:
-            check_text(src, "sources", s.max_string_length)
             if not SOURCE_PATTERN.match(src):
                 raise QueryValidationError(
                     "sources",
@@ -193,13 +263,6 @@ class AuditLogQuery:
                     f"{src!r} is not a source name (lower-case letters, digits, '.', '_', '-'; "
                     "starting with a letter or digit; at most 128 characters)",
                 )
-        for name in ("entity_types", "channel_codes"):
-            for v in getattr(self, name):
-                check_text(v, name, s.max_string_length)
-        for name in ("actor_name", "entity_id", "correlation_id"):
-            v = getattr(self, name)
-            if v is not None:
-                check_text(v, name, s.max_string_length)
         if self.include_children and self.entity_id is None:
             raise QueryValidationError(
                 "include_children", "requires_entity_id", "set entity_id to include children"
@@ -221,7 +284,7 @@ class AuditLogQuery:
             if f.name in ("limit", "cursor", "direction"):
                 continue
             v = getattr(self, f.name)
-            if isinstance(v, date):
+            if isinstance(v, date):  # a datetime too: 'YYYY-MM-DDTHH:MM:SS+00:00'
                 v = v.isoformat()
             elif isinstance(v, tuple):
                 v = sorted(str(x) for x in v)

@@ -24,11 +24,13 @@ reference comes from the backend. Rules (DESIGN §4-§5):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from etl import schema
 
+from . import filters as _filters
 from .cursor import Keyset
-from .formatter import _check_dialect, identifier, literal
+from .formatter import _check_dialect, contains_pattern, identifier, literal
 from .model import GROUP_BY_COLUMNS, AuditLogQuery
 
 _ALIAS = "u"
@@ -49,24 +51,29 @@ def select_list() -> str:
 
 
 def _conditions(query: AuditLogQuery, dialect: str) -> list[str]:
-    """The filter conditions shared by every statement, entity id excluded."""
+    """The filter conditions shared by every statement (one per set row of the filter table), entity id
+    excluded: the dates and sources first (partition pruning), then the table's rows in order."""
     conds = [
         f"{identifier('dt')} BETWEEN {literal(query.date_from.isoformat(), dialect)}"
         f" AND {literal(query.date_to.isoformat(), dialect)}",
         _in("source", sorted(query.sources), dialect),
     ]
-    if query.entity_types:
-        conds.append(_in("EntityType", query.entity_types, dialect))
-    if query.actions:
-        conds.append(_in("Action", [a.value for a in query.actions], dialect))
-    if query.actor_name is not None:
-        conds.append(f"{identifier('ActorName')} = {literal(query.actor_name, dialect)}")
-    if query.actor_types:
-        conds.append(_in("ActorType", [t.value for t in query.actor_types], dialect))
-    if query.correlation_id is not None:
-        conds.append(f"{identifier('CorrelationId')} = {literal(query.correlation_id, dialect)}")
-    if query.channel_codes:
-        conds.append(_in("ChannelCode", query.channel_codes, dialect))
+    if query.time_from is not None:  # time of day within the dates: the dt range above still prunes
+        conds.append(f"{identifier('Timestamp')} >= {literal(query.time_from, dialect)}")
+    if query.time_to is not None:  # inclusive to the second: everything before the next second
+        conds.append(f"{identifier('Timestamp')} < {literal(query.time_to + timedelta(seconds=1), dialect)}")
+    for f in _filters.FILTERS:
+        value = getattr(query, f.name)
+        if f.column is None or f.name == "sources" or value in (None, ()):
+            continue
+        if f.kind == "set":
+            conds.append(_in(f.column, [getattr(v, "value", v) for v in value], dialect))
+        elif f.kind == "exact":
+            conds.append(f"{identifier(f.column)} = {literal(value, dialect)}")
+        elif f.kind == "contains":
+            conds.append(f"lower({identifier(f.column)}) {contains_pattern(value, dialect)}")
+        else:  # a new kind must say how it becomes SQL here
+            raise ValueError(f"filter {f.name!r}: no SQL for kind {f.kind!r}")
     return conds
 
 

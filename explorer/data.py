@@ -33,6 +33,7 @@ from audit_query import (
     QuerySettings,
     QueryValidationError,
     UnreadableFile,
+    filters,
 )
 from audit_query.backends import backend_from_env
 from audit_query.export import Format, Progress, export
@@ -72,15 +73,7 @@ def _cached(max_entries: int) -> Callable[[F], F]:
 FIELD_LABELS = {
     "date_from": "From date",
     "date_to": "Date range",
-    "sources": "Sources",
-    "entity_types": "Entity types",
-    "actions": "Actions",
-    "actor_name": "Actor name",
-    "actor_types": "Actor types",
-    "entity_id": "Entity id",
-    "include_children": "Include children",
-    "correlation_id": "Correlation id",
-    "channel_codes": "Channels",
+    **{f.name: f.label for f in filters.FILTERS},  # one label per row of the filter table
     "cursor": "Page link",
     "limit": "Page size",
 }

@@ -11,7 +11,7 @@ in `problems`, never an exception). Validation of the values themselves is `audi
 >>> SearchFilters.from_params(f.to_params()) == f
 True
 >>> print(*SearchFilters.from_params({"from": "yesterday"}).problems)
-from: 'yesterday' is not a date (YYYY-MM-DD); using the default
+from: 'yesterday' is not a date (YYYY-MM-DD) or date-time; using the default
 """
 
 from __future__ import annotations
@@ -21,17 +21,23 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from audit_query import Action, ActorType, AuditLogQuery
-from audit_query.model import Direction
+from audit_query import AuditLogQuery, QueryValidationError, filters
+from audit_query.model import Direction, parse_when, relative_range
 
 Params = Mapping[str, Sequence[str] | str]
 
 RANGE_PRESETS: dict[str, str] = {
+    "15m": "Last 15 minutes",
+    "1h": "Last hour",
+    "24h": "Last 24 hours",
     "today": "Today",
     "2d": "Yesterday and today",
     "7d": "Last 7 days",
+    "30d": "Last 30 days",
     "custom": "Custom dates",
 }
+#: Presets that are a window of time up to now (to the second) rather than whole days.
+TIME_PRESETS = ("15m", "1h", "24h")
 DEFAULT_RANGE = "7d"
 #: Days after a record's date that an Entity link covers (its later changes, children's included).
 ENTITY_LINK_DAYS_AFTER = 30
@@ -70,16 +76,13 @@ def _one(params: Params, key: str) -> str | None:
     return value if value not in (None, "") else None
 
 
-def _many(params: Params, key: str) -> tuple[str, ...]:
+def _many(params: Params, key: str, comma: bool = False) -> tuple[str, ...]:
     out: list[str] = []
     for v in _values(params, key):
-        for part in str(v).split(",") if key in _COMMA_KEYS else (str(v),):
+        for part in str(v).split(",") if comma else (str(v),):
             if part.strip() and part.strip() not in out:
                 out.append(part.strip())
     return tuple(out)
-
-
-_COMMA_KEYS = {"ch"}
 
 
 def _date(params: Params, key: str, problems: list[str]) -> date | None:
@@ -93,6 +96,29 @@ def _date(params: Params, key: str, problems: list[str]) -> date | None:
         return None
 
 
+def _when(params: Params, key: str, problems: list[str]) -> date | None:
+    """A date or a UTC date-time (a `datetime`, itself a `date`) from the URL; None (reported) if neither."""
+    raw = _one(params, key)
+    if raw is None:
+        return None
+    try:
+        return parse_when(raw, key)
+    except QueryValidationError:
+        problems.append(f"{key}: {raw!r} is not a date (YYYY-MM-DD) or date-time; using the default")
+        return None
+
+
+def day_of(value: date) -> date:
+    """The date of a date or of a date-time."""
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _offset(params: Params, key: str) -> int | None:
+    """How many rows come before the page (for "Rows 301–400 of N"); None when absent or not a number."""
+    raw = _one(params, key)
+    return int(raw) if raw is not None and raw.isdigit() and 0 < int(raw) < 10**9 else None
+
+
 def _flag(params: Params, key: str) -> bool:
     return (_one(params, key) or "").lower() in ("1", "true", "yes", "on")
 
@@ -104,6 +130,8 @@ def _put(out: dict[str, str | list[str]], key: str, value: Any) -> None:
         out[key] = "1"
     elif isinstance(value, tuple):
         out[key] = [str(v) for v in value]
+    elif isinstance(value, datetime):
+        out[key] = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     elif isinstance(value, date):
         out[key] = value.isoformat()
     else:
@@ -126,69 +154,72 @@ class SearchFilters:
     include_children: bool = False
     correlation_id: str | None = None
     channel_codes: tuple[str, ...] = ()
+    actor_contains: str | None = None
+    entity_name_contains: str | None = None
     cursor: str | None = None
     direction: str = "next"
     selected: str | None = None
+    offset: int | None = None
     problems: tuple[str, ...] = field(default=(), compare=False)
 
-    #: URL key of each field (short, stable: links in tickets must keep working).
-    KEYS = {
+    #: URL key of each field (short, stable: links in tickets must keep working): the filter table's keys,
+    #: plus the view's own.
+    VIEW_KEYS = {
         "range": "range",
         "date_from": "from",
         "date_to": "to",
-        "sources": "src",
-        "entity_types": "etype",
-        "actions": "act",
-        "actor_name": "actor",
-        "actor_types": "atype",
-        "entity_id": "eid",
-        "include_children": "children",
-        "correlation_id": "corr",
-        "channel_codes": "ch",
         "cursor": "cursor",
         "direction": "dir",
         "selected": "sel",
+        "offset": "pos",
     }
+
+    @classmethod
+    def keys(cls) -> dict[str, str]:
+        """Each field's URL key: the view's own, then one per row of the filter table."""
+        return {**cls.VIEW_KEYS, **{f.name: f.url_key for f in filters.FILTERS}}
 
     @classmethod
     def from_params(cls, params: Params) -> SearchFilters:
         """Filters from URL parameters; unknown keys are ignored, malformed values reported in `problems`."""
         problems: list[str] = []
-        k = cls.KEYS
+        k = cls.keys()
         rng = _one(params, k["range"])
         if rng is not None and rng not in RANGE_PRESETS:
             problems.append(f"range: {rng!r} is not one of {', '.join(RANGE_PRESETS)}; using the default")
             rng = None
-        date_from = _date(params, k["date_from"], problems)
-        date_to = _date(params, k["date_to"], problems)
+        date_from = _when(params, k["date_from"], problems)
+        date_to = _when(params, k["date_to"], problems)
         if rng is None:
             rng = "custom" if (date_from or date_to) else DEFAULT_RANGE
         direction = _one(params, k["direction"]) or "next"
         if direction not in ("next", "prev"):
             problems.append(f"dir: {direction!r} is not next or prev; using next")
             direction = "next"
+        values: dict[str, Any] = {}
+        for f in filters.FILTERS:
+            if f.kind == "set":
+                values[f.name] = _many(params, f.url_key, comma=f.widget == "list_text")
+            elif f.kind == "flag":
+                values[f.name] = _flag(params, f.url_key)
+            else:
+                values[f.name] = _one(params, f.url_key)
         return cls(
             range=rng,
             date_from=date_from,
             date_to=date_to,
-            sources=_many(params, k["sources"]),
-            entity_types=_many(params, k["entity_types"]),
-            actions=_many(params, k["actions"]),
-            actor_name=_one(params, k["actor_name"]),
-            actor_types=_many(params, k["actor_types"]),
-            entity_id=_one(params, k["entity_id"]),
-            include_children=_flag(params, k["include_children"]),
-            correlation_id=_one(params, k["correlation_id"]),
-            channel_codes=_many(params, k["channel_codes"]),
             cursor=_one(params, k["cursor"]),
             direction=direction,
             selected=_one(params, k["selected"]),
+            offset=_offset(params, k["offset"]),
             problems=tuple(problems),
+            **values,
         )
 
     def to_params(self) -> dict[str, str | list[str]]:
         """Only the values that differ from the defaults, keyed as in the URL."""
         out: dict[str, str | list[str]] = {}
+        keys = self.keys()
         for f in fields(self):
             if f.name == "problems":
                 continue
@@ -197,7 +228,8 @@ class SearchFilters:
                 continue
             if f.name in ("date_from", "date_to") and self.range != "custom":
                 continue
-            _put(out, self.KEYS[f.name], value)
+            if f.name in keys:  # a field the filter table no longer has is not written
+                _put(out, keys[f.name], value)
         return out
 
     def dates(self, today: date | None = None) -> tuple[date, date]:
@@ -207,36 +239,53 @@ class SearchFilters:
             return today, today
         if self.range == "2d":
             return today - timedelta(days=1), today
+        if self.range in TIME_PRESETS:
+            start, stop = self.times()
+            assert start is not None and stop is not None
+            return start.date(), stop.date()
+        if self.range == "30d":
+            return today - timedelta(days=29), today
         if self.range == "custom":
-            end = self.date_to or self.date_from or today
-            return self.date_from or end - timedelta(days=6), end
+            end = day_of(self.date_to or self.date_from or today)
+            return day_of(self.date_from) if self.date_from else end - timedelta(days=6), end
         return today - timedelta(days=6), today
+
+    def times(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+        """The time-of-day bounds (UTC, to the second) within the dates: a time preset's window up to
+        `now`, or the date-times typed for a custom range; None where whole days are meant."""
+        if self.range in TIME_PRESETS:
+            return relative_range(self.range, now)
+        if self.range != "custom":
+            return None, None
+        start = self.date_from if isinstance(self.date_from, datetime) else None
+        end = self.date_to if isinstance(self.date_to, datetime) else None
+        return start, end
 
     def page_reset(self) -> SearchFilters:
         """The same filters on the first page with nothing selected (after the filters change)."""
-        return replace(self, cursor=None, direction="next", selected=None)
+        return replace(self, cursor=None, direction="next", selected=None, offset=None)
 
     def to_query(self, sources: Sequence[str], limit: int = 100, today: date | None = None) -> AuditLogQuery:
         """The library query for these filters over `sources` (the user's allowed, chosen sources).
 
         Construction may raise QueryValidationError (e.g. an unknown action in a hand-edited URL).
         """
+        time_from, time_to = self.times()
         date_from, date_to = self.dates(today)
+        if self.range in TIME_PRESETS and time_from is not None and time_to is not None:
+            date_from, date_to = time_from.date(), time_to.date()  # one `now` for dates and times
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in filters.FILTERS}
+        values["sources"] = tuple(sources)
+        values["include_children"] = self.include_children and self.entity_id is not None
         return AuditLogQuery(
             date_from=date_from,
             date_to=date_to,
-            sources=tuple(sources),
-            entity_types=self.entity_types,
-            actions=cast("tuple[Action, ...]", self.actions),  # AuditLogQuery turns the names into enums
-            actor_name=self.actor_name,
-            actor_types=cast("tuple[ActorType, ...]", self.actor_types),  # likewise
-            entity_id=self.entity_id,
-            include_children=self.include_children and self.entity_id is not None,
-            correlation_id=self.correlation_id,
-            channel_codes=self.channel_codes,
+            time_from=time_from,
+            time_to=time_to,
             limit=limit,
             cursor=self.cursor,
             direction=cast("Direction", self.direction),  # AuditLogQuery refuses anything but next/prev
+            **values,  # AuditLogQuery turns action and actor type names into enums
         )
 
 

@@ -41,7 +41,7 @@ def main() -> None:
     v = CorrelationView.from_params(urlstate.read(VIEW))
     for problem in v.problems:
         st.warning(f"Link: {escape_md(problem)}")
-    days = data.client()[0].settings.max_range_days
+    days = data.client()[0].settings.max_history_days  # one id: the whole history limit by default
     today = today_utc()
     default = (today - timedelta(days=days - 1), today)
     new = form(v, default)
@@ -51,7 +51,7 @@ def main() -> None:
     if not v.correlation_id:
         st.info(
             "Enter a correlation id (from a Search row or a service log) to see everything that request "
-            f"changed. Older requests: set From and To around its date (at most {days} days)."
+            f"changed: the last {days} days are searched; set From and To to narrow them."
         )
         return
     end = v.date_to or today  # as the library resolves a missing date
@@ -64,8 +64,8 @@ def main() -> None:
     if not rows:
         st.info(
             f"Nothing found for {escape_md(repr(v.correlation_id))} between {shown_dates[0]} and "
-            f"{shown_dates[1]} in the sources you may read. Check the id, or set From and To around the "
-            f"request's date (at most {days} days)."
+            f"{shown_dates[1]} in the sources you may read. Check the id (it must match exactly); at most "
+            f"{days} days are searched."
         )
         return
     services = sorted({r.source for r in rows})

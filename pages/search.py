@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import UTC, date, datetime, time
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from audit_query import Action, ActorType, AuditLogQuery, Page, QueryValidationError
+from audit_query import AuditLogQuery, Page, QueryValidationError, filters
 from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, Format, export_command
 from audit_query.export_manifest import SUFFIX
 from explorer import access, data, urlstate
@@ -18,69 +20,93 @@ from explorer.widgets import change_header, diff_view, entity_links, escape_md
 
 VIEW = "search"
 FORMATS: dict[Format, str] = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
-W = {  # widget keys
-    "range": "s_range",
-    "date_from": "s_from",
-    "date_to": "s_to",
+_LEGACY_KEYS = {
     "sources": "s_sources",
     "entity_types": "s_etypes",
     "actions": "s_actions",
-    "actor_name": "s_actor",
     "actor_types": "s_atypes",
-    "entity_id": "s_eid",
-    "include_children": "s_children",
-    "correlation_id": "s_corr",
-    "channel_codes": "s_ch",
 }
+
+
+def widget_keys() -> dict[str, str]:
+    """Each form widget's session key: the dates', then one per row of the filter table."""
+    keys = {"range": "s_range", "date_from": "s_from", "date_to": "s_to"}
+    keys.update({"time_from": "s_tfrom", "time_to": "s_tto"})
+    keys.update({f.name: _LEGACY_KEYS.get(f.name, f"s_{f.url_key}") for f in filters.FILTERS})
+    return keys
+
+
+W = widget_keys()
+
+
+def options(f: filters.Filter, sources: list[str], types: list[str]) -> list[str]:
+    """The choices of a multiselect filter: its enum's values, or the sources / entity types found."""
+    if f.choices is not None:
+        return [c.value for c in f.choices]
+    return sources if f.name == "sources" else types
 
 
 def widget_values(f: SearchFilters, sources: list[str], types: list[str]) -> dict[str, object]:
     """What each form widget shows for the filters `f` (values outside a widget's options are left out)."""
     start, end = f.dates()
-    return {
-        W["range"]: f.range,
-        W["date_from"]: start,
-        W["date_to"]: end,
-        W["sources"]: [s for s in f.sources if s in sources],
-        W["entity_types"]: [t for t in f.entity_types if t in types],
-        W["actions"]: [a for a in f.actions if a in {x.value for x in Action}],
-        W["actor_name"]: f.actor_name or "",
-        W["actor_types"]: [a for a in f.actor_types if a in {x.value for x in ActorType}],
-        W["entity_id"]: f.entity_id or "",
-        W["include_children"]: f.include_children,
-        W["correlation_id"]: f.correlation_id or "",
-        W["channel_codes"]: ", ".join(f.channel_codes),
-    }
+    keys = widget_keys()
+    out: dict[str, object] = {keys["range"]: f.range, keys["date_from"]: start, keys["date_to"]: end}
+    t_from, t_to = f.times()
+    out[keys["time_from"]] = t_from.strftime("%H:%M:%S") if t_from else ""
+    out[keys["time_to"]] = t_to.strftime("%H:%M:%S") if t_to else ""
+    for flt in filters.FILTERS:
+        value = getattr(f, flt.name)
+        if flt.widget == "multiselect":
+            allowed = options(flt, sources, types)
+            out[keys[flt.name]] = [v for v in value if v in allowed]
+        elif flt.widget == "list_text":
+            out[keys[flt.name]] = ", ".join(value)
+        elif flt.widget == "checkbox":
+            out[keys[flt.name]] = bool(value)
+        else:
+            out[keys[flt.name]] = value or ""
+    return out
+
+
+def at_time(day: date, text: object) -> date:
+    """`day` at the UTC time of day typed (HH:MM or HH:MM:SS), or the whole day when nothing usable is."""
+    raw = str(text or "").strip()
+    if not raw or day is None:
+        return day
+    try:
+        t = time.fromisoformat(raw)
+    except ValueError:
+        problem = f"{raw!r} is not a time of day (HH:MM:SS); searching whole days"
+        st.session_state["_search_time_problem"] = problem
+        return day
+    return datetime.combine(day, t.replace(microsecond=0, tzinfo=UTC))
 
 
 def from_widgets() -> SearchFilters:
     """The filters the submitted form holds (first page, nothing selected)."""
     ss = st.session_state
-
-    def text(key: str) -> str | None:
-        value = str(ss.get(W[key]) or "").strip()
-        return value or None
-
-    rng = ss[W["range"]]
+    keys = widget_keys()
+    rng = ss[keys["range"]]
     shown = ss.get("_search_applied") or {}
-    typed = (ss[W["date_from"]], ss[W["date_to"]])
-    if typed != (shown.get(W["date_from"]), shown.get(W["date_to"])):
-        rng = "custom"  # a typed date is what the user means: it wins over the preset
+    typed_keys = [keys[k] for k in ("date_from", "date_to", "time_from", "time_to")]
+    if any(ss.get(k) != shown.get(k) for k in typed_keys):
+        rng = "custom"  # a typed date or time is what the user means: it wins over the preset
+    values: dict[str, object] = {}
+    for flt in filters.FILTERS:
+        raw = ss.get(keys[flt.name])
+        if flt.widget == "multiselect":
+            values[flt.name] = tuple(raw or ())
+        elif flt.widget == "list_text":
+            values[flt.name] = tuple(c.strip() for c in re.split(r"[,\s]+", raw or "") if c.strip())
+        elif flt.widget == "checkbox":
+            values[flt.name] = bool(raw)
+        else:
+            values[flt.name] = str(raw or "").strip() or None
     return SearchFilters(
         range=rng,
-        date_from=ss[W["date_from"]] if rng == "custom" else None,
-        date_to=ss[W["date_to"]] if rng == "custom" else None,
-        sources=tuple(ss[W["sources"]]),
-        entity_types=tuple(ss[W["entity_types"]]),
-        actions=tuple(ss[W["actions"]]),
-        actor_name=text("actor_name"),
-        actor_types=tuple(ss[W["actor_types"]]),
-        entity_id=text("entity_id"),
-        include_children=bool(ss[W["include_children"]]),
-        correlation_id=text("correlation_id"),
-        channel_codes=tuple(
-            c.strip() for c in re.split(r"[,\s]+", ss[W["channel_codes"]] or "") if c.strip()
-        ),
+        date_from=at_time(ss[keys["date_from"]], ss.get(keys["time_from"])) if rng == "custom" else None,
+        date_to=at_time(ss[keys["date_to"]], ss.get(keys["time_to"])) if rng == "custom" else None,
+        **values,  # type: ignore[arg-type]  # one value per filter-table row, typed by its widget
     )
 
 
@@ -97,6 +123,20 @@ def entity_type_options(f: SearchFilters, sources: list[str]) -> list[str]:
     return sorted(set(found) | set(f.entity_types))
 
 
+def draw(
+    flt: filters.Filter, col: DeltaGenerator, keys: dict[str, str], sources: list[str], types: list[str]
+) -> None:
+    """One filter's widget, chosen by the table's `widget`, labelled and explained by its row."""
+    key = keys[flt.name]
+    if flt.widget == "multiselect":
+        choices = options(flt, sources, types)
+        col.multiselect(flt.label, choices, key=key, placeholder=flt.placeholder)
+    elif flt.widget == "checkbox":
+        col.checkbox(flt.label, key=key, help=flt.help)
+    else:  # the placeholder says it; a help button would be a second element labelled like the field
+        col.text_input(flt.label, key=key, placeholder=flt.placeholder)
+
+
 def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
     """Draw the filter form; True when it was submitted."""
     urlstate.init_widgets("_search_applied", widget_values(f, sources, types))
@@ -106,17 +146,14 @@ def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
         typed = "Typing a date here searches exactly the dates typed (custom dates)."
         c2.date_input("From", key=W["date_from"], format="YYYY-MM-DD", help=typed)
         c3.date_input("To", key=W["date_to"], format="YYYY-MM-DD", help=typed)
-        c4.multiselect("Sources", sources, key=W["sources"], placeholder="All sources you may read")
-        c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.4])
-        c1.multiselect("Entity types", types, key=W["entity_types"], placeholder="Any")
-        c2.multiselect("Actions", [a.value for a in Action], key=W["actions"], placeholder="Any")
-        c3.multiselect("Actor types", [t.value for t in ActorType], key=W["actor_types"], placeholder="Any")
-        c4.text_input("Channels", key=W["channel_codes"], placeholder="e.g. web, ios (comma-separated)")
-        c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.4])
-        c1.text_input("Actor name", key=W["actor_name"], placeholder="exact, e.g. alice@example.com")
-        c2.text_input("Entity id", key=W["entity_id"], placeholder="e.g. an order number")
-        c3.checkbox("Include children", key=W["include_children"], help="also rows whose parent is this id")
-        c4.text_input("Correlation id", key=W["correlation_id"])
+        c2.text_input("From time (UTC)", key=W["time_from"], placeholder="HH:MM:SS", help="optional")
+        c3.text_input("To time (UTC)", key=W["time_to"], placeholder="HH:MM:SS", help="optional; inclusive")
+        keys = widget_keys()
+        rows = [flt for flt in filters.FILTERS if flt.name != "sources"]
+        draw(filters.by_name("sources"), c4, keys, sources, types)
+        for i in range(0, len(rows), 4):
+            for flt, col in zip(rows[i : i + 4], st.columns([1.2, 1, 1, 2.4]), strict=False):
+                draw(flt, col, keys, sources, types)
         return st.form_submit_button("Search", type="primary", icon=":material/search:")
 
 
@@ -126,11 +163,16 @@ def pager(f: SearchFilters, q: AuditLogQuery, page: Page) -> None:
     prev_q, next_q = q.prev_query(page), q.next_query(page)
     # A cursor is bound to the query's dates: a preset range is pinned to the dates `q` covers, so the link
     # (and "Next" after UTC midnight) keeps meaning these dates.
-    pinned = replace(f, range="custom", date_from=q.date_from, date_to=q.date_to)
+    pinned = replace(f, range="custom", date_from=q.time_from or q.date_from, date_to=q.time_to or q.date_to)
     if c1.button("Previous", icon=":material/chevron_left:", disabled=prev_q is None, key="page_prev"):
-        go(replace(pinned, cursor=prev_q.cursor, direction="prev", selected=None) if prev_q else f)
+        back = max(0, (f.offset or 0) - q.limit) or None
+        go(
+            replace(pinned, cursor=prev_q.cursor, direction="prev", selected=None, offset=back)
+            if prev_q else f
+        )
     if c2.button("Next", icon=":material/chevron_right:", disabled=next_q is None, key="page_next"):
-        go(replace(pinned, cursor=next_q.cursor, direction="next", selected=None) if next_q else f)
+        on = (f.offset or 0) + len(page.rows)
+        go(replace(pinned, cursor=next_q.cursor, direction="next", selected=None, offset=on) if next_q else f)
     if f.cursor is not None and c3.button("First page", key="page_first"):
         go(f.page_reset())
 
@@ -223,6 +265,8 @@ def main() -> None:
     f = SearchFilters.from_params(urlstate.read(VIEW))
     for problem in f.problems:
         st.warning(f"Link: {escape_md(problem)}")
+    if problem := st.session_state.pop("_search_time_problem", None):
+        st.warning(escape_md(problem))
     sources = data.guarded(data.allowed_sources) or []
     types = entity_type_options(f, sources)
     if filter_form(f, sources, types):
@@ -257,7 +301,7 @@ def main() -> None:
         start, end = q.date_from, q.date_to
         exact = (
             f"Actor names match exactly, the whole name as stored (e.g. `alice@example.com`, not `alice`): "
-            f"check {escape_md(repr(f.actor_name))}. "
+            f"check {escape_md(repr(f.actor_name))}, or type part of it in *Actor contains*. "
             if f.actor_name
             else ""
         )
@@ -266,9 +310,10 @@ def main() -> None:
             f"{data.client()[0].settings.max_range_days} days, or look up one entity id) or remove filters."
         )
         return
+    first = min((f.offset or 0) + 1, max(1, total - len(page.rows) + 1))
     st.caption(
-        f"{plural(total, 'matching row')} between {q.date_from} and {q.date_to} (UTC), newest first · "
-        f"this page: {plural(len(page.rows), 'row')}"
+        f"{plural(total, 'matching row')} between {q.time_from or q.date_from} and "
+        f"{q.time_to or q.date_to} (UTC), newest first · rows {first:,}–{first + len(page.rows) - 1:,}"
     )
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
     event = st.dataframe(

@@ -137,6 +137,7 @@ def hostile_rows() -> list[dict[str, Any]]:
                 HOSTILE_SOURCE,
                 ActorName=line,
                 EntityId=line,
+                EntityName=line,
                 EntityType=line,
                 ChannelCode=line,
                 CorrelationId=line,

@@ -295,3 +295,29 @@ def test_the_suggested_export_command_reproduces_the_view(extra: dict[str, Any],
     args = build_parser().parse_args(argv[1:])
     assert args.data_dir == tmp_path
     assert query_from_args(args, settings=None) == AuditLogQuery(**{**view.__dict__, "limit": 100})
+
+
+@pytest.mark.parametrize("typed", ["ALICE", "lic"])
+def test_query_actor_contains_and_a_time_window_match_the_oracle(
+    capsys: Any, dataset: Any, rows: list[dict[str, Any]], typed: str
+) -> None:
+    """`--actor-contains` in any case and `--from/--to` date-times through the real CLI, checked against the
+    fixture rows themselves (no SQL in the oracle)."""
+    day = DAYS[1]
+    window = ["--from", f"{day}T12:00:01", "--to", f"{day}T12:00:04Z"]
+    code, out, err = run(
+        capsys, "query", "--data-dir", str(dataset[0]), *window, "--source", "billing",
+        "--actor-contains", typed, "--all", "--format", "jsonl",
+    )
+    assert code == 0, err
+    got = sorted(json.loads(line)["Id"] for line in out.splitlines())
+    start = datetime(day.year, day.month, day.day, 12, 0, 1)
+    end = datetime(day.year, day.month, day.day, 12, 0, 5)
+    expected = sorted(
+        r["Id"]
+        for r in rows
+        if r["source"] == "billing"
+        and typed.lower() in (r.get("ActorName") or "").lower()
+        and start <= r["Timestamp"].replace(tzinfo=None) < end
+    )
+    assert got == expected and got

@@ -189,3 +189,20 @@ def test_the_back_button_returns_to_the_previous_page_of_results(page, server, l
     wait_idle(page)
     assert page.get_by_role("button", name="Previous").is_disabled()
     assert "actor=shipping-service" in url(page)
+
+
+def test_everything_alice_did_typed_as_part_of_the_name_in_any_case(page, server, lib):
+    """Issue 13: "everything alice did" typed as `ALICE` in the Actor contains field finds every name holding
+    it (any case), as an oracle over the library's own rows says."""
+    counts = lib.counts(week(lib), "actor")
+    actor = next(r.key for r in counts if r.key and "@" in r.key and r.count > 10)
+    part = actor.split("@")[0][1:].upper()  # not the whole name, not its case
+    expected = sum(r.count for r in counts if r.key and part.lower() in r.key.lower())
+    assert lib.count(week(lib, actor_contains=part)) == expected
+    open_page(page, server)
+    page.get_by_label("Actor contains").fill(part)
+    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+    page.get_by_text(f"{expected:,} matching rows").wait_for()
+    wait_idle(page)
+    assert "actorq=" in url(page)
+    no_traceback(page)

@@ -89,7 +89,8 @@ def test_entity_and_correlation_views_are_recorded_once(app, demo, lib):
     assert [after(e)["view"] for e in events] == ["search", "correlation"]
     read = events[1]
     today = datetime.now(UTC).date()
-    week = {"date_from": str(today - timedelta(days=lib.settings.max_range_days - 1)), "date_to": str(today)}
+    days = lib.settings.max_history_days  # a correlation lookup searches the whole history limit by default
+    week = {"date_from": str(today - timedelta(days=days - 1)), "date_to": str(today)}
     assert after(read) == {
         "view": "correlation",
         "filters": {"correlation_id": corr, **week},  # the dates searched, not "the default"

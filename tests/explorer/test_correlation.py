@@ -48,3 +48,23 @@ def test_an_old_request_is_found_with_the_forms_own_dates(app, lib):
         and f"between {old - timedelta(days=3)} and {old + timedelta(days=3)}" in c
         for c in texts(at.caption)
     )
+
+
+def test_an_old_request_is_found_without_typing_dates(app, lib):
+    """Issue 13: "what did request R change" when R is older than 7 days, without editing the URL."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.explorer.conftest import OLD, OLD_DAYS
+
+    assert OLD_DAYS > lib.settings.max_range_days
+    at = app(PAGE, corr=OLD.correlation_id).run()
+    assert not at.exception and not at.error
+    assert list(at.dataframe[0].value["Correlation id"]) == [OLD.correlation_id]
+    assert [r.Id for r in lib.correlation(OLD.correlation_id)] == [
+        r.Id
+        for r in lib.correlation(
+            OLD.correlation_id,
+            date_from=datetime.now(UTC).date() - timedelta(days=OLD_DAYS + 1),
+            date_to=datetime.now(UTC).date(),
+        )
+    ]
