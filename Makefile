@@ -28,12 +28,15 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-## run: venv, demo data when the data folder is empty, ETL, then the explorer on http://localhost:$(PORT)
+## run: venv, demo data when the data folder is empty, ETL, then the explorer on http://localhost:$(PORT) with
+## `auditlog etl --watch` beside it (new raw objects are processed as they land); both stop together
 run: $(BIN)/.installed-run
 	@if [ -z "$$(ls -A $(DATA_DIR)/raw 2>/dev/null)" ]; then \
 		$(BIN)/auditlog demo --data-dir $(DATA_DIR) --days $(DEMO_DAYS) --events-per-day $(DEMO_EVENTS_PER_DAY); \
 	fi
 	$(BIN)/auditlog etl --data-dir $(DATA_DIR) --all
+	@$(BIN)/auditlog etl --watch --data-dir $(DATA_DIR) & watcher=$$!; \
+	trap 'kill $$watcher 2>/dev/null; wait $$watcher 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	AUDITLOG_DATA_DIR=$(DATA_DIR) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
 ## system-deps: the Debian packages the tests need (Chromium, a JRE, make, CJK and emoji fonts); installs the
