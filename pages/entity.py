@@ -211,6 +211,7 @@ def state_section(v: EntityView, rows: list[AuditRecord]) -> None:
 
 def main() -> None:
     st.title("Entity history")
+    data.freshness_bar()
     v = EntityView.from_params(urlstate.read(VIEW))
     for problem in v.problems:
         st.warning(f"Link: {escape_md(problem)}")

@@ -196,6 +196,7 @@ def export_section(q: AuditLogQuery, total: int) -> None:
 
 def main() -> None:
     st.title("Search")
+    data.freshness_bar()
     f = SearchFilters.from_params(urlstate.read(VIEW))
     for problem in f.problems:
         st.warning(f"Link: {escape_md(problem)}")
