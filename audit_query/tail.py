@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+
 from audit_events.access import ACCESS_STREAM
 from etl.manifest import MANIFESTS_PREFIX
 from etl.watch import pending_objects
@@ -109,3 +111,54 @@ def stored_up_to(data_dir: Path | str, now: datetime | None = None, days: int = 
     finally:
         con.close()
     return {str(source): ts for source, ts in rows if ts is not None}
+
+
+def tail_table(data_dir: Path | str, day: date, files: list[Path] | None = None) -> pa.Table:
+    """The rows the waiting raw objects of arrival day `day` will become (columns as stored, plus dt and
+    source), computed by the local ETL's own steps (etl.local read/classify/dedup/output, so the same rules:
+    etl/sql.py and etl/rules.py, no copy), without writing anything.
+
+    Rows whose Id the day's run already stored are left out: between a run's swap and its manifest (or for a
+    re-delivery of a stored event) a row is never served twice. `files` defaults to the waiting objects.
+    """
+    import duckdb
+
+    from etl import layout, local
+    from etl import sql as etl_sql
+    from etl.schema import COLUMN_NAMES
+    from etl.settings import EtlSettings
+
+    data_dir = Path(data_dir)
+    files = pending_objects(data_dir, day) if files is None else files
+    names = [*COLUMN_NAMES, "dt", "source"]
+    if not files:
+        return _empty_tail(names)
+    settings = EtlSettings.from_env()
+    run = layout.run_id(day)
+    found = local._Found(run, data_dir, files)
+    holder = [local._lines_table(files, data_dir, found.quarantine, found.objects, run, settings)]
+    con = duckdb.connect(config={"threads": 1})
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(etl_sql.MACROS)
+        slow_keys, slow_rows = local._classify(con, holder, found, lambda stage, done, total: None)
+        local._dedup(con, slow_keys)
+        out, _, _, _ = local._output(con, slow_rows, day)
+        analytics = data_dir / layout.ANALYTICS_PREFIX
+        stored = sorted(str(p) for p in analytics.glob(f"dt=*/source=*/{run}.parquet"))
+        if stored:
+            import pyarrow.compute as pc
+            import pyarrow.parquet as pq
+
+            ids = pa.chunked_array([pq.read_table(p, columns=["Id"]).column("Id") for p in stored])
+            out = out.filter(pc.invert(pc.is_in(out.column("Id"), value_set=ids.combine_chunks())))
+    finally:
+        con.close()
+    return out.select(names)
+
+
+def _empty_tail(names: list[str]) -> pa.Table:
+    from etl.schema import COLUMNS
+
+    types = [c.arrow_type for c in COLUMNS] + [pa.string(), pa.string()]
+    return pa.table({n: pa.array([], t) for n, t in zip(names, types, strict=True)})
