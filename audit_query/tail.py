@@ -40,6 +40,8 @@ class DataVersion:
     """Raw objects of yesterday and today that no finished run has read, sorted; the explorer's own access
     events (objects named auditlog-access-*) are left out, as the default Search leaves them out: otherwise
     every page view, which records one, would make a new version and no cached result would ever be used."""
+    waiting_by_day: tuple[tuple[date, tuple[Path, ...]], ...] = ()
+    """The same objects grouped by arrival day (days with none left out)."""
 
     @property
     def waiting_events(self) -> int:
@@ -77,11 +79,19 @@ def data_version(data_dir: Path | str, now: datetime | None = None) -> DataVersi
         mtime_ns, as_of = 0, None
     days: list[date] = [today - timedelta(days=1), today]
     own = f"{ACCESS_STREAM}-"
-    waiting = tuple(p for day in days for p in pending_objects(data_dir, day) if not p.name.startswith(own))
+    by_day = tuple(
+        (day, tuple(p for p in pending_objects(data_dir, day) if not p.name.startswith(own))) for day in days
+    )
+    waiting = tuple(p for _, found in by_day for p in found)
     digest = hashlib.sha256()
     for path in waiting:
         digest.update(path.relative_to(data_dir).as_posix().encode("utf-8") + b"\n")
-    return DataVersion(key=f"{mtime_ns}:{digest.hexdigest()[:16]}", as_of=as_of, waiting_objects=waiting)
+    return DataVersion(
+        key=f"{mtime_ns}:{digest.hexdigest()[:16]}",
+        as_of=as_of,
+        waiting_objects=waiting,
+        waiting_by_day=tuple((day, found) for day, found in by_day if found),
+    )
 
 
 def stored_up_to(data_dir: Path | str, now: datetime | None = None, days: int = 3) -> dict[str, datetime]:
@@ -111,6 +121,14 @@ def stored_up_to(data_dir: Path | str, now: datetime | None = None, days: int = 
     finally:
         con.close()
     return {str(source): ts for source, ts in rows if ts is not None}
+
+
+def current_tail(version: DataVersion, data_dir: Path | str) -> pa.Table | None:
+    """The tail of every waiting object of `version` (stored schema, dt and source), None when it has no
+    rows."""
+    tables = [tail_table(data_dir, day, list(files)) for day, files in version.waiting_by_day]
+    rows = [t for t in tables if t.num_rows]
+    return pa.concat_tables(rows) if rows else None
 
 
 def tail_table(data_dir: Path | str, day: date, files: list[Path] | None = None) -> pa.Table:
@@ -154,7 +172,10 @@ def tail_table(data_dir: Path | str, day: date, files: list[Path] | None = None)
             out = out.filter(pc.invert(pc.is_in(out.column("Id"), value_set=ids.combine_chunks())))
     finally:
         con.close()
-    return out.select(names)
+    from etl.schema import arrow_schema
+
+    stored_cols = out.select(list(COLUMN_NAMES)).cast(arrow_schema())
+    return stored_cols.append_column("dt", out.column("dt")).append_column("source", out.column("source"))
 
 
 def _empty_tail(names: list[str]) -> pa.Table:

@@ -79,3 +79,54 @@ def test_an_object_landing_while_a_run_reads_is_in_the_tail_then_stored_once(
 def test_a_day_with_nothing_waiting_has_an_empty_tail_with_the_stored_columns(tmp_path: Path) -> None:
     tail = tail_table(tmp_path, DAY)
     assert tail.num_rows == 0 and tail.column_names[-2:] == ["dt", "source"] and "Id" in tail.column_names
+
+
+def _events(data_dir: Path, names: str, first: int) -> None:
+    """One raw object per letter of `names`, one event each (numbers from `first`), at 10:<number>."""
+    for i, name in enumerate(names):
+        n = first + i
+        event = make_event(n, time=f"2026-11-27T10:{n:02d}:00.000Z")
+        write_raw(data_dir, ARRIVAL, [event], name=f"{name}.json.gz")
+
+
+def test_queries_serve_the_tail_beside_stored_rows_then_hand_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audit_query.tail as tail_mod
+    from audit_query import AuditLogClient, AuditLogQuery, QuerySettings
+    from audit_query.backends.duckdb import DuckDBBackend
+
+    real_version = tail_mod.data_version
+    # The tail covers yesterday and today: pin "now" to the arrival day.
+    monkeypatch.setattr(tail_mod, "data_version", lambda d, now=None: real_version(d, now=ARRIVAL))
+    _events(tmp_path, "ab", 1)
+    run_etl(tmp_path, DAY)
+    _events(tmp_path, "cd", 3)  # waiting: two events newer than the stored two
+    settings = QuerySettings()
+    orders = ("shop.orders",)
+    with DuckDBBackend(tmp_path, settings=settings, serve_tail=True) as backend:
+        client = AuditLogClient(backend, settings)
+        q = AuditLogQuery(DAY, DAY, orders, limit=1)
+        assert client.count(q) == 4
+        assert backend.tail_ids() == {"ev-3:0", "ev-4:0"}
+        # Paging forward then back across the tail/stored boundary: every row once, in order.
+        seen, page = [], client.query(q)
+        while True:
+            seen.extend(r.Id for r in page.rows)
+            if page.next_cursor is None:
+                break
+            page = client.query(AuditLogQuery(DAY, DAY, orders, limit=1, cursor=page.next_cursor))
+        assert seen == ["ev-4:0", "ev-3:0", "ev-2:0", "ev-1:0"]
+        back = []
+        while page.prev_cursor is not None:
+            prev = AuditLogQuery(DAY, DAY, orders, limit=1, cursor=page.prev_cursor, direction="prev")
+            page = client.query(prev)
+            back.extend(r.Id for r in page.rows)
+        assert back == ["ev-2:0", "ev-3:0", "ev-4:0"]
+        assert [r.Id for r in client.history("o-3", date_from=DAY, date_to=DAY)] == ["ev-3:0"]
+        run_etl(tmp_path, DAY)
+        assert client.count(q) == 4  # now all stored: no duplicate, no gap
+        assert backend.tail_ids() == frozenset()
+    with DuckDBBackend(tmp_path, settings=settings) as plain:  # not served unless asked for
+        _events(tmp_path, "e", 5)
+        assert AuditLogClient(plain, settings).count(AuditLogQuery(DAY, DAY, orders)) == 4
