@@ -96,7 +96,9 @@ def settings() -> ExplorerSettings:
 
 @st.cache_resource(show_spinner=False)
 def _client(backend: str, data_dir: str) -> AuditLogClient:
-    return AuditLogClient(backend_from_env(data_dir=data_dir), QuerySettings.from_env())
+    # Locally the explorer serves the not-yet-processed tail beside the stored rows (issue 12).
+    extra: dict[str, Any] = {"serve_tail": True} if backend == "duckdb" else {}
+    return AuditLogClient(backend_from_env(data_dir=data_dir, **extra), QuerySettings.from_env())
 
 
 @st.cache_resource(show_spinner=False)
@@ -156,6 +158,17 @@ def source_lag() -> tuple[dict[str, datetime], int] | None:
         return None
     version = tail.data_version(s.data_dir)
     return tail.stored_up_to(s.data_dir), len(version.waiting_objects)
+
+
+PENDING_LABEL = "not yet processed"
+
+
+def pending_ids() -> frozenset[str]:
+    """The Ids of rows served from raw objects no run has processed yet (marked "not yet processed" in the
+    Search grid and the Entity timeline); empty on AWS or when nothing waits."""
+    s = settings()
+    ids = getattr(_client(s.backend, str(s.data_dir)).backend, "tail_ids", None)
+    return ids() if callable(ids) else frozenset()
 
 
 def freshness_bar() -> None:

@@ -247,8 +247,12 @@ def main() -> None:
         f"this page: {plural(len(page.rows), 'row')}"
     )
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
+    grid = records_frame(page.rows)
+    pending = data.pending_ids()
+    if any(r.Id in pending for r in page.rows):  # issue 12: rows served from raw objects no run has read
+        grid.insert(0, "Stored", [data.PENDING_LABEL if r.Id in pending else "" for r in page.rows])
     event = st.dataframe(
-        records_frame(page.rows),
+        grid,
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",

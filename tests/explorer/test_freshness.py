@@ -71,3 +71,27 @@ def test_the_pipeline_page_shows_lag_per_source_and_objects_waiting(
     lag = next(f.value for f in at.dataframe if "Lag" in f.value.columns)
     assert list(lag["Source"]) == ["shop.orders"]
     assert lag["Lag"][0].endswith("min ago")
+
+
+def test_a_new_event_is_marked_on_search_and_entity_then_stored_once(fresh: tuple[Path, datetime]) -> None:
+    data_dir, now = fresh
+    event_time = (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write_raw(data_dir, now, [make_event(2, time=event_time)], name="b.json.gz")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    grid = at.dataframe[0].value
+    assert list(grid["Stored"]) == ["not yet processed", ""]  # newest first: the new event is the waiting one
+    assert _caption(at, "2 matching rows")
+    entity = AppTest.from_file(str(APP), default_timeout=60).run()
+    entity.switch_page("pages/entity.py")
+    entity.query_params["eid"] = "o-2"
+    entity.run()
+    assert not entity.exception
+    changes = next(f.value for f in entity.dataframe if "Stored" in f.value.columns)
+    assert list(changes["Stored"]) == ["not yet processed"]
+    assert any("Dashed ring: not yet processed" in c for c in texts(entity.caption))
+    run_etl(data_dir, now.date())
+    at.run()
+    grid = at.dataframe[0].value
+    assert "Stored" not in grid.columns and len(grid) == 2  # stored now: same rows, none twice
+    assert _caption(at, "2 matching rows")
