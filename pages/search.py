@@ -249,8 +249,13 @@ def main() -> None:
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
     grid = records_frame(page.rows)
     pending = data.pending_ids()
-    if any(r.Id in pending for r in page.rows):  # issue 12: rows served from raw objects no run has read
+    waiting = sum(r.Id in pending for r in page.rows)
+    if waiting:  # issue 12: rows served from raw objects no run has read
         grid.insert(0, "Stored", [data.PENDING_LABEL if r.Id in pending else "" for r in page.rows])
+        st.caption(
+            f"{plural(waiting, 'row')} on this page {'is' if waiting == 1 else 'are'} {data.PENDING_LABEL} "
+            "(Stored column): read from raw objects by the ETL's rules, stored at the next run"
+        )
     event = st.dataframe(
         grid,
         hide_index=True,
