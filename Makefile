@@ -6,6 +6,8 @@ DATA_DIR ?= $(or $(AUDITLOG_DATA_DIR),data)
 DEMO_DAYS ?= 14
 DEMO_EVENTS_PER_DAY ?= 20000
 PORT ?= 8501
+LIVE ?= 1
+LIVE_RATE ?= 3
 
 .PHONY: run test system-deps lint typecheck bench bench-full demo etl clean-data
 
@@ -28,12 +30,17 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-## run: venv, demo data when the data folder is empty, ETL, then the explorer on http://localhost:$(PORT)
+## run: venv, demo data when the data folder is empty, ETL, then the explorer on http://localhost:$(PORT) with
+## `auditlog etl --watch` (new raw objects processed as they land) and `auditlog demo --live` (LIVE_RATE events
+## a second; LIVE=0 turns it off) beside it; all stop with the explorer
 run: $(BIN)/.installed-run
 	@if [ -z "$$(ls -A $(DATA_DIR)/raw 2>/dev/null)" ]; then \
 		$(BIN)/auditlog demo --data-dir $(DATA_DIR) --days $(DEMO_DAYS) --events-per-day $(DEMO_EVENTS_PER_DAY); \
 	fi
 	$(BIN)/auditlog etl --data-dir $(DATA_DIR) --all
+	@$(BIN)/auditlog etl --watch --data-dir $(DATA_DIR) & watcher=$$!; live=; \
+	if [ "$(LIVE)" = 1 ]; then $(BIN)/auditlog demo --live --rate $(LIVE_RATE) --data-dir $(DATA_DIR) & live=$$!; fi; \
+	trap 'kill $$watcher $$live 2>/dev/null; wait $$watcher $$live 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	AUDITLOG_DATA_DIR=$(DATA_DIR) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
 ## system-deps: the Debian packages the tests need (Chromium, a JRE, make, CJK and emoji fonts); installs the

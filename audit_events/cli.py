@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from audit_events.contract import ContractError, envelope_from_entry, is_put_events_entry, validate_event
-from audit_events.demo import generate_demo
+from audit_events.demo import generate_demo, run_live
 from audit_events.sink import LocalFirehoseSink
 from etl.console import print_table, progress
 from etl.layout import add_data_dir_argument, data_dir_from
@@ -63,6 +63,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--end-date", type=iso_date, default=None, help="last event day, YYYY-MM-DD (default: today, UTC)"
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same data")
+    demo.add_argument(
+        "--live",
+        action="store_true",
+        help="keep publishing a realistic trickle of new events in real time (see --rate) until Ctrl-C or "
+        "SIGTERM, instead of writing --days of history",
+    )
+    demo.add_argument(
+        "--rate", type=positive_float, default=3.0, help="with --live: valid events per second (default 3)"
+    )
     demo.set_defaults(func=run_demo)
 
     ingest = subparsers.add_parser(
@@ -77,9 +86,55 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ingest.set_defaults(func=run_ingest)
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a number greater than 0.
+
+    >>> positive_float("2.5")
+    2.5
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def run_live_demo(data_dir: Path, rate: float) -> int:
+    """`auditlog demo --live`: publish the trickle until SIGINT or SIGTERM, then say what was written."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(
+        f"auditlog demo --live: about {rate:g} events a second into {data_dir / 'raw'} (Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        summary = run_live(data_dir, rate=rate, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(
+        f"auditlog demo --live: stopped; {summary.events:,} events in {summary.files:,} raw files",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Generate the demo data with a progress bar (plain lines when not a terminal), then a summary table."""
     data_dir = data_dir_from(args)
+    if getattr(args, "live", False):
+        return run_live_demo(data_dir, args.rate)
     with progress(args.days * args.events_per_day, "demo", unit="events") as advance:
         reported = 0
 

@@ -733,3 +733,82 @@ def generate_demo(
         sample_order_ids=samples,
         paths=tuple(sink.written),
     )
+
+
+LIVE_BUFFER_SECONDS = 2.0
+"""The live demo's sink buffer (seconds): short, so an event is a raw object within seconds."""
+LIVE_ORDER_START = 900_000
+LIVE_USER_START = 90_000
+"""Live ids start far above the batch demo's (orders from 100000, users from u-10000), so a live order never
+continues a historical one with contradicting values."""
+
+
+@dataclass(frozen=True)
+class LiveSummary:
+    """What `run_live` published before it was stopped."""
+
+    events: int
+    records: int
+    files: int
+
+
+def run_live(
+    data_dir: Path,
+    *,
+    rate: float = 3.0,
+    seed: int | None = None,
+    stop: Any = None,
+    on_file: Callable[[Path], None] | None = None,
+) -> LiveSummary:
+    """Keep the simulated shop running in real time: about `rate` valid events a second (checkouts,
+    fulfilment, cancellations, profile and stock changes) through the local Firehose sink, until `stop` (a
+    threading.Event) is set.
+
+    Event times are the real clock; arrivals follow the batch demo's delays (a few re-deliveries; the 1% that
+    arrive hours late are still in memory when stopped and are dropped). `seed` None draws a fresh seed, so
+    event ids never repeat an earlier run's.
+    """
+    import threading
+    import time
+
+    if rate <= 0:
+        raise ValueError(f"rate must be positive (events per second), got {rate:g}")
+    stop = stop if stop is not None else threading.Event()
+    clock = _SimClock()
+    sink = LocalFirehoseSink(Path(data_dir), buffer_seconds=LIVE_BUFFER_SECONDS, clock=clock)
+    shop = _Shop(random.SystemRandom().getrandbits(64) if seed is None else seed, sink, clock)
+    shop.next_order, shop.next_user = LIVE_ORDER_START, LIVE_USER_START
+    shop.users = [shop._new_user_state() for _ in range(200)]
+    shop.step = 200
+    seen = 0
+
+    def now_ms() -> int:
+        return (datetime.now(UTC) - EPOCH) // timedelta(milliseconds=1)
+
+    def publish() -> None:
+        nonlocal seen
+        shop.deliver(now_ms())
+        clock.now = datetime.now(UTC)
+        sink.flush_if_due()
+        for path in sink.written[seen:]:
+            if on_file is not None:
+                on_file(path)
+        seen = len(sink.written)
+
+    with sink:
+        while not stop.is_set():
+            start = now_ms()
+            shop.t, shop.day_end = start, start + DAY_MS
+            before = shop.events
+            op = shop.rng.choices(_OP_NAMES, weights=_OP_WEIGHTS)[0]
+            getattr(shop, f"op_{op}")()
+            emitted = max(1, shop.events - before)
+            deadline = time.monotonic() + emitted / rate
+            while not stop.is_set() and time.monotonic() < deadline:
+                publish()
+                stop.wait(min(0.25, max(0.0, deadline - time.monotonic())))
+        publish()
+    for path in sink.written[seen:]:  # the last buffer, written on close
+        if on_file is not None:
+            on_file(path)
+    return LiveSummary(events=shop.events, records=sink.records_written, files=sink.files_written)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from etl import layout
 from etl.console import print_table, progress
 from etl.layout import add_data_dir_argument, data_dir_from
 from etl.local import RunFailed, RunReport, raw_days, run_days
+from etl.settings import EtlSettings
+from etl.watch import Watcher
 
 
 def _day(text: str) -> date:
@@ -22,12 +26,19 @@ def _day(text: str) -> date:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `auditlog etl [--data-dir DIR] (--date YYYY-MM-DD | --all) [--json]`."""
+    """Add `auditlog etl [--data-dir DIR] (--date YYYY-MM-DD | --all | --watch) [--json]`."""
     parser = subparsers.add_parser("etl", help="raw events -> Parquet (local DuckDB ETL)")
     add_data_dir_argument(parser)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--date", type=_day, help="the raw arrival day to process, YYYY-MM-DD (UTC)")
     which.add_argument("--all", action="store_true", help="process every arrival day found under raw/")
+    which.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep running: re-run today whenever new raw objects land (every "
+        "AUDITLOG_ETL_WATCH_INTERVAL_SECONDS at most) and each finished day once more after UTC midnight; "
+        "stops on Ctrl-C or SIGTERM",
+    )
     parser.add_argument(
         "--json",
         action="store_true",
@@ -84,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     (one line each) and the exit code is 1.
     """
     data_dir = data_dir_from(args)
+    if getattr(args, "watch", False):
+        return watch(data_dir, as_json=args.json)
     days = raw_days(data_dir) if args.all else [args.date]
     if args.all and not days:
         raise ValueError(f"no raw .gz objects under {Path(data_dir) / layout.RAW_PREFIX}")
@@ -109,4 +122,54 @@ def run(args: argparse.Namespace) -> int:
     if failed is not None:
         print(f"auditlog etl: error: {failed}", file=sys.stderr)
         return 1
+    return 0
+
+
+def one_line(report: RunReport) -> str:
+    """A run in one line, for the watch loop's output.
+
+    >>> r = RunReport(run_id="run-20261127", arrival_day="2026-11-27", engine="duckdb", started_at="",
+    ...     finished_at="2026-11-27T10:00:05Z", files_in=3, events_in=10, quarantined=1, duplicates_removed=0,
+    ...     events_stored=9, rows_out=12, late_rows=0, max_event_time=None, partitions=[], index_file=None,
+    ...     quarantine_reasons={"invalid_json": 1})
+    >>> one_line(r)
+    'run-20261127: 10 events in, 12 rows out, 1 quarantined (invalid_json 1), 0 duplicates, 3 objects'
+    """
+    def n(count: int, word: str) -> str:
+        return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(report.quarantine_reasons.items()))
+    quarantined = f"{report.quarantined:,} quarantined" + (f" ({reasons})" if reasons else "")
+    return (
+        f"{report.run_id}: {n(report.events_in, 'event')} in, {n(report.rows_out, 'row')} out, {quarantined}, "
+        f"{n(report.duplicates_removed, 'duplicate')}, {n(report.files_in, 'object')}"
+    )
+
+
+def watch(data_dir: Path, *, as_json: bool = False) -> int:
+    """`auditlog etl --watch`: run the watch loop (etl.watch) until SIGINT or SIGTERM; print each run as it
+    finishes (one line; `--json`: its report line). Exit code 0 after a clean stop."""
+    settings = EtlSettings.from_env()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    def on_report(report: RunReport) -> None:
+        print(_summary(data_dir, report) if as_json else one_line(report), flush=True)
+
+    watcher = Watcher(data_dir, settings=settings, stop=stop, on_report=on_report)
+    print(
+        f"auditlog etl --watch: watching {data_dir / layout.RAW_PREFIX} every "
+        f"{settings.watch_interval_seconds:g} s (Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        watcher.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(f"auditlog etl --watch: stopped after {watcher.runs} run(s)", file=sys.stderr, flush=True)
     return 0

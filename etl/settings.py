@@ -136,3 +136,8 @@ class EtlSettings(Settings):
         "record_too_large",
         env="AUDITLOG_ETL_MAX_RECORD_BYTES",
     )
+    watch_interval_seconds: float = setting(
+        5.0,
+        "how often `auditlog etl --watch` looks for new raw objects and re-runs the current day (seconds)",
+        env="AUDITLOG_ETL_WATCH_INTERVAL_SECONDS",
+    )

@@ -2,7 +2,8 @@
 errors turned into messages. Every query goes through `audit_query`; pages call only these functions.
 
 Results are cached with `st.cache_data` for `AUDITLOG_CACHE_TTL_SECONDS`; the user's scope is part of every
-key, so two users with different scopes never share a result.
+key, so two users with different scopes never share a result, and so is the data version (the last finished
+run and the raw objects waiting, audit_query.tail), so new data shows at the next page view.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
 from functools import wraps
 from pathlib import Path
@@ -34,11 +35,13 @@ from audit_query import (
     QueryValidationError,
     UnreadableFile,
     filters,
+    tail,
 )
 from audit_query.backends import backend_from_env
 from audit_query.export import Format, Progress, export
 from audit_query.masking import MaskedClient, MaskingRules, MaskingSettings
 from audit_query.runs import RunStore, store_for
+from audit_query.tail import DataVersion
 from etl.errors import ConfigurationError
 
 from .auth import LOCAL_USER, User
@@ -86,7 +89,9 @@ def settings() -> ExplorerSettings:
 
 @st.cache_resource(show_spinner=False)
 def _client(backend: str, data_dir: str) -> AuditLogClient:
-    return AuditLogClient(backend_from_env(data_dir=data_dir), QuerySettings.from_env())
+    # Locally the explorer serves the not-yet-processed tail beside the stored rows (issue 12).
+    extra: dict[str, Any] = {"serve_tail": True} if backend == "duckdb" else {}
+    return AuditLogClient(backend_from_env(data_dir=data_dir, **extra), QuerySettings.from_env())
 
 
 @st.cache_resource(show_spinner=False)
@@ -108,11 +113,73 @@ def masking_rules() -> MaskingRules | None:
     return _masking_rules(path, mtime)
 
 
+REFRESH_KEY = "_data_refresh"
+
+
+def data_version() -> DataVersion | None:
+    """The local data's version (the last finished run and the raw objects waiting, audit_query.tail);
+    None on a backend without a local data folder (there only the TTL and Refresh renew results)."""
+    s = settings()
+    if s.backend != "duckdb":
+        return None
+    return tail.data_version(s.data_dir)
+
+
+def refresh_button(where: Any = None) -> None:
+    """A Refresh control: the next reads of this session skip every cached result (a new key)."""
+    target = where if where is not None else st
+    if target.button("Refresh", icon=":material/refresh:", key="data_refresh", help="read the data again"):
+        st.session_state[REFRESH_KEY] = time.time_ns()
+
+
+def freshness_caption(where: Any = None) -> None:
+    """'data as of HH:MM:SS UTC · N events not yet processed' for the local data folder; nothing on AWS."""
+    version = data_version()
+    if version is None:
+        return
+    target = where if where is not None else st
+    as_of = f"{version.as_of:%H:%M:%S} UTC" if version.as_of is not None else "no finished run yet"
+    waiting = version.waiting_events
+    target.caption(f"data as of {as_of} · {waiting:,} event{'' if waiting == 1 else 's'} not yet processed")
+
+
+def source_lag() -> tuple[dict[str, datetime], int] | None:
+    """(newest stored event time per source over the last 3 event dates, raw objects waiting for a run) for
+    the local data folder; None on AWS. Not cached: cheap, and it is what a user refreshes to see."""
+    s = settings()
+    if s.backend != "duckdb":
+        return None
+    version = tail.data_version(s.data_dir)
+    return tail.stored_up_to(s.data_dir), len(version.waiting_objects)
+
+
+PENDING_LABEL = "not yet processed"
+
+
+def pending_ids() -> frozenset[str]:
+    """The Ids of rows served from raw objects no run has processed yet (marked "not yet processed" in the
+    Search grid and the Entity timeline); empty on AWS or when nothing waits."""
+    s = settings()
+    ids = getattr(_client(s.backend, str(s.data_dir)).backend, "tail_ids", None)
+    return ids() if callable(ids) else frozenset()
+
+
+def freshness_bar() -> None:
+    """The freshness caption beside a Refresh button (Search and Entity put it under their title)."""
+    left, right = st.columns([5, 1], vertical_alignment="center")
+    freshness_caption(left)
+    refresh_button(right)
+
+
 def client() -> tuple[AuditLogClient, str]:
     """The client for the configured backend, masked for a user without the `pii` role, and a text naming
-    both (part of every cache key, so masked and unmasked results are never shared)."""
+    both (part of every cache key, so masked and unmasked results are never shared). The key also carries
+    the data version and this session's Refresh, so a finished run, a new raw object or a Refresh is never
+    answered from the cache."""
     s = settings()
     key = f"{s.backend}:{s.data_dir}" if s.backend == "duckdb" else s.backend
+    version = data_version()
+    key += f"@{version.key if version is not None else ''}:{st.session_state.get(REFRESH_KEY, 0)}"
     raw = _client(s.backend, str(s.data_dir))
     rules = None if current_user().has("pii") else masking_rules()
     if rules is None:

@@ -76,7 +76,9 @@ def _axis_text(t: datetime, span: timedelta) -> str:
     return t.strftime("%Y-%m-%d" if span > timedelta(days=2) else "%m-%d %H:%M")
 
 
-def timeline_html(rows: list[AuditRecord], diffs: list[list[FieldChange]]) -> str:
+def timeline_html(
+    rows: list[AuditRecord], diffs: list[list[FieldChange]], pending: frozenset[str] = frozenset()
+) -> str:
     """The timeline as plain HTML: one lane per entity, one dot per change coloured by action, hover text
     (time, action, actor, changed fields) as each dot's title. No charting library (Streamlit's HTML
     sanitiser drops SVG): it draws at once however busy the entity is. Data-derived text is HTML-escaped."""
@@ -90,13 +92,16 @@ def timeline_html(rows: list[AuditRecord], diffs: list[list[FieldChange]]) -> st
     lanes: dict[tuple[str | None, str | None], list[str]] = {}
     for r, t, changes in zip(rows, times, diffs, strict=True):
         colour = ACTION_COLOURS.get(r.Action or "", OTHER_COLOUR)
+        waiting = r.Id in pending  # issue 12: served from a raw object no run has read yet
         tip = html.escape(
-            f"{time_text(t)} · {r.Action or '?'} · by {r.ActorName} ({r.ActorType})\n"
+            ("not yet processed · " if waiting else "")
+            + f"{time_text(t)} · {r.Action or '?'} · by {r.ActorName} ({r.ActorType})\n"
             f"changed: {fields_text(changed_fields(changes))}"
         )
         lanes.setdefault((r.EntityType, r.EntityId), []).append(
             f'<span title="{tip}" style="position:absolute;left:{x(t):.3f}%;top:6px;width:12px;height:12px;'
-            f"border-radius:50%;background:{colour};border:1px solid white;"
+            f"border-radius:50%;background:{colour};"
+            f"border:{'2px dashed black' if waiting else '1px solid white'};"
             'transform:translateX(-50%)"></span>'
         )
     label = "width:15rem;flex:none;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;font-size:0.8rem"
@@ -132,8 +137,11 @@ def timeline_html(rows: list[AuditRecord], diffs: list[list[FieldChange]]) -> st
 
 
 def timeline(rows: list[AuditRecord], diffs: list[list[FieldChange]]) -> None:
-    """Draw the timeline (timeline_html) in the page."""
-    st.html(timeline_html(rows, diffs))
+    """Draw the timeline (timeline_html) in the page; changes not yet processed get a dashed ring."""
+    pending = data.pending_ids()
+    st.html(timeline_html(rows, diffs, pending))
+    if any(r.Id in pending for r in rows):
+        st.caption(f"Dashed ring: {data.PENDING_LABEL} (served from raw objects; stored at the next run)")
 
 
 def relatives(entity_id: str, rows: list[AuditRecord], dates: tuple[date, date]) -> None:
@@ -211,6 +219,7 @@ def state_section(v: EntityView, rows: list[AuditRecord]) -> None:
 
 def main() -> None:
     st.title("Entity history")
+    data.freshness_bar()
     v = EntityView.from_params(urlstate.read(VIEW))
     for problem in v.problems:
         st.warning(f"Link: {escape_md(problem)}")
@@ -282,6 +291,9 @@ def change_list(
         }
     )
     frame["Time (UTC)"] = pd.to_datetime(frame["Time (UTC)"])
+    pending = data.pending_ids()
+    if any(r.Id in pending for r in chunk):
+        frame.insert(0, "Stored", [data.PENDING_LABEL if r.Id in pending else "" for r in chunk])
     event = st.dataframe(
         frame,
         hide_index=True,

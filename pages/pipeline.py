@@ -78,8 +78,48 @@ def scoped_runs(runs: list, sources: list[str]) -> None:
     )
 
 
+def lag_section() -> None:
+    """Local mode, operators only (cross-source figures): how far behind each source's stored events are, and
+    the raw objects waiting for a run."""
+    if not data.current_user().has("operator"):
+        return
+    found = data.guarded(data.source_lag)
+    if found is None:
+        return
+    newest, waiting = found
+    st.subheader("Lag")
+    st.caption(
+        f"{plural_objects(waiting)} waiting for a run (`auditlog etl --watch` picks them up; the Search and "
+        "Entity pages count their events as not yet processed)"
+    )
+    sources = data.current_user().allowed(sorted(newest))
+    if not sources:
+        st.caption("No source stored events in the last 3 days.")
+        return
+    now = datetime.now(UTC).replace(tzinfo=None)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Source": s,
+                    "Newest stored event (UTC)": f"{newest[s]:%Y-%m-%d %H:%M:%S}",
+                    "Lag": age_text(now - newest[s]),
+                }
+                for s in sources
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def plural_objects(n: int) -> str:
+    return f"{n:,} raw object{'' if n == 1 else 's'}"
+
+
 def main() -> None:
     st.title("Pipeline")
+    data.refresh_button()
     store = data.run_store()
     if store is None:
         st.info(
@@ -238,3 +278,4 @@ def chain_section() -> None:
 require_app()
 main()
 chain_section()
+lag_section()

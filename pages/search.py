@@ -262,6 +262,7 @@ def export_section(q: AuditLogQuery, total: int) -> None:
 
 def main() -> None:
     st.title("Search")
+    data.freshness_bar()
     f = SearchFilters.from_params(urlstate.read(VIEW))
     for problem in f.problems:
         st.warning(f"Link: {escape_md(problem)}")
@@ -316,8 +317,17 @@ def main() -> None:
         f"{q.time_to or q.date_to} (UTC), newest first · rows {first:,}–{first + len(page.rows) - 1:,}"
     )
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
+    grid = records_frame(page.rows)
+    pending = data.pending_ids()
+    waiting = sum(r.Id in pending for r in page.rows)
+    if waiting:  # issue 12: rows served from raw objects no run has read
+        grid.insert(0, "Stored", [data.PENDING_LABEL if r.Id in pending else "" for r in page.rows])
+        st.caption(
+            f"{plural(waiting, 'row')} on this page {'is' if waiting == 1 else 'are'} {data.PENDING_LABEL} "
+            "(Stored column): read from raw objects by the ETL's rules, stored at the next run"
+        )
     event = st.dataframe(
-        records_frame(page.rows),
+        grid,
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",

@@ -77,9 +77,18 @@ class DuckDBBackend:
     probe_first_day = True
 
     def __init__(
-        self, data_dir: Path | str, *, threads: int | None = None, settings: QuerySettings | None = None
+        self,
+        data_dir: Path | str,
+        *,
+        threads: int | None = None,
+        settings: QuerySettings | None = None,
+        serve_tail: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.serve_tail = serve_tail
+        """Serve the not-yet-processed tail (audit_query.tail) beside the stored rows (the explorer does)."""
+        self._tail: tuple[str, str | None, frozenset[str]] | None = None  # (version key, file, Ids)
+        self._tail_dir: str | None = None
         self.root = self.data_dir / layout.ANALYTICS_PREFIX
         self._settings = settings or QuerySettings()
         config: dict[str, Any] = {}
@@ -350,7 +359,49 @@ class DuckDBBackend:
         """
         return self._table_ref(self._files(query, []))
 
+    def _tail_state(self) -> tuple[str | None, frozenset[str]]:
+        """(Parquet file of the current tail, its Ids), rebuilt when the data version changes; (None, {})
+        when nothing waits or the tail is not served."""
+        if not self.serve_tail:
+            return None, frozenset()
+        from .. import tail
+
+        version = tail.data_version(self.data_dir)
+        with self._lock:
+            cached = self._tail
+        if cached is not None and cached[0] == version.key:
+            return cached[1], cached[2]
+        table = tail.current_tail(version, self.data_dir)
+        path: str | None = None
+        ids: frozenset[str] = frozenset()
+        if table is not None:
+            import tempfile
+
+            if self._tail_dir is None:
+                self._tail_dir = tempfile.mkdtemp(prefix="auditlog-tail-")
+            path = os.path.join(self._tail_dir, f"tail-{time.time_ns()}.parquet")
+            pq.write_table(table, path)
+            ids = frozenset(table.column("Id").to_pylist())
+        with self._lock:
+            self._tail = (version.key, path, ids)
+        return path, ids
+
+    def tail_ids(self) -> frozenset[str]:
+        """The Ids of the rows served from the not-yet-processed tail right now (empty when none)."""
+        return self._tail_state()[1]
+
     def _table_ref(self, files: list[str] | None) -> str:
+        stored = self._stored_ref(files)
+        tail_file = self._tail_state()[0]
+        if tail_file is None:
+            return stored
+        cols = ", ".join(identifier(c) for c in schema.ALL_COLUMN_NAMES)
+        tail_ref = (
+            f"read_parquet({literal(tail_file, self.dialect)}, hive_partitioning = false)"
+        )
+        return f"(SELECT {cols} FROM {stored} UNION ALL SELECT {cols} FROM {tail_ref})"  # noqa: S608
+
+    def _stored_ref(self, files: list[str] | None) -> str:
         if files is not None:
             listed = "[" + ", ".join(literal(f, self.dialect) for f in files) + "]"
         elif self.root.is_dir() and any(True for _ in self.root.glob("dt=*/source=*/*.parquet")):
@@ -432,7 +483,11 @@ class DuckDBBackend:
         return list(found)
 
     def close(self) -> None:
-        """Close the shared connection."""
+        """Close the shared connection (and remove the tail's files)."""
+        if self._tail_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._tail_dir, ignore_errors=True)
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
