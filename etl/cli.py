@@ -141,8 +141,8 @@ def one_line(report: RunReport) -> str:
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(report.quarantine_reasons.items()))
     quarantined = f"{report.quarantined:,} quarantined" + (f" ({reasons})" if reasons else "")
     return (
-        f"{report.run_id}: {n(report.events_in, 'event')} in, {n(report.rows_out, 'row')} out, {quarantined}, "
-        f"{n(report.duplicates_removed, 'duplicate')}, {n(report.files_in, 'object')}"
+        f"{report.run_id}: {n(report.events_in, 'event')} in, {n(report.rows_out, 'row')} out, "
+        f"{quarantined}, {n(report.duplicates_removed, 'duplicate')}, {n(report.files_in, 'object')}"
     )
 
 
