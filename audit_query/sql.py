@@ -154,8 +154,9 @@ def build_count_sql(query: AuditLogQuery, *, dialect: str, table_ref: str) -> st
 def build_counts_sql(
     query: AuditLogQuery, group_by: str | Sequence[str], *, dialect: str, table_ref: str
 ) -> str:
-    """Row counts per group ("day", "hour", "source", "action", "actor", "actor_type", "entity_type"; one or two),
-    as columns "key" (and "key2") and "count": days in date order, other groups largest first."""
+    """Row counts per group ("day", "hour", "source", "action", "actor", "actor_type", "entity_type"; one or
+    two), as columns "key" (and "key2") and "count": days and hours in time order, other groups
+    largest first."""
     _check_dialect(dialect)
     groups = [group_by] if isinstance(group_by, str) else list(group_by)
     if not 1 <= len(groups) <= 2 or any(g not in GROUP_BY_COLUMNS for g in groups):
