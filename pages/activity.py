@@ -67,21 +67,22 @@ def drill_down(f: SearchFilters, chart: str, value: str) -> SearchFilters:
     raise ValueError(f"chart: {chart!r} has no drill-down")
 
 
-def _clicked(event: Any) -> str | None:
-    """The group value (customdata[0]) of the bar clicked in a plotly_chart selection event, or None."""
+def _clicked(event: Any) -> int | None:
+    """The row index (customdata[0]) of the bar clicked in a plotly_chart selection event, or None."""
     try:
         points = event["selection"]["points"]
     except (KeyError, TypeError):
         return None
     for p in points:
         custom = p.get("customdata")
-        if isinstance(custom, list) and custom and custom[0] not in (None, ""):
-            return str(custom[0])
+        if isinstance(custom, list) and custom and isinstance(custom[0], int | float):
+            return int(custom[0])
     return None
 
 
-def chart(fig: Any, key: str, where: Any, f: SearchFilters, group: str) -> None:
-    """Draw `fig`; a click on one of its bars opens Search with that bar's filter."""
+def chart(fig: Any, key: str, where: Any, f: SearchFilters, group: str, values: list[str | None]) -> None:
+    """Draw `fig`, whose bars carry an index into `values` (the raw group values: data text never goes
+    into the figure unescaped); a click on a bar opens Search with that bar's filter."""
     fig.update_layout(clickmode="event+select")
     # The selection stays in the widget's state: a new key after each click, so coming back to Activity
     # shows the charts instead of following the old click again.
@@ -89,8 +90,9 @@ def chart(fig: Any, key: str, where: Any, f: SearchFilters, group: str) -> None:
     event = where.plotly_chart(
         fig, width="stretch", key=f"{key}-{generation}", on_select="rerun", selection_mode="points"
     )
-    value = _clicked(event)
-    if value is not None:
+    index = _clicked(event)
+    value = values[index] if index is not None and 0 <= index < len(values) else None
+    if value:
         st.session_state[CLICKS] = generation + 1
         target = drill_down(f, group, value)
         urlstate.write(VIEW, target.to_params())
@@ -134,12 +136,12 @@ def main() -> None:
         return
     st.metric("Events", f"{total:,}")
     st.caption("Click a bar to open Search with its filter.")
-    # Plotly reads a subset of HTML in text (<b>, <a href>, <br>): data-derived labels are escaped; the raw
-    # value rides along as customdata for the click.
+    # Plotly reads a subset of HTML in text (<b>, <a href>, <br>): data-derived labels are escaped; each bar
+    # carries its row's index as customdata, for the click.
     label = "Hour (UTC)" if hourly else "Day"
     time_rows = [
-        {label: r.key, "Source": escape_html(r.key2 or "(none)"), "Events": r.count, "value": r.key}
-        for r in by_time
+        {label: r.key, "Source": escape_html(r.key2 or "(none)"), "Events": r.count, "value": i}
+        for i, r in enumerate(by_time)
     ]
     fig = px.bar(
         time_rows,
@@ -150,12 +152,15 @@ def main() -> None:
         title=f"Events by {'hour' if hourly else 'day'} and source",
     )
     fig.update_xaxes(type="category")
-    chart(fig, "chart_time", st, f, time_group)
+    chart(fig, "chart_time", st, f, time_group, [r.key for r in by_time])
     c1, c2 = st.columns(2)
     action_rows = [
-        {"Action": escape_html(r.key or "(none)"), "Events": r.count, "value": r.key or ""} for r in by_action
+        {"Action": escape_html(r.key or "(none)"), "Events": r.count, "value": i}
+        for i, r in enumerate(by_action)
     ]
-    colours = {escape_html(a["Action"]): ACTION_COLOURS.get(a["value"], OTHER_COLOUR) for a in action_rows}
+    colours = {
+        escape_html(r.key or "(none)"): ACTION_COLOURS.get(r.key or "", OTHER_COLOUR) for r in by_action
+    }
     fig = px.bar(
         action_rows,
         x="Action",
@@ -166,11 +171,11 @@ def main() -> None:
         title="By action",
     )
     fig.update_xaxes(type="category")
-    chart(fig, "chart_action", c1, f, "action")
+    chart(fig, "chart_action", c1, f, "action", [r.key for r in by_action])
     fig = px.bar(
         [
-            {"Actor type": escape_html(r.key or "(none)"), "Events": r.count, "value": r.key or ""}
-            for r in by_actor_type
+            {"Actor type": escape_html(r.key or "(none)"), "Events": r.count, "value": i}
+            for i, r in enumerate(by_actor_type)
         ],
         x="Actor type",
         y="Events",
@@ -178,12 +183,12 @@ def main() -> None:
         title="By actor type",
     )
     fig.update_xaxes(type="category")
-    chart(fig, "chart_actor_type", c1, f, "actor_type")
+    chart(fig, "chart_actor_type", c1, f, "actor_type", [r.key for r in by_actor_type])
     top = by_actor[:TOP_ACTORS]
     fig = px.bar(
         [
-            {"Actor": escape_html(r.key or "(none)"), "Events": r.count, "value": r.key or ""}
-            for r in reversed(top)
+            {"Actor": escape_html(r.key or "(none)"), "Events": r.count, "value": i}
+            for i, r in enumerate(reversed(top))
         ],
         x="Events",
         y="Actor",
@@ -193,7 +198,7 @@ def main() -> None:
     )
     fig.update_yaxes(type="category")
     fig.update_layout(height=max(ACTOR_CHART_MIN_PX, 140 + ACTOR_BAR_PX * len(top)))
-    chart(fig, "chart_actor", c2, f, "actor")
+    chart(fig, "chart_actor", c2, f, "actor", [r.key for r in reversed(top)])
 
 
 require_app()

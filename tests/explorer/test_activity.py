@@ -125,13 +125,20 @@ def test_a_single_actor_is_a_bar_not_a_hairline(app, lib):
 
 
 def test_a_clicked_bar_opens_search_with_its_filter(app):
-    at = app(PAGE, act="Update").run()
-    event = {"selection": {"points": [{"x": "Delete", "y": 3, "customdata": ["Delete"]}]}}
-    at.session_state["chart_action-0"] = event
+    import base64
+
+    import numpy as np
+
+    at = app(PAGE, atype="User").run()
+    (bar,) = [t for t in figure(at, "By action")["data"] if t["name"] == "Delete"]
+    custom = bar["customdata"]  # plotly's typed-array encoding of [[row index]]
+    index = int(np.frombuffer(base64.b64decode(custom["bdata"]), dtype=custom["dtype"])[0])
+    at.session_state["chart_action-0"] = {"selection": {"points": [{"x": "Delete", "customdata": [index]}]}}
     at.run()
     assert not at.exception
     # Search is shown, filtered to the clicked action on top of the page's filters
-    assert at.session_state["_views"]["search"]["act"] == ["Delete"]
+    view = at.session_state["_views"]["search"]
+    assert view["act"] == ["Delete"] and view["atype"] == ["User"]
     assert at.title[0].value == "Search"
     # coming back shows Activity (with the new filter), not Search again for the old click
     at.switch_page(PAGE).run()
