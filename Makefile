@@ -6,6 +6,7 @@ DATA_DIR ?= $(or $(AUDITLOG_DATA_DIR),data)
 DEMO_DAYS ?= 14
 DEMO_EVENTS_PER_DAY ?= 20000
 PORT ?= 8501
+CURSOR_SECRET_FILE = $(DATA_DIR)/.cursor-secret
 
 .PHONY: run test system-deps lint typecheck bench bench-full demo etl clean-data
 
@@ -34,7 +35,12 @@ run: $(BIN)/.installed-run
 		$(BIN)/auditlog demo --data-dir $(DATA_DIR) --days $(DEMO_DAYS) --events-per-day $(DEMO_EVENTS_PER_DAY); \
 	fi
 	$(BIN)/auditlog etl --data-dir $(DATA_DIR) --all
-	AUDITLOG_DATA_DIR=$(DATA_DIR) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+	@# Page links must survive a restart: unless AUDITLOG_CURSOR_SECRET is set, the explorer signs cursors
+	@# with a secret kept in the data folder (created once, readable by its owner only).
+	@test -s $(CURSOR_SECRET_FILE) || (umask 077 && mkdir -p $(DATA_DIR) && \
+		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $(CURSOR_SECRET_FILE))
+	AUDITLOG_CURSOR_SECRET="$${AUDITLOG_CURSOR_SECRET:-$$(cat $(CURSOR_SECRET_FILE))}" \
+		AUDITLOG_DATA_DIR=$(DATA_DIR) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
 ## system-deps: the Debian packages the tests need (Chromium, a JRE, make, CJK and emoji fonts); installs the
 ## missing ones as root, otherwise prints the one command to run
