@@ -7,7 +7,7 @@ from dataclasses import fields, replace
 from datetime import date, timedelta
 from typing import Any
 
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from explorer import access, data, urlstate
@@ -99,6 +99,46 @@ def chart(fig: Any, key: str, where: Any, f: SearchFilters, group: str, values: 
         st.switch_page(PAGE_SEARCH, query_params=target.to_params())
 
 
+def bars(
+    title: str,
+    labels: list[str],
+    counts: list[int],
+    *,
+    traces: list[str] | None = None,
+    colours: dict[str, str] | None = None,
+    axes: tuple[str, str],
+    legend: str | None = None,
+    horizontal: bool = False,
+) -> go.Figure:
+    """A bar chart of `counts` per category `labels` (stacked by `traces` when given, one colour each), each
+    bar carrying its position in the lists as customdata. Built with graph_objects: plotly.express took
+    about 55 ms per chart, most of this page's server time."""
+    by_trace: dict[str, tuple[list[str], list[int], list[list[int]]]] = {}
+    for i, (label, count) in enumerate(zip(labels, counts, strict=True)):
+        xs, ys, custom = by_trace.setdefault(traces[i] if traces else "", ([], [], []))
+        xs.append(label)
+        ys.append(count)
+        custom.append([i])
+    fig = go.Figure()
+    for name, (cats, values, custom) in by_trace.items():
+        colour = (colours or {}).get(name)
+        fig.add_trace(
+            go.Bar(
+                x=values if horizontal else cats,
+                y=cats if horizontal else values,
+                orientation="h" if horizontal else "v",
+                name=name,
+                customdata=custom,
+                marker={"color": colour} if colour else None,
+                showlegend=bool(traces),
+            )
+        )
+    fig.update_layout(title={"text": title}, barmode="stack", legend_title_text=legend or "")
+    fig.update_xaxes(title_text=axes[0], **({} if horizontal else {"type": "category"}))
+    fig.update_yaxes(title_text=axes[1], **({"type": "category"} if horizontal else {}))
+    return fig
+
+
 def main() -> None:
     st.title("Activity")
     params = urlstate.read(VIEW)
@@ -139,66 +179,46 @@ def main() -> None:
     # Plotly reads a subset of HTML in text (<b>, <a href>, <br>): data-derived labels are escaped; each bar
     # carries its row's index as customdata, for the click.
     label = "Hour (UTC)" if hourly else "Day"
-    time_rows = [
-        {label: r.key, "Source": escape_html(r.key2 or "(none)"), "Events": r.count, "value": i}
-        for i, r in enumerate(by_time)
-    ]
-    fig = px.bar(
-        time_rows,
-        x=label,
-        y="Events",
-        color="Source",
-        custom_data=["value"],
-        title=f"Events by {'hour' if hourly else 'day'} and source",
+    fig = bars(
+        f"Events by {'hour' if hourly else 'day'} and source",
+        [r.key or "" for r in by_time],
+        [r.count for r in by_time],
+        traces=[escape_html(r.key2 or "(none)") for r in by_time],
+        axes=(label, "Events"),
+        legend="Source",
     )
-    fig.update_xaxes(type="category")
     chart(fig, "chart_time", st, f, time_group, [r.key for r in by_time])
     c1, c2 = st.columns(2)
-    action_rows = [
-        {"Action": escape_html(r.key or "(none)"), "Events": r.count, "value": i}
-        for i, r in enumerate(by_action)
-    ]
-    colours = {
-        escape_html(r.key or "(none)"): ACTION_COLOURS.get(r.key or "", OTHER_COLOUR) for r in by_action
-    }
-    fig = px.bar(
-        action_rows,
-        x="Action",
-        y="Events",
-        color="Action",
-        custom_data=["value"],
-        color_discrete_map=colours,
-        title="By action",
+    names = [escape_html(r.key or "(none)") for r in by_action]
+    fig = bars(
+        "By action",
+        names,
+        [r.count for r in by_action],
+        traces=names,
+        colours={
+            n: ACTION_COLOURS.get(r.key or "", OTHER_COLOUR) for n, r in zip(names, by_action, strict=True)
+        },
+        axes=("Action", "Events"),
+        legend="Action",
     )
-    fig.update_xaxes(type="category")
     chart(fig, "chart_action", c1, f, "action", [r.key for r in by_action])
-    fig = px.bar(
-        [
-            {"Actor type": escape_html(r.key or "(none)"), "Events": r.count, "value": i}
-            for i, r in enumerate(by_actor_type)
-        ],
-        x="Actor type",
-        y="Events",
-        custom_data=["value"],
-        title="By actor type",
+    fig = bars(
+        "By actor type",
+        [escape_html(r.key or "(none)") for r in by_actor_type],
+        [r.count for r in by_actor_type],
+        axes=("Actor type", "Events"),
     )
-    fig.update_xaxes(type="category")
     chart(fig, "chart_actor_type", c1, f, "actor_type", [r.key for r in by_actor_type])
-    top = by_actor[:TOP_ACTORS]
-    fig = px.bar(
-        [
-            {"Actor": escape_html(r.key or "(none)"), "Events": r.count, "value": i}
-            for i, r in enumerate(reversed(top))
-        ],
-        x="Events",
-        y="Actor",
-        orientation="h",
-        custom_data=["value"],
-        title=f"Top {len(top)} actors",
+    top = list(reversed(by_actor[:TOP_ACTORS]))  # largest at the top of a horizontal chart
+    fig = bars(
+        f"Top {len(top)} actors",
+        [escape_html(r.key or "(none)") for r in top],
+        [r.count for r in top],
+        axes=("Events", "Actor"),
+        horizontal=True,
     )
-    fig.update_yaxes(type="category")
     fig.update_layout(height=max(ACTOR_CHART_MIN_PX, 140 + ACTOR_BAR_PX * len(top)))
-    chart(fig, "chart_actor", c2, f, "actor", [r.key for r in reversed(top)])
+    chart(fig, "chart_actor", c2, f, "actor", [r.key for r in top])
 
 
 require_app()

@@ -131,8 +131,11 @@ def test_a_clicked_bar_opens_search_with_its_filter(app):
 
     at = app(PAGE, atype="User").run()
     (bar,) = [t for t in figure(at, "By action")["data"] if t["name"] == "Delete"]
-    custom = bar["customdata"]  # plotly's typed-array encoding of [[row index]]
-    index = int(np.frombuffer(base64.b64decode(custom["bdata"]), dtype=custom["dtype"])[0])
+    custom = bar["customdata"]  # [[row index]], maybe in plotly's typed-array encoding
+    if isinstance(custom, dict):
+        index = int(np.frombuffer(base64.b64decode(custom["bdata"]), dtype=custom["dtype"])[0])
+    else:
+        index = int(custom[0][0])
     at.session_state["chart_action-0"] = {"selection": {"points": [{"x": "Delete", "customdata": [index]}]}}
     at.run()
     assert not at.exception
