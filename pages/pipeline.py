@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -10,7 +9,7 @@ import streamlit as st
 
 from audit_query.runs import QuarantinedRecord
 from explorer import access, data
-from explorer.fmt import escape_md, time_text
+from explorer.fmt import escape_md, pretty_json, time_text
 from explorer.guard import require_app
 
 VIEW = "pipeline"
@@ -179,17 +178,6 @@ def main() -> None:
         st.warning(f"Skipped: {escape_md(problem)}")
 
 
-def pretty_raw(raw: str | None) -> tuple[str, str | None]:
-    """The raw record for reading: JSON indented (keys in their order), anything else as it is; with the
-    code language to show it in ("json", or None for plain text)."""
-    if raw is None:
-        return "(no raw text was kept)", None
-    try:
-        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False), "json"
-    except ValueError:
-        return raw, None
-
-
 def quarantine_record(q: QuarantinedRecord) -> None:
     """One quarantined record in full: why (reason and message), where (object key and line), its raw text."""
     with st.container(border=True, key="q_record"):
@@ -198,8 +186,11 @@ def quarantine_record(q: QuarantinedRecord) -> None:
             st.text(q.message)  # plain text: a message quotes the record, never rendered as Markdown
         where = f"Object key: {q.file or '(unknown)'}" + (f" · line {q.line}" if q.line is not None else "")
         st.text(where)
-        text, language = pretty_raw(q.raw)
-        st.code(text, language=language, wrap_lines=True)
+        if q.raw is None:
+            st.caption("No raw text was kept for this record.")
+        else:
+            text = pretty_json(q.raw)  # JSON indented; anything else as it is
+            st.code(text, language="json" if text != q.raw else None, wrap_lines=True)
 
 
 # --- Tamper evidence: the manifest chain, checked on demand (etl/verify.py) ---------------------------------
