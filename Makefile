@@ -8,6 +8,7 @@ DEMO_EVENTS_PER_DAY ?= 20000
 PORT ?= 8501
 LIVE ?= 1
 LIVE_RATE ?= 3
+CURSOR_SECRET_FILE = $(DATA_DIR)/.cursor-secret
 
 .PHONY: run test system-deps lint typecheck bench bench-full demo etl clean-data
 
@@ -38,10 +39,15 @@ run: $(BIN)/.installed-run
 		$(BIN)/auditlog demo --data-dir $(DATA_DIR) --days $(DEMO_DAYS) --events-per-day $(DEMO_EVENTS_PER_DAY); \
 	fi
 	$(BIN)/auditlog etl --data-dir $(DATA_DIR) --all
+	@# Page links must survive a restart: unless AUDITLOG_CURSOR_SECRET is set, the explorer signs cursors
+	@# with a secret kept in the data folder (created once, readable by its owner only).
+	@test -s $(CURSOR_SECRET_FILE) || (umask 077 && mkdir -p $(DATA_DIR) && \
+		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $(CURSOR_SECRET_FILE))
 	@$(BIN)/auditlog etl --watch --data-dir $(DATA_DIR) & watcher=$$!; live=; \
 	if [ "$(LIVE)" = 1 ]; then $(BIN)/auditlog demo --live --rate $(LIVE_RATE) --data-dir $(DATA_DIR) & live=$$!; fi; \
 	trap 'kill $$watcher $$live 2>/dev/null; wait $$watcher $$live 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
-	AUDITLOG_DATA_DIR=$(DATA_DIR) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+	AUDITLOG_CURSOR_SECRET="$${AUDITLOG_CURSOR_SECRET:-$$(cat $(CURSOR_SECRET_FILE))}" \
+		AUDITLOG_DATA_DIR=$(DATA_DIR) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
 ## system-deps: the Debian packages the tests need (Chromium, a JRE, make, CJK and emoji fonts); installs the
 ## missing ones as root, otherwise prints the one command to run

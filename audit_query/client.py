@@ -141,9 +141,9 @@ class AuditLogClient:
         return Count(int(result[0]["count"]) if result else 0, getattr(result, "unreadable", ()))
 
     def counts(self, q: AuditLogQuery, group_by: str | Sequence[str]) -> Rows[CountRow]:
-        """Row counts of `q` grouped by "day", "source", "action", "actor", "actor_type" or "entity_type"
-        (one name, or two for a breakdown): days in date order, other groups largest first. The list's
-        `unreadable` names the files the count had to leave out."""
+        """Row counts of `q` grouped by "day", "hour", "source", "action", "actor", "actor_type" or
+        "entity_type" (one name, or two for a breakdown): days and hours in time order, other groups
+        largest first. The list's `unreadable` names the files the count had to leave out."""
         q.validate(self.settings)
         d = self.backend.dialect
         try:

@@ -436,11 +436,12 @@ class Page:
     unreadable: tuple[UnreadableFile, ...] = field(default=(), compare=False)
 
 
-GroupBy = Literal["day", "source", "action", "actor", "actor_type", "entity_type"]
+GroupBy = Literal["day", "hour", "source", "action", "actor", "actor_type", "entity_type"]
 
 #: counts() group names and the column each one groups by.
 GROUP_BY_COLUMNS: dict[str, str] = {
     "day": "dt",
+    "hour": "Timestamp",  # grouped by the UTC hour it falls in ("YYYY-MM-DD HH:00"), see sql.build_counts_sql
     "source": "source",
     "action": "Action",
     "actor": "ActorName",

@@ -161,17 +161,18 @@ def build_count_sql(query: AuditLogQuery, *, dialect: str, table_ref: str) -> st
 def build_counts_sql(
     query: AuditLogQuery, group_by: str | Sequence[str], *, dialect: str, table_ref: str
 ) -> str:
-    """Row counts per group ("day", "source", "action", "actor", "actor_type", "entity_type"; one or two),
-    as columns "key" (and "key2") and "count": days in date order, other groups largest first."""
+    """Row counts per group ("day", "hour", "source", "action", "actor", "actor_type", "entity_type"; one or
+    two), as columns "key" (and "key2") and "count": days and hours in time order, other groups
+    largest first."""
     _check_dialect(dialect)
     groups = [group_by] if isinstance(group_by, str) else list(group_by)
     if not 1 <= len(groups) <= 2 or any(g not in GROUP_BY_COLUMNS for g in groups):
         raise ValueError(f"group_by must be one or two of: {', '.join(GROUP_BY_COLUMNS)}; got {group_by!r}")
-    cols = [identifier(GROUP_BY_COLUMNS[g]) for g in groups]
+    cols = [_group_expression(g) for g in groups]
     aliases = ['"key"', '"key2"'][: len(cols)]
     selected = ", ".join(f"{c} AS {a}" for c, a in zip(cols, aliases, strict=True))
     body = _source(query, dialect, table_ref, select_list())
-    if groups[0] == "day":
+    if groups[0] in ("day", "hour"):
         order = ", ".join(f"{a} ASC NULLS LAST" for a in aliases)
     else:
         order = '"count" DESC, ' + ", ".join(f"{a} ASC NULLS LAST" for a in aliases)
@@ -179,6 +180,15 @@ def build_counts_sql(
         f'SELECT {selected}, COUNT(*) AS "count"\nFROM (\n{body}\n) AS c\n'
         f"GROUP BY {', '.join(cols)}\nORDER BY {order}"
     )
+
+
+def _group_expression(group: str) -> str:
+    """The SQL a counts() group is keyed by: its column, or for "hour" the UTC hour as "YYYY-MM-DD HH:00"
+    (the same text in both dialects: both print a truncated timestamp as "YYYY-MM-DD HH:MM:SS...")."""
+    column = identifier(GROUP_BY_COLUMNS[group])
+    if group == "hour":
+        return f"substr(CAST(date_trunc('hour', {column}) AS VARCHAR), 1, 16)"
+    return column
 
 
 def _ordered(query: AuditLogQuery, dialect: str, table_ref: str, order: str, limit: int) -> str:

@@ -46,7 +46,7 @@ from etl.errors import ConfigurationError
 
 from .auth import LOCAL_USER, User
 from .config import ExplorerSettings
-from .fmt import escape_md
+from .fmt import escape_md, name_fields
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -406,7 +406,8 @@ def show_error(exc: Exception, where: Any = None) -> None:
     target = where if where is not None else st
     if isinstance(exc, QueryValidationError):
         label = FIELD_LABELS.get(exc.field, exc.field)
-        target.error(f"**{label}**: {escape_md(exc.detail)}", icon=":material/error:")
+        detail = name_fields(exc.detail, FIELD_LABELS)  # "before date_from …" names the form's field
+        target.error(f"**{label}**: {escape_md(detail)}", icon=":material/error:")
     elif isinstance(exc, BackendError):
         target.error(
             f"The query engine failed; try again or narrow the filters. ({escape_md(str(exc))})",

@@ -61,6 +61,50 @@ def records_frame(records: Sequence[AuditRecord]) -> pd.DataFrame:
     return frame
 
 
+#: Every field of a record, as "Every field in full" lists them: (label, record attribute).
+FULL_FIELDS: tuple[tuple[str, str], ...] = (
+    *GRID_COLUMNS,
+    ("Parent name", "EntityParentName"),
+    ("Detail type", "DetailType"),
+    ("Event id", "EventId"),
+    ("Row id", "Id"),
+    ("Date (dt)", "dt"),
+)
+
+
+def full_text(value: Any) -> str:
+    """A record field as whole text (times as time_text, missing as '∅'), never shortened.
+
+    >>> full_text(None), len(full_text("x" * 2500))
+    ('∅', 2500)
+    """
+    if value is None:
+        return "∅"
+    if isinstance(value, datetime):
+        return time_text(value)
+    return str(value)
+
+
+def pretty_json(raw: str) -> str:
+    """JSON text indented for reading (keys in their order); text that is not JSON as it is."""
+    try:
+        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+    except ValueError:
+        return raw
+
+
+def name_fields(text: str, labels: dict[str, str]) -> str:
+    """`text` (a validation message) with each internal field name in it replaced by its form label.
+
+    >>> name_fields("2026-11-28 is before date_from 2026-12-01", {"date_from": "From date"})
+    '2026-11-28 is before “From date” 2026-12-01'
+    """
+    if not labels:
+        return text
+    names = "|".join(re.escape(k) for k in sorted(labels, key=len, reverse=True))
+    return re.sub(rf"\b({names})\b", lambda m: f"“{labels[m.group(1)]}”", text)
+
+
 def display_value(value: Any) -> str:
     """A JSON value as display text: strings as they are, null as ∅, anything else as compact JSON."""
     if value is None:

@@ -12,10 +12,13 @@ from audit_query.diff import diff_json, summarize
 
 from . import data
 from .fmt import (
+    FULL_FIELDS,
     display_value,
     entity_label,
     escape_html,  # noqa: F401  (pages import both escapes from here)
     escape_md,
+    full_text,
+    pretty_json,
     time_text,
 )
 from .state import ENTITY_LINK_DAYS_AFTER, CorrelationView, EntityView, link_window
@@ -41,7 +44,24 @@ def _table(rows: list[dict[str, str]]) -> None:
 
 
 def diff_view(record: AuditRecord, key: str) -> None:
-    """The record's before/after field by field: added, removed, changed first; unchanged collapsed."""
+    """The record's before/after field by field (added, removed, changed first; unchanged collapsed), then
+    every field of the record in full on demand (a grid cell clips a long value)."""
+    _diff(record)
+    full_record(record, key)
+
+
+def full_record(record: AuditRecord, key: str) -> None:
+    """An expander with every field of the record as whole, wrapped text: the grid clips long values."""
+    with st.expander("Every field in full", icon=":material/notes:"):
+        rows = [{"Field": label, "Value": full_text(getattr(record, attr))} for label, attr in FULL_FIELDS]
+        _table(rows)
+        for label, raw in (("Before", record.Before), ("After", record.After)):
+            if raw is not None:
+                st.caption(label)
+                st.code(pretty_json(raw), language="json", wrap_lines=True)
+
+
+def _diff(record: AuditRecord) -> None:
     changes = diff_json(record.Before, record.After)
     counts = summarize(changes)
     if not changes:

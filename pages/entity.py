@@ -17,6 +17,7 @@ from explorer import access, data, urlstate
 from explorer import state as view_state
 from explorer.fmt import entity_label, plural, time_text
 from explorer.guard import require_app
+from explorer.palette import ACTION_COLOURS, OTHER_COLOUR
 from explorer.state import EntityView
 from explorer.widgets import PAGE_ENTITY, change_card, escape_md
 
@@ -67,9 +68,6 @@ def fields_text(changed: list[str], most: int = 6) -> str:
     return ", ".join(changed[:most]) + (" …" if len(changed) > most else "") or "–"
 
 
-#: One colour per action (those of the plotly timeline this replaced).
-ACTION_COLOURS = {"Create": "#2e7d32", "Update": "#1565c0", "Delete": "#c62828"}
-OTHER_COLOUR = "#757575"
 
 
 def _axis_text(t: datetime, span: timedelta) -> str:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
+from audit_query.runs import QuarantinedRecord
 from explorer import access, data
-from explorer.fmt import escape_md, time_text
+from explorer.fmt import escape_md, pretty_json, time_text
 from explorer.guard import require_app
 
 VIEW = "pipeline"
@@ -185,8 +186,12 @@ def main() -> None:
         reasons = sorted({q.reason for q in records})
         picked = st.multiselect("Reasons", reasons, default=reasons, key="q_reasons")
         rows = [q for q in records if q.reason in picked]
-        st.caption(f"{len(rows)} of {len(records)} records" + (" (first 500)" if len(records) >= 500 else ""))
-        st.dataframe(
+        st.caption(
+            f"{len(rows)} of {len(records)} records"
+            + (" (first 500)" if len(records) >= 500 else "")
+            + " · select a row to read it in full below"
+        )
+        event = st.dataframe(
             pd.DataFrame(
                 [
                     {
@@ -202,9 +207,30 @@ def main() -> None:
             ),
             hide_index=True,
             width="stretch",
+            key="q_grid",
+            on_select="rerun",
+            selection_mode="single-row",
         )
+        chosen = list(getattr(getattr(event, "selection", None), "rows", None) or [])
+        if rows:
+            quarantine_record(rows[chosen[0]] if chosen and chosen[0] < len(rows) else rows[0])
     for problem in store.problems:
         st.warning(f"Skipped: {escape_md(problem)}")
+
+
+def quarantine_record(q: QuarantinedRecord) -> None:
+    """One quarantined record in full: why (reason and message), where (object key and line), its raw text."""
+    with st.container(border=True, key="q_record"):
+        st.markdown(f"**{escape_md(q.reason)}** · run {escape_md(q.run_id)}")
+        if q.message:
+            st.text(q.message)  # plain text: a message quotes the record, never rendered as Markdown
+        where = f"Object key: {q.file or '(unknown)'}" + (f" · line {q.line}" if q.line is not None else "")
+        st.text(where)
+        if q.raw is None:
+            st.caption("No raw text was kept for this record.")
+        else:
+            text = pretty_json(q.raw)  # JSON indented; anything else as it is
+            st.code(text, language="json" if text != q.raw else None, wrap_lines=True)
 
 
 # --- Tamper evidence: the manifest chain, checked on demand (etl/verify.py) ---------------------------------

@@ -90,6 +90,9 @@ def test_counts_by_day_and_by_two_groups(client: AuditLogClient, rows: list[dict
     in_scope = [r for r in rows if r["source"] in SOURCES]
     by_day = client.counts(q, "day")
     assert [(c.key, c.count) for c in by_day] == sorted(Counter(r["dt"] for r in in_scope).items())
+    by_hour = client.counts(q, "hour")  # the UTC hour, in time order (Activity's view of a day or two)
+    hours = Counter(r["Timestamp"].strftime("%Y-%m-%d %H:00") for r in in_scope)
+    assert [(c.key, c.count) for c in by_hour] == sorted(hours.items())
     by_actor = client.counts(q, "actor")
     assert {c.key: c.count for c in by_actor} == dict(Counter(r["ActorName"] for r in in_scope))
     assert [c.count for c in by_actor] == sorted((c.count for c in by_actor), reverse=True)

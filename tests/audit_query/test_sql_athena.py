@@ -111,6 +111,7 @@ def test_athena_and_duckdb_sql_return_the_same_rows(athena_on_duckdb, query: Aud
         (b.build_page_sql, {"position": Keyset(position.timestamp_ms, "m", "prev")}),
         (b.build_count_sql, {}),
         (b.build_counts_sql, {"group_by": "actor_type"}),
+        (b.build_counts_sql, {"group_by": ("hour", "action")}),
     ]:
         athena, local = both(build, **kw)
         assert athena == local

@@ -96,7 +96,8 @@ def test_search_by_actor_then_page_forward_and_back_and_select_rows(page, server
     wait_idle(page)
     select_row(page, 0)
     assert selected_header(page).startswith(header_of(second.rows[0]))
-    assert page.locator('[data-testid="stTable"]').first.get_by_text("changed").count() >= 1
+    # the diff table streams in after the header (and before "Every field in full"): wait for it
+    page.locator('[data-testid="stTable"]').first.get_by_text("changed").first.wait_for(timeout=10_000)
     assert "sel=" in url(page)
 
     page.get_by_role("button", name="Previous").click()

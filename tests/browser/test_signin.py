@@ -181,7 +181,8 @@ def test_without_the_pii_role_no_personal_value_reaches_the_browser(
             assert leaked(secrets, pg, frames), "a pii user should see the personal values"
         else:
             assert not leaked(secrets, pg, frames)
-            assert pg.get_by_text("(masked)").count() > 0 or "(masked)" in pg.content()
+            # the masked values did reach the page (the state section and the change list), only masked
+            assert b"(masked)" in b"".join(frames) or "(masked)" in pg.content()
             screenshot(pg, "signin-masked-entity")
     finally:
         context.close()

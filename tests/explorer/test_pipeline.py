@@ -76,3 +76,26 @@ def test_a_scoped_user_without_the_operator_role_sees_only_their_sources_figures
     }
     assert any("only users with the operator role" in c for c in texts(at.caption))
     assert not any("/" in t and "tmp" in t for t in texts(at.caption) + texts(at.warning))
+
+
+def test_the_selected_quarantined_record_is_shown_in_full_and_pretty_printed(app, demo):
+    import json
+
+    at = app(PAGE).run()
+    assert not at.exception
+    grid = at.dataframe[1].value
+    last = len(grid) - 1
+    at.session_state["q_grid"] = {"selection": {"rows": [last], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    raw = grid["Raw record"][last]
+    assert last > 0 and raw != grid["Raw record"][0]  # the selection, not the first row, is shown
+    code = [c.value for c in at.code]
+    try:
+        expected = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+    except ValueError:
+        expected = raw
+    assert expected in code  # the whole text (the grid cell clips it), JSON indented
+    shown = texts(at.text)
+    assert any(t.startswith(f"Object key: {grid['File'][last]}") for t in shown), shown
+    assert any(escape_md(grid["Reason"][last]) in m for m in texts(at.markdown)), texts(at.markdown)

@@ -1,0 +1,124 @@
+"""Every explorer page in the browser (issue 14 "Targets"): how long Search open, Next, Previous, the busy
+Entity, Correlation, Activity and Pipeline take to settle in headless Chromium against a real
+`streamlit run app.py` over the 365-day bench table (bench.entity_bench.busy_table: the year's demo table
+plus an inventory item with 250 changes).
+
+Settle = the page's heading is shown, the script state is notRunning and no skeleton is left; for Next and
+Previous (a button click, no navigation) also the address bar's page cursor has changed. Warm: every view
+is loaded once before the timed rounds (results cached, as for a user coming back). One server, one
+browser tab; each round visits every view in the same order. Also timed, as the floor every page pays: the
+Entity page with no id (app shell, sidebar and form; no query).
+
+`python -m bench.browser_bench [--rounds N] [--days 365] [--events-per-day 10000]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bench import data
+from bench.entity_bench import BUSY_CHANGES, BUSY_ID, CHROMIUM_ARGS, REPO, SETTLED, busy_table, server
+from bench.measure import percentile
+
+#: Issue 14's targets, in ms at p50 (every page open: 600; Next/Previous: 250; the busy entity: 1000).
+TARGETS_MS = {
+    "search_open": 600,
+    "next": 250,
+    "previous": 250,
+    "entity_busy": 1000,
+    "correlation": 600,
+    "activity": 600,
+    "pipeline": 600,
+    "floor": None,
+}
+
+
+def _goto(page: Any, address: str, heading: str) -> float:
+    started = time.perf_counter()
+    page.goto(address)
+    page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=60_000)
+    page.wait_for_function(SETTLED, timeout=60_000, polling=20)
+    return (time.perf_counter() - started) * 1000
+
+
+def _click(page: Any, button: str) -> float:
+    """Milliseconds from clicking `button` to a settled page whose URL (the page cursor) changed."""
+    before = page.url
+    target = page.get_by_role("button", name=button, exact=True)
+    target.wait_for(timeout=60_000)
+    started = time.perf_counter()
+    target.click()
+    page.wait_for_function(
+        f"() => window.location.href !== {json.dumps(before)} && ({SETTLED})()", timeout=60_000, polling=20
+    )
+    return (time.perf_counter() - started) * 1000
+
+
+def views(base: str, days: int) -> dict[str, Callable[[Any], float]]:
+    """Each timed view: a function of the browser tab returning its settle time in ms."""
+    end = data.END_DATE
+    start = end - timedelta(days=days - 1)
+    entity = urlencode({"eid": BUSY_ID, "from": str(start), "to": str(end)})
+    # one of the busy item's requests (bench.entity_bench.busy_table spreads them over the days)
+    i = BUSY_CHANGES * 4 // 5
+    day = (start + timedelta(days=days) / BUSY_CHANGES * i).isoformat()[:10]
+    corr = urlencode({"corr": f"req-bench-{i}", "from": day, "to": day})
+    return {
+        "search_open": lambda p: _goto(p, f"{base}/", "Search"),
+        "next": lambda p: _click(p, "Next"),
+        "previous": lambda p: _click(p, "Previous"),
+        "entity_busy": lambda p: _goto(p, f"{base}/entity?{entity}", f"InventoryItem {BUSY_ID}"),
+        "correlation": lambda p: _goto(p, f"{base}/correlation?{corr}", "Correlation"),
+        "activity": lambda p: _goto(p, f"{base}/activity", "Activity"),
+        "pipeline": lambda p: _goto(p, f"{base}/pipeline", "Pipeline"),
+        "floor": lambda p: _goto(p, f"{base}/entity", "Entity history"),
+    }
+
+
+def run(rounds: int, days: int, events_per_day: int) -> dict[str, object]:
+    """Time every view `rounds` times after one warm visit; p50/p95 per view against its target."""
+    from playwright.sync_api import sync_playwright
+
+    data_dir = busy_table(days, events_per_day)
+    times: dict[str, list[float]] = {k: [] for k in TARGETS_MS}
+    with tempfile.TemporaryDirectory() as tmp, server(REPO, data_dir, Path(tmp) / "server.log") as base:
+        timed = views(base, days)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            for name, fn in timed.items():  # warm
+                data.log(f"  warm {name}: {fn(page):.0f} ms")
+            for r in range(rounds):
+                for name, fn in timed.items():
+                    times[name].append(fn(page))
+                data.log(f"  round {r + 1}/{rounds} done")
+            browser.close()
+    out: dict[str, object] = {"days": days, "events_per_day": events_per_day, "rounds": rounds}
+    for name, ts in times.items():
+        p50 = percentile(ts, 50)
+        target = TARGETS_MS[name]
+        out[name] = {
+            "p50_ms": round(p50),
+            "p95_ms": round(percentile(ts, 95)),
+            "target_p50_ms": target,
+            "met": None if target is None else p50 <= target,
+            "all_ms": [round(t) for t in ts],
+        }
+    return out
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--events-per-day", type=int, default=10_000)
+    args = ap.parse_args()
+    print(json.dumps(run(args.rounds, args.days, args.events_per_day), indent=2))

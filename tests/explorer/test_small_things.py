@@ -1,0 +1,68 @@
+"""Issue 14.7's small things on the pages: a long value can be read whole, messages name the form's labels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from streamlit.testing.v1 import AppTest
+
+from tests.explorer.conftest import texts
+
+LONG = "word " * 499 + "END"  # 2,499 characters: a grid cell shows about 65 of them
+
+
+def _change_with_long_values() -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from audit_query import AuditRecord
+    from explorer.widgets import diff_view
+
+    long = "word " * 499 + "END"
+    record = AuditRecord(
+        Id="r1:0",
+        EventId="r1",
+        Timestamp=datetime(2026, 11, 27, 5, 1, 2, tzinfo=UTC),
+        DetailType="OrderUpdated",
+        ActorName="alice",
+        ActorType="User",
+        EntityId="order-1",
+        EntityName=long,
+        EntityType="Order",
+        EntityParentId=None,
+        EntityParentName=None,
+        EntityParentType=None,
+        ChannelCode="web",
+        ChannelAccountCode=None,
+        Action="Update",
+        Before=json.dumps({"note": "short"}),
+        After=json.dumps({"note": long}),
+        CorrelationId="req-1",
+        dt="2026-11-27",
+        source="shop.orders",
+    )
+    diff_view(record, "t")
+
+
+def test_a_2500_character_value_can_be_read_whole():
+    at = AppTest.from_function(_change_with_long_values, args=(), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    expander = next(e for e in at.expander if e.label == "Every field in full")
+    cells = [str(v) for t in expander.table for v in t.value.to_numpy().ravel()]
+    assert any(c.replace("\\", "") == LONG for c in cells)  # the entity name whole (Markdown-escaped)
+    assert any(LONG in c.value for c in expander.code)  # the After JSON, indented, with the whole note
+    assert any('\n  "note": ' in c.value for c in expander.code)
+
+
+def test_a_date_order_message_names_the_form_fields_not_date_from(app):
+    at = app().run()
+    today = datetime.now(UTC).date()
+    at.date_input(key="s_from").set_value(today)
+    at.date_input(key="s_to").set_value(today - timedelta(days=3))
+    at.button(key="FormSubmitter:search_form-Search").click().run()
+    assert not at.exception
+    errors = [e.replace("\\", "") for e in texts(at.error)]  # as read: without Markdown escapes
+    assert errors, "a To date before the From date is refused"
+    assert not any("date_from" in e or "date_to" in e for e in errors), errors
+    assert any("“From date”" in e for e in errors), errors
