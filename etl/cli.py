@@ -12,17 +12,10 @@ from pathlib import Path
 
 from etl import layout
 from etl.console import print_table, progress
-from etl.layout import add_data_dir_argument, data_dir_from
+from etl.layout import add_data_dir_argument, data_dir_from, day_argument
 from etl.local import RunFailed, RunReport, raw_days, run_days
 from etl.settings import EtlSettings
 from etl.watch import Watcher
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("etl", help="raw events -> Parquet (local DuckDB ETL)")
     add_data_dir_argument(parser)
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--date", type=_day, help="the raw arrival day to process, YYYY-MM-DD (UTC)")
+    which.add_argument("--date", type=day_argument, help="the raw arrival day to process, YYYY-MM-DD (UTC)")
     which.add_argument("--all", action="store_true", help="process every arrival day found under raw/")
     which.add_argument(
         "--watch",

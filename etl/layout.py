@@ -51,6 +51,18 @@ def add_data_dir_argument(parser: argparse._ActionsContainer) -> None:
     )
 
 
+def day_argument(text: str) -> date:
+    """argparse `type=` for a UTC day given as YYYY-MM-DD (one rule for every command's date options).
+
+    >>> day_argument("2026-11-27")
+    datetime.date(2026, 11, 27)
+    """
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
 def data_dir_from(args: argparse.Namespace) -> Path:
     """The data folder a command was given, else $AUDITLOG_DATA_DIR, else ./data."""
     return args.data_dir if getattr(args, "data_dir", None) else data_dir_from_env()

@@ -14,19 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 
-from etl.layout import add_data_dir_argument, data_dir_from
+from etl.layout import add_data_dir_argument, data_dir_from, day_argument
 from etl.manifest import LocalTree, ManifestError, S3Tree, Tree
 from etl.verify import VerifyResult, VerifySettings, status_of, verify_tree, write_status
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,8 +30,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--raw-s3", metavar="s3://bucket/prefix", help="where the raw inputs are (default: --s3)"
     )
-    parser.add_argument("--from", dest="date_from", type=_day, help="first arrival day whose files to check")
-    parser.add_argument("--to", dest="date_to", type=_day, help="last arrival day whose files to check")
+    parser.add_argument(
+        "--from", dest="date_from", type=day_argument, help="first arrival day whose files to check"
+    )
+    parser.add_argument(
+        "--to", dest="date_to", type=day_argument, help="last arrival day whose files to check"
+    )
     parser.add_argument(
         "--public-key",
         action="append",
