@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from etl.console import is_interactive
 from etl.layout import add_data_dir_argument, data_dir_from, day_argument
 from etl.manifest import LocalTree, ManifestError, S3Tree, Tree
 from etl.verify import VerifyResult, VerifySettings, status_of, verify_tree, write_status
@@ -48,10 +49,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _progress(stage: str, done: int, total: int) -> None:
-    if total and (done == total or done % max(1, total // 20) == 0):
-        print(
-            f"\rverify: {stage} {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True
-        )
+    """One updating line on a terminal; in a pipe, a log or CI a plain line per tenth (etl.console's rule)."""
+    tty = is_interactive()
+    if not total or (done != total and done % max(1, total // (20 if tty else 10))):
+        return
+    if tty:
+        end = "" if done < total else "\n"
+        print(f"\rverify: {stage} {done}/{total}", end=end, file=sys.stderr, flush=True)
+    else:
+        print(f"verify: {stage} {done}/{total}", file=sys.stderr, flush=True)
 
 
 def print_result(result: VerifyResult) -> None:
