@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from audit_events.contract import ContractError, envelope_from_entry, is_put_eve
 from audit_events.demo import generate_demo, run_live
 from audit_events.sink import LocalFirehoseSink
 from etl.console import print_table, progress
-from etl.layout import add_data_dir_argument, data_dir_from
+from etl.layout import add_data_dir_argument, data_dir_from, day_argument
 
 INPUT_HINT = "give JSON Lines (one event per line) or one JSON array of events"
 
@@ -37,18 +37,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def iso_date(text: str) -> date:
-    """argparse type: a date written YYYY-MM-DD.
-
-    >>> iso_date("2026-11-27")
-    datetime.date(2026, 11, 27)
-    """
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a date written YYYY-MM-DD, got {text!r}") from None
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `demo` and `ingest` commands to the `auditlog` parser."""
     demo = subparsers.add_parser(
@@ -60,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo.add_argument("--days", type=positive_int, default=14, help="days of events, ending at --end-date")
     demo.add_argument("--events-per-day", type=positive_int, default=20000, help="valid events per day")
     demo.add_argument(
-        "--end-date", type=iso_date, default=None, help="last event day, YYYY-MM-DD (default: today, UTC)"
+        "--end-date", type=day_argument, default=None, help="last event day, YYYY-MM-DD (default: today, UTC)"
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes the same data")
     demo.add_argument(
