@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.errors import ConfigurationError
-from etl.settings import Settings, setting
+from etl.settings import Settings, read_json_setting, setting
 
 from .client import AuditLogClient
 from .model import GROUP_BY_COLUMNS, AuditLogQuery, AuditRecord, CountRow, Page, Rows
@@ -186,14 +186,7 @@ class MaskingRules:
     @classmethod
     def load(cls, path: str | Path) -> MaskingRules:
         """Read the rules file; a missing or malformed file is a ConfigurationError naming it."""
-        p = Path(path)
-        where = f"{RULES_ENV}={str(p)!r}"
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigurationError(f"{where}: cannot read it ({exc.strerror})") from None
-        except ValueError as exc:
-            raise ConfigurationError(f"{where}: not valid JSON ({exc})") from None
+        data, where = read_json_setting(path, RULES_ENV)
         return cls.from_dict(data, where)
 
     @classmethod

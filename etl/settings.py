@@ -23,6 +23,7 @@ etl.errors.ConfigurationError: AUDITLOG_PAGE_ROWS='lots': expected a int (rows p
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
@@ -71,6 +72,18 @@ def _convert(raw: str, current: object, var: str, help_text: str) -> object:
     return raw
 
 
+
+def read_json_setting(path: str | os.PathLike[str], variable: str) -> tuple[Any, str]:
+    """The parsed JSON of a settings file named by `variable`, and the `VAR='path'` text that error messages
+    start with; a missing, unreadable or malformed file is a ConfigurationError naming both."""
+    where = f"{variable}={os.fspath(path)!r}"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh), where
+    except OSError as exc:
+        raise ConfigurationError(f"{where}: cannot read it ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}: not valid JSON ({exc})") from None
 class Settings:
     """Mixin for frozen dataclasses of named settings: help text, variable names and `from_env`."""
 

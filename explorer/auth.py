@@ -25,7 +25,6 @@ figures and the quarantine). With no sign-in configured there is one local user 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.errors import ConfigurationError
-from etl.settings import Settings, setting
+from etl.settings import Settings, read_json_setting, setting
 
 ALL = "*"
 ROLES = ("pii", "operator")
@@ -125,14 +124,8 @@ class ClaimMapping:
     @classmethod
     def load(cls, path: str | Path) -> ClaimMapping:
         """Read the mapping file; a missing or malformed file is a ConfigurationError naming it."""
-        p = Path(path)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigurationError(f"{MAPPING_ENV}={str(p)!r}: cannot read it ({exc.strerror})") from None
-        except ValueError as exc:
-            raise ConfigurationError(f"{MAPPING_ENV}={str(p)!r}: not valid JSON ({exc})") from None
-        return cls.from_dict(data, where=f"{MAPPING_ENV}={str(p)!r}")
+        data, where = read_json_setting(path, MAPPING_ENV)
+        return cls.from_dict(data, where=where)
 
     def user_for(self, claims: Mapping[str, Any]) -> User:
         """The user these claims describe: the first present name claim, the union of their groups' grants."""
