@@ -158,28 +158,43 @@ def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
 
 
 def pager(f: SearchFilters, q: AuditLogQuery, page: Page) -> None:
-    """Previous / Next buttons that follow the page cursors (kept in the URL)."""
+    """Previous / Next buttons that follow the page cursors (kept in the URL).
+
+    Each button's callback writes its view to the URL before the script runs, so one run draws the new
+    page (a handler ending in st.rerun would run the whole page twice per click)."""
     c1, c2, c3 = st.columns([1, 1, 6])
     prev_q, next_q = q.prev_query(page), q.next_query(page)
     # A cursor is bound to the query's dates: a preset range is pinned to the dates `q` covers, so the link
     # (and "Next" after UTC midnight) keeps meaning these dates.
     pinned = replace(f, range="custom", date_from=q.time_from or q.date_from, date_to=q.time_to or q.date_to)
-    if c1.button("Previous", icon=":material/chevron_left:", disabled=prev_q is None, key="page_prev"):
-        back = max(0, (f.offset or 0) - q.limit) or None
-        go(
-            replace(pinned, cursor=prev_q.cursor, direction="prev", selected=None, offset=back)
-            if prev_q else f
-        )
-    if c2.button("Next", icon=":material/chevron_right:", disabled=next_q is None, key="page_next"):
-        on = (f.offset or 0) + len(page.rows)
-        go(replace(pinned, cursor=next_q.cursor, direction="next", selected=None, offset=on) if next_q else f)
-    if f.cursor is not None and c3.button("First page", key="page_first"):
-        go(f.page_reset())
+    back = max(0, (f.offset or 0) - q.limit) or None
+    prev_f = (
+        replace(pinned, cursor=prev_q.cursor, direction="prev", selected=None, offset=back) if prev_q else f
+    )
+    on = (f.offset or 0) + len(page.rows)
+    next_f = (
+        replace(pinned, cursor=next_q.cursor, direction="next", selected=None, offset=on) if next_q else f
+    )
+    c1.button(
+        "Previous", icon=":material/chevron_left:", disabled=prev_q is None, key="page_prev",
+        on_click=show, args=(prev_f,),
+    )
+    c2.button(
+        "Next", icon=":material/chevron_right:", disabled=next_q is None, key="page_next",
+        on_click=show, args=(next_f,),
+    )
+    if f.cursor is not None:
+        c3.button("First page", key="page_first", on_click=show, args=(f.page_reset(),))
+
+
+def show(f: SearchFilters) -> None:
+    """Make `f` the view the coming run draws (a button callback: it runs before the script)."""
+    urlstate.write(VIEW, f.to_params())
 
 
 def go(f: SearchFilters) -> None:
     """Show the view `f`: write it to the URL and run the page again."""
-    urlstate.write(VIEW, f.to_params())
+    show(f)
     st.rerun()
 
 
