@@ -9,12 +9,13 @@ is loaded once before the timed rounds (results cached, as for a user coming bac
 browser tab; each round visits every view in the same order. Also timed, as the floor every page pays: the
 Entity page with no id (app shell, sidebar and form; no query).
 
-`python -m bench.browser_bench [--rounds N] [--days 365] [--events-per-day 10000]`
+`python -m bench.browser_bench [--rounds N] [--days 365] [--events-per-day 10000] [--before COMMIT]`
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -25,7 +26,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench import data
-from bench.entity_bench import BUSY_CHANGES, BUSY_ID, CHROMIUM_ARGS, REPO, SETTLED, busy_table, server
+from bench.entity_bench import (
+    BUSY_CHANGES,
+    BUSY_ID,
+    CHROMIUM_ARGS,
+    REPO,
+    SETTLED,
+    before_copy,
+    busy_table,
+    server,
+)
 from bench.measure import percentile
 
 #: Issue 14's targets, in ms at p50 (every page open: 600; Next/Previous: 250; the busy entity: 1000).
@@ -83,35 +93,56 @@ def views(base: str, days: int) -> dict[str, Callable[[Any], float]]:
     }
 
 
-def run(rounds: int, days: int, events_per_day: int) -> dict[str, object]:
-    """Time every view `rounds` times after one warm visit; p50/p95 per view against its target."""
+def run(rounds: int, days: int, events_per_day: int, before: str | None = None) -> dict[str, object]:
+    """Time every view `rounds` times after one warm visit; p50/p95 per view against its target. With
+    `before` (a commit), the app as of that commit is served too and timed alternately, view by view, in
+    the same rounds (one tab each), and each view gets its before/after ratio."""
     from playwright.sync_api import sync_playwright
 
     data_dir = busy_table(days, events_per_day)
-    times: dict[str, list[float]] = {k: [] for k in TARGETS_MS}
-    with tempfile.TemporaryDirectory() as tmp, server(REPO, data_dir, Path(tmp) / "server.log") as base:
-        timed = views(base, days)
+    sides = ["after", "before"] if before else ["after"]
+    times: dict[str, dict[str, list[float]]] = {side: {k: [] for k in TARGETS_MS} for side in sides}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        dirs = {"after": REPO}
+        if before:
+            dirs["before"] = before_copy(before, Path(tmp))
+        bases = {
+            side: stack.enter_context(server(dirs[side], data_dir, Path(tmp) / f"{side}.log"))
+            for side in sides
+        }
+        timed = {side: views(bases[side], days) for side in sides}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            for name, fn in timed.items():  # warm
-                data.log(f"  warm {name}: {fn(page):.0f} ms")
+            pages = {side: browser.new_page(viewport={"width": 1500, "height": 1100}) for side in sides}
+            for side in sides:
+                for name, fn in timed[side].items():  # warm
+                    data.log(f"  warm {side} {name}: {fn(pages[side]):.0f} ms")
             for r in range(rounds):
-                for name, fn in timed.items():
-                    times[name].append(fn(page))
+                order = sides if r % 2 == 0 else sides[::-1]
+                for name in TARGETS_MS:  # each tab's Previous follows its own Next
+                    for side in order:
+                        times[side][name].append(timed[side][name](pages[side]))
                 data.log(f"  round {r + 1}/{rounds} done")
             browser.close()
     out: dict[str, object] = {"days": days, "events_per_day": events_per_day, "rounds": rounds}
-    for name, ts in times.items():
+    if before:
+        out["before"] = before
+    for name in TARGETS_MS:
+        ts = times["after"][name]
         p50 = percentile(ts, 50)
         target = TARGETS_MS[name]
-        out[name] = {
+        row: dict[str, object] = {
             "p50_ms": round(p50),
             "p95_ms": round(percentile(ts, 95)),
             "target_p50_ms": target,
             "met": None if target is None else p50 <= target,
             "all_ms": [round(t) for t in ts],
         }
+        if before:
+            b50 = percentile(times["before"][name], 50)
+            row["before_p50_ms"] = round(b50)
+            row["ratio_after_before"] = round(p50 / b50, 2)
+        out[name] = row
     return out
 
 
@@ -120,5 +151,6 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--events-per-day", type=int, default=10_000)
+    ap.add_argument("--before", help="also serve the app as of this commit and time it alternately (A/B)")
     args = ap.parse_args()
-    print(json.dumps(run(args.rounds, args.days, args.events_per_day), indent=2))
+    print(json.dumps(run(args.rounds, args.days, args.events_per_day, args.before), indent=2))
