@@ -16,8 +16,10 @@ from typing import Any
 
 import duckdb
 import pytest
+import sqlglot
 from moto import mock_aws
 from moto.athena.models import QueryResults, athena_backends
+from sqlglot import exp
 
 import audit_query.tail as tail_mod
 from audit_query import AuditLogClient, AuditLogQuery
@@ -54,6 +56,7 @@ class Stack:
     def __init__(self, data_dir: Path, s3: Any) -> None:
         self.data_dir = data_dir
         self.s3 = s3
+        self.queries: list[str] = []
 
     def sync(self) -> None:
         """Upload every raw object to the raw bucket, every manifest and Parquet file to the analytics one."""
@@ -103,7 +106,8 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 
         def get_query_results(exec_id: str) -> QueryResults:
             if exec_id not in moto_athena.query_results:
-                moto_athena.query_results_queue.append(found.answer(moto_athena.executions[exec_id].query))
+                found.queries.append(moto_athena.executions[exec_id].query)
+                moto_athena.query_results_queue.append(found.answer(found.queries[-1]))
             return real_results(exec_id)
 
         with monkeypatch.context() as patch:
@@ -157,7 +161,14 @@ def test_athena_serves_the_tail_as_the_local_backend_does_then_hands_over(stack:
         first = there.query(q).rows
         assert first == here.query(q).rows  # column for column, the tail row is what the run will store
         assert [r.Id for r in there.history("o-3", date_from=DAY, date_to=DAY)] == ["ev-3:0"]
-        assert athena.execute("SELECT 1").stats is not None  # plain execute: Athena only
+        # every statement Athena got is one SELECT in its grammar, on the table only; one checked tail Ids
+        for sent in stack.queries:
+            (tree,) = sqlglot.parse(sent, read="athena")
+            assert isinstance(tree, exp.Select)
+            ctes = {c.alias for c in tree.find_all(exp.CTE)}
+            tables = {(t.db, t.name) for t in tree.find_all(exp.Table) if t.name not in ctes}
+            assert tables == {("audit_db", "events")}
+        assert sum(q.startswith('SELECT DISTINCT "Id"') for q in stack.queries) == 1
 
         run_etl(data, DAY)  # the run reads everything waiting; its manifest lists the objects
         stack.sync()
