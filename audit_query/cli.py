@@ -19,7 +19,7 @@ import socket
 import sys
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO, cast
@@ -31,7 +31,16 @@ from . import filters as _filters
 from .backends import backend_from_env
 from .client import AuditLogClient
 from .errors import BackendError, QueryValidationError
-from .export import COLUMN_NAMES, FORMATS, csv_cells, export, json_line, timestamp_iso
+from .export import (
+    EXPORT_COLUMNS,
+    FORMATS,
+    PENDING_COLUMN,
+    csv_cells,
+    export,
+    json_line,
+    tail_ids,
+    timestamp_iso,
+)
 from .masking import MaskedClient, MaskingRules
 from .model import (
     RELATIVE_RANGES,
@@ -133,15 +142,16 @@ def _day(value: date) -> date:
 
 def client_from_args(args: argparse.Namespace) -> AuditLogClient | MaskedClient:
     """A client over DuckDB in `--data-dir` when given, else over the backend the environment names; masked
-    by AUDITLOG_MASKING_RULES unless `--role pii` was given."""
+    by AUDITLOG_MASKING_RULES unless `--role pii` was given. Rows of raw objects no finished run has read
+    yet (the tail, issue 12) are included, marked NotYetProcessed."""
     settings = QuerySettings.from_env()
     rules = None if "pii" in (getattr(args, "roles", None) or ()) else MaskingRules.from_settings()
     if getattr(args, "data_dir", None):
         from .backends.duckdb import DuckDBBackend
 
-        client = AuditLogClient(DuckDBBackend(args.data_dir, settings=settings), settings)
+        client = AuditLogClient(DuckDBBackend(args.data_dir, settings=settings, serve_tail=True), settings)
     else:
-        client = AuditLogClient(backend_from_env(), settings)
+        client = AuditLogClient(backend_from_env(serve_tail=True), settings)
     return client if rules is None else MaskedClient(client, rules)
 
 
@@ -218,47 +228,60 @@ def printable(value: object, width: int | None = None) -> str:
 
 def column_widths(records: Sequence[AuditRecord]) -> dict[str, int]:
     """Each readable column's width: its longest cell or header, at most MAX_CELL."""
-    return {
+    widths = {
         c: min(MAX_CELL, max([len(c), *(len(printable(getattr(r, c))) for r in records)]))
         for c in TABLE_COLUMNS
     }
+    widths[PENDING_COLUMN] = len(PENDING_COLUMN)
+    return widths
 
 
-def table_lines(records: Sequence[AuditRecord], widths: dict[str, int] | None = None) -> list[str]:
-    """Aligned rows (header first when `widths` is None) of the readable columns, long cells cut."""
+def table_lines(
+    records: Sequence[AuditRecord],
+    widths: dict[str, int] | None = None,
+    pending: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Aligned rows (header first when `widths` is None) of the readable columns, long cells cut, and last
+    NotYetProcessed: "yes" for a row whose Id is in `pending` (from a raw object no run has read yet)."""
     header = widths is None
     if widths is None:
         widths = column_widths(records)
+    names = (*TABLE_COLUMNS, PENDING_COLUMN)
     lines = []
     if header:
-        lines.append("  ".join(c.ljust(widths[c]) for c in TABLE_COLUMNS).rstrip())
-        lines.append("  ".join("-" * widths[c] for c in TABLE_COLUMNS))
+        lines.append("  ".join(c.ljust(widths[c]) for c in names).rstrip())
+        lines.append("  ".join("-" * widths[c] for c in names))
     for r in records:
-        lines.append(
-            "  ".join(printable(getattr(r, c), widths[c]).ljust(widths[c]) for c in TABLE_COLUMNS).rstrip()
-        )
+        cells = [printable(getattr(r, c), widths[c]).ljust(widths[c]) for c in TABLE_COLUMNS]
+        cells.append("yes" if r.Id in pending else "")
+        lines.append("  ".join(cells).rstrip())
     return lines
 
 
-def _write_rows(pages: Iterable[Sequence[AuditRecord]], fmt: str, out: TextIO) -> int:
-    n = 0
+def _write_rows(
+    pages: Iterable[Sequence[AuditRecord]], fmt: str, out: TextIO, pending: Callable[[], frozenset[str]]
+) -> tuple[int, int]:
+    """Write the pages as `fmt`; (rows, rows marked NotYetProcessed)."""
+    n = marked = 0
     widths: dict[str, int] | None = None
     writer = csv.writer(out) if fmt == "csv" else None
     if writer is not None:
-        writer.writerow(COLUMN_NAMES)
+        writer.writerow(EXPORT_COLUMNS)
     for records in pages:
+        ids = pending()
         if fmt == "table":
             if widths is None:
-                out.write("\n".join(table_lines(records)) + "\n")
+                out.write("\n".join(table_lines(records, None, ids)) + "\n")
                 widths = column_widths(records)
             elif records:
-                out.write("\n".join(table_lines(records, widths)) + "\n")
+                out.write("\n".join(table_lines(records, widths, ids)) + "\n")
         elif writer is not None:
-            writer.writerows(csv_cells(r) for r in records)
+            writer.writerows(csv_cells(r, ids) for r in records)
         else:
-            out.write("".join(json_line(r) for r in records))
+            out.write("".join(json_line(r, ids) for r in records))
         n += len(records)
-    return n
+        marked += sum(r.Id in ids for r in records)
+    return n, marked
 
 
 def warn_unreadable(unreadable: Iterable[UnreadableFile], command: str) -> None:
@@ -282,12 +305,15 @@ def run_query(args: argparse.Namespace) -> int:
 
     try:
         q = _build(args, client)
+        def pending() -> frozenset[str]:
+            return tail_ids(client)
+
         if args.all:
-            n = _write_rows(rows_of(client.iter_pages(q)), args.format, sys.stdout)
+            n, marked = _write_rows(rows_of(client.iter_pages(q)), args.format, sys.stdout, pending)
             more = False
         else:
             page = client.query(q)
-            n = _write_rows(rows_of([page]), args.format, sys.stdout)
+            n, marked = _write_rows(rows_of([page]), args.format, sys.stdout, pending)
             more = page.has_more
         try:
             record_access(args, "Read", q, n, args.format, client)
@@ -302,6 +328,12 @@ def run_query(args: argparse.Namespace) -> int:
     finally:
         client.close()
     warn_unreadable(left_out, "query")
+    if marked:
+        print(
+            f"{marked} of these rows are not yet processed (column {PENDING_COLUMN}): from raw objects no "
+            "finished ETL run has read; a run stores them unchanged",
+            file=sys.stderr,
+        )
     if more:
         print(f"{n} rows shown; more match: add --all, or use `auditlog export`", file=sys.stderr)
     elif n == 0:
@@ -342,6 +374,12 @@ def run_export(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     warn_unreadable(result.unreadable, "export")
     print(f"{result.rows} rows -> {output}", file=sys.stderr)
+    if result.not_yet_processed:
+        print(
+            f"{result.not_yet_processed} of them not yet processed (column {PENDING_COLUMN} true): from raw "
+            "objects no finished ETL run has read",
+            file=sys.stderr,
+        )
     if args.manifest:  # a signed sidecar: audit_query/export_manifest.py
         from etl.layout import data_dir_from
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from . import sql
-from .backends.base import Backend, ResultSet
+from .backends.base import ROWS, Backend, Merge, ResultSet
 from .cursor import Keyset, decode_cursor, encode_cursor
 from .errors import CursorError, QueryValidationError
 from .model import (
@@ -47,12 +47,13 @@ class AuditLogClient:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _run(self, q: AuditLogQuery, build: Callable[[str], str]) -> ResultSet:
+    def _run(self, q: AuditLogQuery, build: Callable[[str], str], merge: Merge = ROWS) -> ResultSet:
         """Run the SQL `build(table_ref)` makes for `q`: through the backend's `run` where it has one (it may
-        retry without unreadable files), else over `table_ref(q)` once."""
+        retry without unreadable files, or add the not-yet-processed tail as `merge` says), else over
+        `table_ref(q)` once."""
         run = getattr(self.backend, "run", None)
         if run is not None:
-            result: ResultSet = run(q, build)
+            result: ResultSet = run(q, build, merge=merge)
             return result
         return self.backend.execute(build(self.backend.table_ref(q)))
 
@@ -137,7 +138,9 @@ class AuditLogClient:
         `unreadable` names the files the count had to leave out."""
         q.validate(self.settings)
         d = self.backend.dialect
-        result = self._run(q, lambda ref: sql.build_count_sql(q, dialect=d, table_ref=ref))
+        result = self._run(
+            q, lambda ref: sql.build_count_sql(q, dialect=d, table_ref=ref), Merge("count")
+        )
         return Count(int(result[0]["count"]) if result else 0, getattr(result, "unreadable", ()))
 
     def counts(self, q: AuditLogQuery, group_by: str | Sequence[str]) -> Rows[CountRow]:
@@ -150,7 +153,12 @@ class AuditLogClient:
             sql.build_counts_sql(q, group_by, dialect=d, table_ref="t")  # bad group_by: fail before reading
         except ValueError as exc:
             raise QueryValidationError("group_by", "enum", str(exc)) from None
-        result = self._run(q, lambda ref: sql.build_counts_sql(q, group_by, dialect=d, table_ref=ref))
+        first = group_by if isinstance(group_by, str) else group_by[0]
+        result = self._run(
+            q,
+            lambda ref: sql.build_counts_sql(q, group_by, dialect=d, table_ref=ref),
+            Merge("counts", time_order=first in ("day", "hour")),
+        )
         return Rows(
             (
                 CountRow(

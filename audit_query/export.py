@@ -1,7 +1,9 @@
 """Export a whole filtered view (every page) to CSV, JSON Lines or Parquet, streaming page by page.
 
 Only one page (at most `max_limit` rows) is held in memory: pages come from `client.iter_pages`, each is
-written out before the next is read. Columns are the table schema's (etl.schema) followed by `dt`, `source`.
+written out before the next is read. Columns are the table schema's (etl.schema) followed by `dt`, `source`
+and `NotYetProcessed`: true for a row served from a raw object no finished run has read yet (the tail, issue
+12), false for a stored row; `ExportResult.not_yet_processed` counts them and the export manifest says so.
 
 - CSV: csv.writer, a header row of column names. Spreadsheet formula injection is neutralised (OWASP "CSV
   Injection"): a cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, so Excel
@@ -49,6 +51,9 @@ MEDIA_TYPES: dict[str, str] = {
     "parquet": "application/vnd.apache.parquet",
 }
 COLUMN_NAMES: tuple[str, ...] = schema.ALL_COLUMN_NAMES
+PENDING_COLUMN = "NotYetProcessed"
+"""The export's last column: whether the row comes from the not-yet-processed tail."""
+EXPORT_COLUMNS: tuple[str, ...] = (*COLUMN_NAMES, PENDING_COLUMN)
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Progress = Callable[[int, int | None], None]
@@ -64,6 +69,14 @@ class ExportResult:
     path: Path | None
     bytes_written: int | None
     unreadable: tuple[UnreadableFile, ...] = ()
+    not_yet_processed: int = 0
+    """Rows of the export served from raw objects no finished run had read (marked NotYetProcessed)."""
+
+
+def tail_ids(client: AuditLogClient) -> frozenset[str]:
+    """The Ids the client's backend serves from the not-yet-processed tail right now (empty when none)."""
+    ids = getattr(client.backend, "tail_ids", None)
+    return ids() if callable(ids) else frozenset()
 
 
 class ExportTooLarge(AuditQueryError, ValueError):
@@ -101,35 +114,40 @@ def _plain(value: Any) -> Any:
     return timestamp_iso(value) if isinstance(value, datetime) else value
 
 
-def csv_cells(record: AuditRecord) -> list[str]:
-    """One CSV row: every column in order, formulas neutralised, NULL as ''."""
+def csv_cells(record: AuditRecord, pending: frozenset[str] = frozenset()) -> list[str]:
+    """One CSV row: every column in order, formulas neutralised, NULL as '', then NotYetProcessed
+    ("true" when the record's Id is in `pending`, else "false")."""
     out = []
     for name in COLUMN_NAMES:
         v = _plain(getattr(record, name))
         out.append("" if v is None else neutralise_formula(str(v)) or "")
+    out.append("true" if record.Id in pending else "false")
     return out
 
 
-def json_line(record: AuditRecord) -> str:
-    """One JSON Lines row (with its newline): every column, Timestamp as ISO UTC with 'Z'."""
+def json_line(record: AuditRecord, pending: frozenset[str] = frozenset()) -> str:
+    """One JSON Lines row (with its newline): every column, Timestamp as ISO UTC with 'Z', then
+    NotYetProcessed (true when the record's Id is in `pending`)."""
     body = {name: _plain(getattr(record, name)) for name in COLUMN_NAMES}
+    body[PENDING_COLUMN] = record.Id in pending
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def export_schema() -> pa.Schema:
-    """The Parquet schema of an export: the table's file schema plus `dt` and `source`."""
+    """The Parquet schema of an export: the table's file schema plus `dt`, `source` and NotYetProcessed."""
     extra = [pa.field(c.name, c.arrow_type) for c in schema.PARTITION_COLUMNS]
-    return pa.schema(list(schema.arrow_schema()) + extra)
+    return pa.schema([*schema.arrow_schema(), *extra, pa.field(PENDING_COLUMN, pa.bool_(), nullable=False)])
 
 
-def _arrow_page(records: list[AuditRecord], arrow: pa.Schema) -> pa.Table:
-    columns: dict[str, list[Any]] = {name: [] for name in COLUMN_NAMES}
+def _arrow_page(records: list[AuditRecord], arrow: pa.Schema, pending: frozenset[str]) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in EXPORT_COLUMNS}
     for r in records:
         for name in COLUMN_NAMES:
             v = getattr(r, name)
             if isinstance(v, datetime) and v.tzinfo is not None:
                 v = v.astimezone(UTC).replace(tzinfo=None)
             columns[name].append(v)
+        columns[PENDING_COLUMN].append(r.Id in pending)
     return pa.Table.from_pydict(columns, schema=arrow)
 
 
@@ -195,31 +213,38 @@ def _pages(
             break
 
 
-def _write(fmt: str, out: IO[bytes], pages: Iterator[list[AuditRecord]]) -> int:
-    rows = 0
+def _write(
+    fmt: str, out: IO[bytes], pages: Iterator[list[AuditRecord]], pending: Callable[[], frozenset[str]]
+) -> tuple[int, int]:
+    """Write every page; (rows, rows marked NotYetProcessed). `pending()` is asked after each page is read
+    (the tail it was read with)."""
+    rows = marked = 0
     if fmt == "parquet":
         arrow = export_schema()
         with pq.ParquetWriter(out, arrow, compression="zstd") as writer:
             for records in pages:
-                writer.write_table(_arrow_page(records, arrow), row_group_size=len(records))
+                ids = pending()
+                writer.write_table(_arrow_page(records, arrow, ids), row_group_size=len(records))
                 rows += len(records)
-        return rows
+                marked += sum(r.Id in ids for r in records)
+        return rows, marked
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     try:
-        if fmt == "csv":
-            writer_ = csv.writer(text)
-            writer_.writerow(COLUMN_NAMES)
-            for records in pages:
-                writer_.writerows(csv_cells(r) for r in records)
-                rows += len(records)
-        else:
-            for records in pages:
-                text.write("".join(json_line(r) for r in records))
-                rows += len(records)
+        writer_ = csv.writer(text) if fmt == "csv" else None
+        if writer_ is not None:
+            writer_.writerow(EXPORT_COLUMNS)
+        for records in pages:
+            ids = pending()
+            if writer_ is not None:
+                writer_.writerows(csv_cells(r, ids) for r in records)
+            else:
+                text.write("".join(json_line(r, ids) for r in records))
+            rows += len(records)
+            marked += sum(r.Id in ids for r in records)
         text.flush()
     finally:
         text.detach()  # leave the caller's stream open
-    return rows
+    return rows, marked
 
 
 def export(
@@ -238,7 +263,8 @@ def export(
     `client.count`). With `max_rows`, a larger view raises ExportTooLarge (a ValueError) before anything is
     written. A file destination is written to a temporary file beside it and renamed at the end, so a failed
     export leaves no partial file. `page_size` defaults to the largest page (`max_limit`). The result's
-    `unreadable` names the stored files that could not be read (their rows are missing from the export).
+    `unreadable` names the stored files that could not be read (their rows are missing from the export);
+    its `not_yet_processed` counts the rows from the not-yet-processed tail (column NotYetProcessed).
     """
     if fmt not in FORMATS:
         raise ValueError(f"format: {fmt!r} is not one of: {', '.join(FORMATS)}")
@@ -254,16 +280,16 @@ def export(
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
-                rows = _write(fmt, out, pages)
+                rows, marked = _write(fmt, out, pages, lambda: tail_ids(client))
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return ExportResult(rows, fmt, path, path.stat().st_size, tuple(unreadable))
+        return ExportResult(rows, fmt, path, path.stat().st_size, tuple(unreadable), marked)
     start = destination.tell() if destination.seekable() else None
-    rows = _write(fmt, destination, pages)
+    rows, marked = _write(fmt, destination, pages, lambda: tail_ids(client))
     size = destination.tell() - start if start is not None else None
-    return ExportResult(rows, fmt, None, size, tuple(unreadable))
+    return ExportResult(rows, fmt, None, size, tuple(unreadable), marked)
 
 
 def export_bytes(

@@ -107,9 +107,12 @@ def export_manifest_bytes(
     tree: Tree | None = None,
     signer: Signer | None = None,
     data_dir: str | None = None,
+    not_yet_processed: int | None = None,
 ) -> bytes:
     """The signed sidecar of an export held in memory (`blob`, to be saved as `name`): the explorer's
-    download; `tree`: where the run manifests are. Default signer: the local key (AUDITLOG_SIGNING_KEY)."""
+    download; `tree`: where the run manifests are. Default signer: the local key (AUDITLOG_SIGNING_KEY).
+    `not_yet_processed`, when known, is recorded: how many rows came from raw objects no run had read
+    (they are in no run manifest yet; their NotYetProcessed column is true)."""
     signer = signer or Ed25519Signer.load_or_create(ManifestSettings.from_env().key_path())
     read, head = run_manifests_read(tree, query) if tree is not None else ([], None)
     body = {
@@ -123,6 +126,7 @@ def export_manifest_bytes(
         "command": export_command(query, export_format, name, data_dir),
         "user": user or getpass.getuser(),
         "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        **({} if not_yet_processed is None else {"not_yet_processed": not_yet_processed}),
         "run_manifests": read,
         "chain_head": head,
         "signer": {"key_id": signer.key_id, "algorithm": signer.algorithm},
@@ -156,6 +160,7 @@ def write_export_manifest(
             tree=tree,
             signer=signer,
             data_dir=data_dir,
+            not_yet_processed=result.not_yet_processed,
         )
     )
     return sidecar

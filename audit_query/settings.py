@@ -77,6 +77,16 @@ class QuerySettings(Settings):
         "",
         ("s3://bucket/analytics/auditlog/: the Parquet table root, listed to discover sources"),
     )
+    raw_s3_uri: str = setting(
+        "",
+        (
+            "s3://raw-bucket/: the Firehose raw bucket; when set, the explorer on Athena also serves the "
+            "rows of raw objects no finished Glue run has read (the not-yet-processed tail)"
+        ),
+    )
+    tail_list_seconds: float = setting(
+        10.0, ("how long one listing of the raw objects waiting on S3 is reused (seconds)")
+    )
     cursor_secret: bytes = setting(
         help=f"HMAC key signing page cursors: ${CURSOR_SECRET_ENV}, else a random per-process secret "
         "(cursors then do not survive a restart or move between processes)",

@@ -91,9 +91,9 @@ def settings() -> ExplorerSettings:
 
 @st.cache_resource(show_spinner=False)
 def _client(backend: str, data_dir: str) -> AuditLogClient:
-    # Locally the explorer serves the not-yet-processed tail beside the stored rows (issue 12).
-    extra: dict[str, Any] = {"serve_tail": True} if backend == "duckdb" else {}
-    return AuditLogClient(backend_from_env(data_dir=data_dir, **extra), QuerySettings.from_env())
+    # The explorer serves the not-yet-processed tail beside the stored rows (issue 12): locally, and on
+    # Athena when AUDITLOG_RAW_S3_URI names the raw bucket.
+    return AuditLogClient(backend_from_env(data_dir=data_dir, serve_tail=True), QuerySettings.from_env())
 
 
 @st.cache_resource(show_spinner=False)

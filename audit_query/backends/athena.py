@@ -10,6 +10,11 @@ types as DuckDB: `Timestamp` a naive UTC datetime, strings as str, counts as int
 Sources are discovered by listing `source=` prefixes (ListObjectsV2 with a '/' delimiter) under the most
 recent `dt=` partitions of the analytics S3 location, cached for `sources_cache_seconds`.
 
+With `serve_tail` and the `raw_s3_uri` setting, `run` adds the not-yet-processed tail (audit_query.s3_tail):
+the statement runs on Athena over the stored rows and again, locally on DuckDB (the builder's Athena SQL is
+also DuckDB SQL, tests/audit_query/test_sql_athena.py), over those rows and the tail's together, so order,
+keyset and limit are the builder's own; counts add up.
+
 Tested only against moto and botocore's Stubber (tests/audit_query/test_athena_backend.py): nothing here
 has been run against real AWS.
 """
@@ -35,8 +40,9 @@ from etl.errors import ConfigurationError
 from ..errors import BackendError, QueryLimitExceeded
 from ..formatter import qualified_table
 from ..model import AuditLogQuery, QueryStats
+from ..s3_tail import S3Tail, data_uri_of
 from ..settings import QuerySettings
-from .base import ResultSet
+from .base import ROWS, Merge, ResultSet
 
 # pyathena logs failures with `logger.exception`; without any handler, Python's last-resort handler would
 # print those tracebacks on stderr. Applications that configure logging still receive the records.
@@ -92,6 +98,7 @@ class AthenaBackend:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         lookback_partitions: int | None = None,
+        serve_tail: bool = False,
     ) -> None:
         """`settings` names the database, table, workgroup, output location, limits and the analytics URI;
         `session` (default: a new boto3 session in `region`) supplies credentials; `clock`/`sleep` time the
@@ -124,6 +131,15 @@ class AthenaBackend:
         self._lookback = lookback_partitions or s.athena_source_lookback_days
         self._lock = threading.Lock()
         self._sources: tuple[float, list[str]] | None = None
+        self._tail: S3Tail | None = None
+        if serve_tail and s.raw_s3_uri:
+            split_s3_uri(s.raw_s3_uri)
+            self._tail = S3Tail(
+                s.raw_s3_uri,
+                data_uri_of(s.analytics_s3_uri),
+                self._s3,
+                list_seconds=s.tail_list_seconds,
+            )
 
     @property
     def athena_client(self) -> Any:
@@ -218,6 +234,44 @@ class AthenaBackend:
         )
         return ResultSet(out, stats)
 
+    def tail_ids(self) -> frozenset[str]:
+        """The Ids of the rows served from the not-yet-processed tail right now (empty when none)."""
+        return self._tail.state(self._stored_ids)[1] if self._tail is not None else frozenset()
+
+    def _stored_ids(self, table: Any) -> set[str]:
+        """The Ids of tail `table` the Athena table already holds (one narrow query per 500 Ids, on the
+        tail's dt partitions and sources only; run once per tail, when the waiting objects change)."""
+        from ..formatter import identifier, literal
+
+        ids = sorted(set(table.column("Id").to_pylist()))
+        dts = sorted(set(table.column("dt").to_pylist()))
+        sources = sorted(set(table.column("source").to_pylist()))
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            where = " AND ".join(
+                f"{identifier(name)} IN ({', '.join(literal(v, self.dialect) for v in values)})"
+                for name, values in (("dt", dts), ("source", sources), ("Id", chunk))
+            )
+            sql = f"SELECT DISTINCT {identifier('Id')} FROM {self._table_ref} WHERE {where}"  # noqa: S608
+            found.update(str(r["Id"]) for r in self.execute(sql))
+        return found
+
+    def run(self, query: AuditLogQuery, build: Callable[[str], str], merge: Merge = ROWS) -> ResultSet:
+        """Run `build(table_ref)` on Athena and, when a tail is served and waiting, combine it as `merge`
+        says (see the module docstring); the stats are Athena's."""
+        stored = self.execute(build(self._table_ref))
+        tail_file = self._tail.state(self._stored_ids)[0] if self._tail is not None else None
+        if tail_file is None:
+            return stored
+        import duckdb  # only where a tail is served: an Athena-only reader need not load it
+
+        try:
+            rows = _merge_tail(stored, tail_file, build, merge)
+        except duckdb.Error as exc:
+            raise BackendError(f"adding the not-yet-processed rows failed: {exc}") from exc
+        return ResultSet(rows, stored.stats)
+
     def _common_prefixes(self, bucket: str, prefix: str) -> list[str]:
         found: list[str] = []
         paginator = self._s3.get_paginator("list_objects_v2")
@@ -256,6 +310,8 @@ class AthenaBackend:
     def close(self) -> None:
         """Close the Athena connection and the S3 client."""
         conn, self._conn = self._conn, None
+        if self._tail is not None:
+            self._tail.close()
         if conn is not None:
             conn.close()
             self._s3.close()
@@ -265,6 +321,57 @@ class AthenaBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _merge_tail(
+    stored: list[dict[str, Any]], tail_file: str, build: Callable[[str], str], merge: Merge
+) -> list[dict[str, Any]]:
+    """Athena's result `stored` with the tail's rows in `tail_file` added, on a local DuckDB (see the
+    module docstring): names in the SQL are the schema's, the file path a quoted literal."""
+    import duckdb
+
+    from ..formatter import identifier, literal
+
+    tail_ref = f"read_parquet({literal(tail_file, 'duckdb')}, hive_partitioning = false)"
+    con = duckdb.connect(config={"threads": 1})
+    try:
+        if merge.kind == "rows":
+            import pyarrow as pa
+
+            fields = [pa.field(c.name, c.arrow_type) for c in schema.ALL_COLUMNS]
+            columns = {c.name: [r.get(c.name) for r in stored] for c in schema.ALL_COLUMNS}
+            con.register("athena_rows", pa.table(columns, schema=pa.schema(fields)))
+            cols = ", ".join(identifier(c) for c in schema.ALL_COLUMN_NAMES)
+            both = f"(SELECT {cols} FROM athena_rows UNION ALL SELECT {cols} FROM {tail_ref})"  # noqa: S608
+            cur = con.execute(build(both))
+            names = [d[0] for d in cur.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        cur = con.execute(build(tail_ref))
+        names = [d[0] for d in cur.description or ()]
+        extra = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        con.close()
+    if merge.kind == "count":
+        total = sum(int(r["count"]) for r in (*stored, *extra))
+        return [{"count": total}]
+    sums: dict[tuple[Any, Any], int] = {}
+    for r in (*stored, *extra):
+        key = (r.get("key"), r.get("key2"))
+        sums[key] = sums.get(key, 0) + int(r["count"])
+    two = any("key2" in r for r in (*stored, *extra))
+
+    def text(v: Any) -> tuple[bool, str]:
+        return (v is None, "" if v is None else str(v))  # ASC NULLS LAST
+
+    def order(item: tuple[tuple[Any, Any], int]) -> tuple[Any, ...]:
+        (k, k2), n = item
+        keys = (text(k), text(k2))
+        return keys if merge.time_order else (-n, *keys)
+
+    out: list[dict[str, Any]] = []
+    for (k, k2), n in sorted(sums.items(), key=order):
+        out.append({"key": k, "key2": k2, "count": n} if two else {"key": k, "count": n})
+    return out
 
 
 def athena_backend_from_env(environ: Mapping[str, str] | None = None, **kwargs: Any) -> AthenaBackend:

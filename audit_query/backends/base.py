@@ -6,7 +6,8 @@ about the engine beyond `dialect` and `table_ref()`. Same public API, same rows 
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..model import AuditLogQuery, QueryStats, UnreadableFile
 
@@ -24,6 +25,20 @@ class ResultSet(list[dict[str, Any]]):
         super().__init__(rows or [])
         self.stats = stats
         self.unreadable = unreadable
+
+
+@dataclass(frozen=True)
+class Merge:
+    """How a backend that reads the not-yet-processed tail apart from the stored rows (Athena) combines the
+    two results of one statement: "rows" (the statement again over both row sets: same order and limit),
+    "count" (the sum) or "counts" (sums per key, days and hours in time order when `time_order`, else
+    largest first)."""
+
+    kind: Literal["rows", "count", "counts"] = "rows"
+    time_order: bool = False
+
+
+ROWS = Merge()
 
 
 @runtime_checkable

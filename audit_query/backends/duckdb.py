@@ -40,7 +40,7 @@ from ..errors import BackendError
 from ..formatter import identifier, literal
 from ..model import AuditLogQuery, QueryStats, UnreadableFile
 from ..settings import QuerySettings
-from .base import ResultSet
+from .base import ROWS, Merge, ResultSet
 
 MAX_LISTED_FILES = 2000
 """Above this many files a query reads the whole table by glob instead of a literal file list (the list
@@ -444,9 +444,10 @@ class DuckDBBackend:
         except duckdb.Error as exc:
             raise BackendError(self._public(f"DuckDB query failed: {exc}")) from exc
 
-    def run(self, query: AuditLogQuery, build: Callable[[str], str]) -> ResultSet:
+    def run(self, query: AuditLogQuery, build: Callable[[str], str], merge: Merge = ROWS) -> ResultSet:
         """Run `build(table_ref)` over the files `query` can touch, leaving out unreadable ones: the result's
-        `unreadable` names them. The first try is the plain query; files are checked only after a failure.
+        `unreadable` names them (`merge` is not needed: the tail is a UNION ALL inside table_ref). The first
+        try is the plain query; files are checked only after a failure.
         Errors that no file explains become BackendError."""
         for _ in range(MAX_ATTEMPTS):
             problems: list[UnreadableFile] = []

@@ -18,7 +18,7 @@ from audit_query import AuditLogClient, AuditLogQuery, AuditRecord, BackendError
 from audit_query.backends.duckdb import DuckDBBackend
 from audit_query.cli import query_from_args
 from audit_query.export import (
-    COLUMN_NAMES,
+    EXPORT_COLUMNS,
     ExportTooLarge,
     export,
     export_bytes,
@@ -74,13 +74,13 @@ def test_csv_holds_every_row_of_the_view_across_pages(
     assert len(ids) > 3 * 37  # several pages
     with out.open(newline="", encoding="utf-8") as f:
         table = list(csv.reader(f))
-    assert table[0] == list(COLUMN_NAMES)
+    assert table[0] == list(EXPORT_COLUMNS)
     assert [r[0] for r in table[1:]] == ids
     assert (result.rows, result.format, result.path) == (len(ids), "csv", out)
     assert result.bytes_written == out.stat().st_size
     records = all_records(client, VIEW)
     for cells, rec in zip(table[1:], records, strict=True):
-        assert cells == [sheet_safe(v) for v in plain(rec).values()]
+        assert cells == [*(sheet_safe(v) for v in plain(rec).values()), "false"]  # stored: processed
     # progress: the total first, then after every page, ending at the total
     assert calls[0] == (0, len(ids)) and calls[-1] == (len(ids), len(ids))
     assert [d for d, _ in calls] == sorted(d for d, _ in calls) and len(calls) == -(-len(ids) // 37) + 1
@@ -93,7 +93,7 @@ def test_jsonl_is_one_object_per_row_with_iso_utc_timestamps(client: AuditLogCli
     assert not buffer.closed and result.path is None
     lines = buffer.getvalue().decode("utf-8").splitlines()
     records = all_records(client, VIEW)
-    assert [json.loads(line) for line in lines] == [plain(r) for r in records]
+    assert [json.loads(line) for line in lines] == [{**plain(r), "NotYetProcessed": False} for r in records]
     assert json.loads(lines[0])["Timestamp"].endswith("Z") and len(json.loads(lines[0])["Timestamp"]) == 24
     assert result.rows == len(records) and result.bytes_written == len(buffer.getvalue())
 
@@ -111,6 +111,7 @@ def test_parquet_writes_a_row_group_per_page_with_the_table_schema(
     want = [r.to_dict() for r in all_records(client, VIEW)]
     for row in want:
         row["Timestamp"] = row["Timestamp"].astimezone(UTC).replace(tzinfo=None)
+        row["NotYetProcessed"] = False
     assert got == want
 
 

@@ -109,8 +109,29 @@ def test_glue_job_is_5_0_without_bookmarks_and_scheduled_daily(template: dict[st
     assert job["GlueVersion"] == "5.0"
     assert job["DefaultArguments"]["--job-bookmark-option"] == "job-bookmark-disable"
     assert {"--raw_uri", "--data_uri", "--arrival_day", "--extra-py-files"} <= set(job["DefaultArguments"])
-    (trigger,) = resources(template, "AWS::Glue::Trigger").values()
+    trigger = resources(template, "AWS::Glue::Trigger")["GlueDailyTrigger"]
     assert trigger["Type"] == "SCHEDULED" and trigger["Schedule"] == {"Ref": "GlueSchedule"}
+    assert "Condition" not in template["Resources"]["GlueDailyTrigger"]
+
+
+def test_the_hourly_current_day_trigger_is_off_unless_asked_for(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["HourlyCurrentDayRun"]["Default"] == "false"
+    equals = {"Fn::Equals": [{"Ref": "HourlyCurrentDayRun"}, "true"]}
+    assert template["Conditions"]["RunCurrentDayHourly"] == equals
+    hourly = template["Resources"]["GlueHourlyTrigger"]
+    assert hourly["Condition"] == "RunCurrentDayHourly"
+    props = hourly["Properties"]
+    assert props["Type"] == "SCHEDULED" and props["Schedule"] == "cron(45 * * * ? *)"
+    (action,) = props["Actions"]
+    assert action["JobName"] == {"Ref": "GlueJob"} and action["Arguments"] == {"--arrival_day": "today"}
+
+
+def test_the_explorer_may_read_only_the_raw_prefix_for_the_tail(template: dict[str, Any]) -> None:
+    role = template["Resources"]["ExplorerRole"]["Properties"]
+    by_sid = {s["Sid"]: s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
+    assert by_sid["ReadRawForTheTail"]["Action"] == "s3:GetObject"
+    assert by_sid["ReadRawForTheTail"]["Resource"] == {"Fn::Sub": "${RawBucket.Arn}/raw/*"}
+    assert by_sid["ListRawForTheTail"]["Condition"] == {"StringLike": {"s3:prefix": "raw/*"}}
 
 
 def test_workgroup_enforces_cutoff_result_location_and_encryption(template: dict[str, Any]) -> None:
