@@ -30,6 +30,7 @@ from etl import layout, local
 from etl.schema import COLUMN_NAMES, arrow_schema
 
 CACHE = Path(__file__).resolve().parent / ".cache"
+INDEX_MARKER = "INDEX_WITH_CORRELATION"  # a cached table's run index files also key correlation ids
 END_DATE = date(2026, 11, 27)
 SEED = 0
 BASE_DAYS = 7
@@ -93,7 +94,9 @@ def table(days: int, events_per_day: int = 100_000) -> Path:
     """A data folder whose analytics/auditlog/ holds `days` event days ending END_DATE (cached)."""
     target = CACHE / f"table-{days}d-{events_per_day}"
     if (target / "DONE").exists():
-        build_entity_index(target)  # tables cached before the ETL wrote an index get one (once)
+        # tables cached before the ETL wrote an index, or one without correlation keys, get one (once)
+        build_entity_index(target, force=not (target / INDEX_MARKER).exists())
+        (target / INDEX_MARKER).write_text("ok\n")
         return target
     base = _etl_base(events_per_day)
     shutil.rmtree(target, ignore_errors=True)
@@ -137,6 +140,7 @@ def table(days: int, events_per_day: int = 100_000) -> Path:
     con.close()
     assert root.is_dir()
     build_entity_index(target)
+    (target / INDEX_MARKER).write_text("ok\n")
     (target / "DONE").write_text("ok\n")
     return target
 
@@ -157,7 +161,8 @@ def build_entity_index(data_dir: Path, *, force: bool = False) -> int:
         if dest.exists() and not force:
             continue
         rows = con.sql(
-            'SELECT "EntityId", "EntityParentId", dt, source FROM read_parquet($f, hive_partitioning = true, '
+            'SELECT "EntityId", "EntityParentId", "CorrelationId", dt, source FROM read_parquet($f, '
+            "hive_partitioning = true, "
             "hive_types = {'dt': VARCHAR, 'source': VARCHAR})",
             params={"f": paths},
         ).to_arrow_table()

@@ -127,6 +127,12 @@ def run(days: int, data_dir: Path, *, reps: int, naive_reps: int, log=data.log) 
         f"SELECT CorrelationId FROM {table} WHERE dt >= '{week[0]}' AND source = 'shop.orders' "
         "GROUP BY 1 HAVING count(*) >= 3 ORDER BY 1 LIMIT 2000"
     ).fetchall()]
+    old_day = end - timedelta(days=min(300, days - 1))  # issue 13 item 5: a request 300 days old
+    old_corrs = [r[0] for r in pick.execute(
+        f"SELECT CorrelationId FROM {table} WHERE dt = '{old_day}' AND source = 'shop.orders' "
+        "GROUP BY 1 HAVING count(*) >= 3 ORDER BY 1 LIMIT 2000"
+    ).fetchall()]
+    old_corr_ids = rng.sample(old_corrs, min(len(old_corrs), 10))
     entity_ids = rng.sample(parents, min(len(parents), 10))
     corr_ids = rng.sample(corrs, min(len(corrs), 10))
     mid = pick.execute(
@@ -138,7 +144,7 @@ def run(days: int, data_dir: Path, *, reps: int, naive_reps: int, log=data.log) 
     search = AuditLogQuery(week[0], week[1], sources, limit=100)
     deep_position = Keyset(int(mid[0]), mid[1], "next")
     deep = replace(search, cursor=encode_cursor(deep_position, search, client.settings.cursor_secret))
-    counter = {"e": 0, "c": 0}
+    counter = {"e": 0, "c": 0, "o": 0}
 
     def next_of(key: str, values: list[str]) -> str:
         counter[key] += 1
@@ -173,6 +179,12 @@ def run(days: int, data_dir: Path, *, reps: int, naive_reps: int, log=data.log) 
                 f"SELECT {cols} FROM {table} WHERE CorrelationId = $c ORDER BY \"Timestamp\", Id LIMIT 10000",
                 {"c": next_of("c", corr_ids)}).fetchall(),
         ),
+        "correlation_300_days_old": (  # no dates: the Correlation page's default, the whole history limit
+            lambda: client.correlation(next_of("o", old_corr_ids)),
+            lambda: naive_con.execute(
+                f"SELECT {cols} FROM {table} WHERE CorrelationId = $c ORDER BY \"Timestamp\", Id LIMIT 10000",
+                {"c": next_of("o", old_corr_ids)}).fetchall(),
+        ),
         "activity_counts": (
             lambda: client.counts(search, ["day", "source"]),
             lambda: naive_con.execute(
@@ -194,7 +206,7 @@ def run(days: int, data_dir: Path, *, reps: int, naive_reps: int, log=data.log) 
         return st is None or (st[0] <= end_dt and st[1] >= start_dt)
 
     mid_dt = datetime(1970, 1, 1) + timedelta(milliseconds=int(mid[0]))
-    eid, cid = entity_ids[0], corr_ids[0]
+    eid, cid, oid = entity_ids[0], corr_ids[0], old_corr_ids[0]
     family = lambda rg: _may_equal(rg, "EntityId", eid) or _may_equal(rg, "EntityParentId", eid)  # noqa: E731
     before_mid = lambda rg: rg.stats.get("Timestamp") is None or rg.stats["Timestamp"][0] <= mid_dt  # noqa: E731
     bytes_ours = {
@@ -203,6 +215,10 @@ def run(days: int, data_dir: Path, *, reps: int, naive_reps: int, log=data.log) 
         "entity_history_children": bytes_read(groups, lambda rg: in_span(rg) and family(rg), SELECT_ALL),
         "correlation": bytes_read(groups, lambda rg: in_week(rg) and _may_equal(rg, "CorrelationId", cid),
                                   SELECT_ALL),
+        "correlation_300_days_old": bytes_read(  # the run index names the partitions; stats prune inside
+            groups, lambda rg: rg.dt == old_day.isoformat() and _may_equal(rg, "CorrelationId", oid),
+            SELECT_ALL,
+        ),
         "activity_counts": 0,  # dt and source are partition values; COUNT(*) reads no column chunk
     }
     bytes_naive = {
@@ -210,6 +226,9 @@ def run(days: int, data_dir: Path, *, reps: int, naive_reps: int, log=data.log) 
         "search_deep_page": bytes_read(groups, lambda rg: ts_overlaps(rg) and before_mid(rg), SELECT_ALL),
         "entity_history_children": bytes_read(groups, family, SELECT_ALL),
         "correlation": bytes_read(groups, lambda rg: _may_equal(rg, "CorrelationId", cid), SELECT_ALL),
+        "correlation_300_days_old": bytes_read(
+            groups, lambda rg: _may_equal(rg, "CorrelationId", oid), SELECT_ALL
+        ),
         "activity_counts": bytes_read(groups, ts_overlaps, ["Timestamp"]),
     }
     results: dict[str, Any] = {

@@ -546,8 +546,8 @@ def _partition_values(key: str) -> dict[str, str]:
 
 
 def _stage_index(spark: Any, result: TransformResult, data: Store, staging: str) -> str | None:
-    """Write the run's entity index (distinct (Key, dt, source), sorted) as one file under `staging`;
-    return its key, or None when the run has no rows."""
+    """Write the run's entity index (distinct (Key, dt, source), Key an entity, parent or correlation id,
+    sorted) as one file under `staging`; return its key, or None when the run has no rows."""
     from pyspark.sql import functions as F
 
     if not result.counts["rows_out"]:
@@ -556,6 +556,7 @@ def _stage_index(spark: Any, result: TransformResult, data: Store, staging: str)
     keys = (
         rows.select(F.col("EntityId").alias("Key"), "dt", "source")
         .unionByName(rows.select(F.col("EntityParentId").alias("Key"), "dt", "source"))
+        .unionByName(rows.select(F.col("CorrelationId").alias("Key"), "dt", "source"))
         .where(F.col("Key").isNotNull())
         .distinct()
     )

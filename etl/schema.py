@@ -74,7 +74,7 @@ ALL_COLUMNS: tuple[Column, ...] = COLUMNS + PARTITION_COLUMNS
 ALL_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in ALL_COLUMNS)
 
 INDEX_COLUMNS: tuple[Column, ...] = (
-    _s("Key", "an EntityId or EntityParentId of the run's rows"),
+    _s("Key", "an EntityId, EntityParentId or CorrelationId of the run's rows"),
     *PARTITION_COLUMNS,
 )
 """The entity index file's columns (etl.layout.entity_index_key): one row per distinct (Key, dt, source) of a

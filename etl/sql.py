@@ -162,10 +162,14 @@ INDEX_SQL = """
     SELECT DISTINCT "Key", dt, source FROM (
         SELECT "EntityId" AS "Key", dt, source FROM out
         UNION ALL SELECT "EntityParentId" AS "Key", dt, source FROM out
+        UNION ALL SELECT "CorrelationId" AS "Key", dt, source FROM out
     ) WHERE "Key" IS NOT NULL
     ORDER BY "Key", dt, source"""
 """A run's entity index rows (etl.schema.INDEX_COLUMNS) over a relation `out` holding the run's rows (at least
-EntityId, EntityParentId, dt, source): every distinct (id or parent id, dt, source), sorted."""
+EntityId, EntityParentId, CorrelationId, dt, source): every distinct (id, parent id or correlation id, dt,
+source), sorted. Correlation ids share the Key column: a lookup only narrows which partitions are read and the
+data query still filters on its own column, so an id that is both an entity and a correlation id costs at most
+a few extra partitions, never a wrong row."""
 
 
 

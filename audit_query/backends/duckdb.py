@@ -5,10 +5,11 @@ One in-memory connection is shared; a DuckDB connection is not thread-safe, so e
 as Streamlit does). Partitions are read with hive partitioning, `dt` and `source` as VARCHAR. A folder
 without Parquet files yields empty results, not an error.
 
-An entity query (history) first asks the ETL's per-run entity index (`analytics/entity_index/<run>.parquet`,
-etl.layout.ENTITY_INDEX_PREFIX) which (dt, source) partitions hold the id as EntityId or EntityParentId, and
-reads only those. It does so only when every run with a data file in the query's partitions has an index
-file; otherwise (files from before the index existed, or written by hand) it reads every partition in range.
+An entity query (history) or a correlation lookup first asks the ETL's per-run entity index
+(`analytics/entity_index/<run>.parquet`, etl.layout.ENTITY_INDEX_PREFIX) which (dt, source) partitions hold
+the id as EntityId, EntityParentId or CorrelationId, and reads only those. It does so only when every run
+with a data file in the query's partitions has an index file; otherwise (files from before the index existed,
+or written by hand) it reads every partition in range.
 Nothing about the data is cached: each query lists the folders and reads the index afresh, so an ETL re-run
 is seen at once (only which files proved unreadable is remembered, by mtime and size; see below).
 
@@ -68,6 +69,11 @@ def _may_be_a_broken_file(error: duckdb.Error) -> bool:
 
 
 _StatKey = tuple[int, int]
+
+
+def _index_key(query: AuditLogQuery) -> str | None:
+    """The id the run index narrows `query` by: its entity id, else its correlation id (None: no lookup)."""
+    return query.entity_id if query.entity_id is not None else query.correlation_id
 
 
 class DuckDBBackend:
@@ -272,9 +278,9 @@ class DuckDBBackend:
 
     def _index_lookup(self, query: AuditLogQuery, paths: list[str]) -> set[tuple[str, str]] | None:
         """The (dt, source) pairs in `query`'s range that the entity index files `paths` name for
-        `query.entity_id` (as EntityId or EntityParentId), leaving out index files that cannot be read (they
-        are remembered; the caller scans their runs' partitions); None when an index went away meanwhile
-        (a re-run replacing it) or the failure could not be pinned on a file."""
+        `query`'s index key (_index_key: its entity id, else its correlation id), leaving out index files
+        that cannot be read (they are remembered; the caller scans their runs' partitions); None when an index
+        went away meanwhile (a re-run replacing it) or the failure could not be pinned on a file."""
         paths = [p for p in paths if self._known_unreadable(p) is None] if self._unreadable else paths
         d = self.dialect
         sources = ", ".join(literal(s, d) for s in sorted(set(query.sources)))
@@ -284,7 +290,7 @@ class DuckDBBackend:
             listed = "[" + ", ".join(literal(path, d) for path in sorted(paths)) + "]"
             text = (  # every value through formatter.literal
                 f"SELECT DISTINCT dt, source FROM read_parquet({listed}, hive_partitioning = false)"  # noqa: S608
-                f' WHERE "{schema.INDEX_COLUMN_NAMES[0]}" = {literal(query.entity_id, d)}'
+                f' WHERE "{schema.INDEX_COLUMN_NAMES[0]}" = {literal(_index_key(query), d)}'
                 f" AND dt BETWEEN {literal(query.date_from.isoformat(), d)}"
                 f" AND {literal(query.date_to.isoformat(), d)} AND source IN ({sources})"
             )
@@ -300,7 +306,7 @@ class DuckDBBackend:
     def _entity_partitions(
         self, query: AuditLogQuery, indexed: dict[str, str], problems: list[UnreadableFile]
     ) -> tuple[list[tuple[str, str, list[str]]], set[tuple[str, str]] | None]:
-        """(every partition in range, the (dt, source) pairs holding `query.entity_id`, or None to read them
+        """(every partition in range, the (dt, source) pairs holding `query`'s index key, or None to read them
         all because some run with files in range has no readable index file or an index went away).
 
         The index files of runs from `query.date_from` on are read while the partitions are listed (DuckDB
@@ -336,14 +342,14 @@ class DuckDBBackend:
         # The index folder is listed before the data: a re-run removes its index before swapping its files
         # and puts the new one back after, so a run caught mid-swap has no index here or none readable below
         # and the query falls back to the full listing.
-        indexed = self._index_files() if query.entity_id is not None else None
+        indexed = self._index_files() if _index_key(query) is not None else None
         if indexed:
             parts, keep = self._entity_partitions(query, indexed, problems)
             if keep is not None:
                 parts = [p for p in parts if (p[0], p[1]) in keep]
         else:
             must_list = self._unreadable_in_range(query)
-            listed = self._partitions(query, cap=query.entity_id is None and not must_list)
+            listed = self._partitions(query, cap=_index_key(query) is None and not must_list)
             if listed is None:
                 return None
             parts = listed

@@ -84,7 +84,8 @@ def test_entity_index_of_a_built_table_is_what_the_etl_writes(small_table: Path,
         scan = f"read_parquet('{glob}', {hive})"
         expected = duckdb.sql(
             f"SELECT DISTINCT k, dt, source FROM (SELECT EntityId AS k, dt, source FROM {scan} "
-            f"UNION ALL SELECT EntityParentId, dt, source FROM {scan}) WHERE k IS NOT NULL ORDER BY ALL"
+            f"UNION ALL SELECT EntityParentId, dt, source FROM {scan} "
+            f"UNION ALL SELECT CorrelationId, dt, source FROM {scan}) WHERE k IS NOT NULL ORDER BY ALL"
         ).fetchall()
         assert [tuple(r.values()) for r in _index_rows(index_dir / f"{run}.parquet")] == expected, run
     # a run made of the ETL's own files only: the same index file rows the ETL itself wrote

@@ -1,5 +1,6 @@
 """The local ETL's per-run entity index (analytics/entity_index/<run_id>.parquet): its rows are the distinct
-(EntityId or EntityParentId, dt, source) of the run's output, and the run owns it like its data files."""
+(EntityId, EntityParentId or CorrelationId, dt, source) of the run's output, and the run owns it like its
+data files."""
 
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ ARRIVAL = datetime(2026, 11, 27, 10)
 
 
 def expected_index(data_dir: Path, run: str) -> list[tuple[str, str, str]]:
-    """Distinct (id or parent id, dt, source) of the run's data files, sorted, read back through DuckDB."""
+    """Distinct (id, parent id or correlation id, dt, source) of the run's data files, sorted, via DuckDB."""
     glob = (data_dir / layout.ANALYTICS_PREFIX).as_posix() + f"/*/*/{run}.parquet"
     hive = "hive_partitioning = true, hive_types = {'dt': 'VARCHAR', 'source': 'VARCHAR'}"
     return duckdb.sql(
         f"""SELECT DISTINCT k, dt, source FROM (
                 SELECT EntityId AS k, dt, source FROM read_parquet('{glob}', {hive})
-                UNION ALL SELECT EntityParentId, dt, source FROM read_parquet('{glob}', {hive}))
+                UNION ALL SELECT EntityParentId, dt, source FROM read_parquet('{glob}', {hive})
+                UNION ALL SELECT CorrelationId, dt, source FROM read_parquet('{glob}', {hive}))
             WHERE k IS NOT NULL ORDER BY ALL"""
     ).fetchall()
 
@@ -65,6 +67,7 @@ def test_index_rows_are_the_distinct_keys_of_the_output_sorted(tmp_path: Path) -
     got = index_file_rows(tmp_path)
     assert got == expected_index(tmp_path, report.run_id)
     assert ("7", "2026-11-27", "shop.orders") in got  # a parent id found only as a parent
+    assert ("corr-3", "2026-11-25", "shop.billing") in got  # a correlation id, in its late partition
     assert ("o-1", "2026-11-25", "shop.billing") in got and ("o-1", "2026-11-25", "shop.orders") in got
     saved = json.loads((tmp_path / layout.report_key(DAY)).read_text())
     assert saved["index_file"] == report.index_file
@@ -79,7 +82,14 @@ def test_rerun_replaces_the_index(tmp_path: Path) -> None:
         p.unlink()
     write_raw(tmp_path, ARRIVAL, [make_event(9, source="shop.billing")])
     report = run_etl(tmp_path, DAY)
-    assert index_file_rows(tmp_path) == [("o-9", "2026-11-27", "shop.billing")] != first
+    assert (
+        index_file_rows(tmp_path)
+        == [
+            ("corr-9", "2026-11-27", "shop.billing"),  # its correlation id
+            ("o-9", "2026-11-27", "shop.billing"),
+        ]
+        != first
+    )
     assert index_file_rows(tmp_path) == expected_index(tmp_path, report.run_id)
     assert sorted(p.name for p in (tmp_path / layout.ENTITY_INDEX_PREFIX).iterdir()) == [
         "run-20261127.parquet"
@@ -105,5 +115,11 @@ def test_other_runs_index_files_survive(tmp_path: Path) -> None:
     write_raw(tmp_path, ARRIVAL, [make_event(2)])
     run_etl(tmp_path, DAY)
     run_etl(tmp_path, DAY)
-    assert index_file_rows(tmp_path, date(2026, 11, 26)) == [("o-1", "2026-11-26", "shop.orders")]
-    assert index_file_rows(tmp_path) == [("o-2", "2026-11-27", "shop.orders")]
+    assert index_file_rows(tmp_path, date(2026, 11, 26)) == [
+        ("corr-1", "2026-11-26", "shop.orders"),
+        ("o-1", "2026-11-26", "shop.orders"),
+    ]
+    assert index_file_rows(tmp_path) == [
+        ("corr-2", "2026-11-27", "shop.orders"),
+        ("o-2", "2026-11-27", "shop.orders"),
+    ]

@@ -196,6 +196,7 @@ def test_glue_job_and_local_etl_store_identical_rows_and_counts(
     assert list(duck_index) == [layout.entity_index_key(ARRIVAL_DAY)] == [duck["index_file"]]
     assert glue_index == duck_index  # same file, same rows in the same order
     assert ("7", "2026-11-27", "shop.orders") in [tuple(r.values()) for r in duck_index[duck["index_file"]]]
+    assert ("c-1", "2026-11-27", "shop.orders") in [tuple(r.values()) for r in glue_index[duck["index_file"]]]
 
     assert glue["engine"] == "spark" and duck["engine"] == "duckdb"
     for field in (
