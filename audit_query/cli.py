@@ -35,11 +35,10 @@ from .export import (
     EXPORT_COLUMNS,
     FORMATS,
     PENDING_COLUMN,
-    csv_cells,
     export,
-    json_line,
     tail_ids,
     timestamp_iso,
+    write_text_page,
 )
 from .masking import MaskedClient, MaskingRules
 from .model import (
@@ -275,12 +274,10 @@ def _write_rows(
                 widths = column_widths(records)
             elif records:
                 out.write("\n".join(table_lines(records, widths, ids)) + "\n")
-        elif writer is not None:
-            writer.writerows(csv_cells(r, ids) for r in records)
+            marked += sum(r.Id in ids for r in records)
         else:
-            out.write("".join(json_line(r, ids) for r in records))
+            marked += write_text_page(records, writer, out, ids)
         n += len(records)
-        marked += sum(r.Id in ids for r in records)
     return n, marked
 
 

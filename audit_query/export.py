@@ -26,11 +26,11 @@ import json
 import os
 import shlex
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Literal
+from typing import IO, Any, BinaryIO, Literal, TextIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -131,6 +131,18 @@ def json_line(record: AuditRecord, pending: frozenset[str] = frozenset()) -> str
     body = {name: _plain(getattr(record, name)) for name in COLUMN_NAMES}
     body[PENDING_COLUMN] = record.Id in pending
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def write_text_page(
+    records: Sequence[AuditRecord], csv_writer: Any | None, out: TextIO, pending: frozenset[str]
+) -> int:
+    """Write one page as CSV rows (through `csv_writer`) or, without one, as JSON Lines to `out`; returns the
+    number of its rows marked NotYetProcessed. The file export and `auditlog query` both write through it."""
+    if csv_writer is not None:
+        csv_writer.writerows(csv_cells(r, pending) for r in records)
+    else:
+        out.write("".join(json_line(r, pending) for r in records))
+    return sum(r.Id in pending for r in records)
 
 
 def export_schema() -> pa.Schema:
@@ -234,13 +246,8 @@ def _write(
         if writer_ is not None:
             writer_.writerow(EXPORT_COLUMNS)
         for records in pages:
-            ids = pending()
-            if writer_ is not None:
-                writer_.writerows(csv_cells(r, ids) for r in records)
-            else:
-                text.write("".join(json_line(r, ids) for r in records))
+            marked += write_text_page(records, writer_, text, pending())
             rows += len(records)
-            marked += sum(r.Id in ids for r in records)
         text.flush()
     finally:
         text.detach()  # leave the caller's stream open
