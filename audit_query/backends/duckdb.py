@@ -107,6 +107,7 @@ class DuckDBBackend:
         self._readable: dict[str, _StatKey] = {}
         self._unreadable: dict[str, tuple[_StatKey, str]] = {}
         self._footers: dict[str, tuple[_StatKey, str | None]] = {}
+        self._older_files: bool | None = None  # some data file lacks a column (written before it existed)
 
     # -- unreadable files ------------------------------------------------------------------------------
 
@@ -419,10 +420,30 @@ class DuckDBBackend:
                 f"CAST(NULL AS {c.duckdb_type}) AS {identifier(c.name)}" for c in schema.ALL_COLUMNS
             )
             return f"(SELECT {cols} WHERE FALSE)"
+        by_name = "union_by_name = true, " if self._has_older_files() else ""
         return (
-            f"read_parquet({listed}, hive_partitioning = true, "
+            f"read_parquet({listed}, hive_partitioning = true, {by_name}"
             "hive_types = {'dt': VARCHAR, 'source': VARCHAR})"
         )
+
+    def _has_older_files(self) -> bool:
+        """Whether some data file predates a column of the schema (Changes): then every read takes columns by
+        name (union_by_name), a missing one as NULL. Checked once per backend from the file footers: files
+        written later always hold every column, and union_by_name opens every footer of a glob read, so a
+        table without older files never pays for it (re-running the ETL over old days rewrites them)."""
+        if self._older_files is None:
+            wanted = set(schema.COLUMN_NAMES)
+            older = False
+            for path in self.root.glob("dt=*/source=*/*.parquet"):
+                try:
+                    names = pq.read_schema(path).names
+                except Exception:  # noqa: BLE001, S112 (an unreadable file is the read's business, not this check's)
+                    continue
+                if not wanted <= set(names):
+                    older = True
+                    break
+            self._older_files = older
+        return self._older_files
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
