@@ -9,6 +9,7 @@ Rules come from a JSON file (AUDITLOG_MASKING_RULES), per source, with "*" for e
   dotted path (`profile.birthday`) masks that path from the top; `prefix.*` masks everything under prefix.
   A masked value reads "(masked)"; where it changed between Before and After, the After side reads
   "changed (masked)", so a diff still says *that* it changed, never from what to what.
+  The Changes column is derived again from the masked Before/After, so it says the same and no more.
 - `entity_name`, `parent_name`, `actor_name`: those columns are personal in that source. They become a
   stable pseudonym ("masked-1a2b3c4d", a keyed hash with a per-process key), so a reader can still tell that
   two rows name the same person without learning who. Actor names of Service and Client actors are systems,
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.errors import ConfigurationError
+from etl.rules import changes as field_changes
 from etl.settings import Settings, read_json_setting, setting
 
 from .client import AuditLogClient
@@ -231,6 +233,9 @@ class MaskingRules:
             return record
         before, after = self.mask_pair(record.source, record.Before, record.After)
         changes: dict[str, Any] = {"Before": before, "After": after}
+        if record.Changes is not None and (before, after) != (record.Before, record.After):
+            # the Changes column is derived from Before/After: derive it again from what the reader sees
+            changes["Changes"] = tuple(field_changes(before, after))
         for column in rules.columns:
             value = getattr(record, column)
             if column == "ActorName" and record.ActorType in SYSTEM_ACTORS:
