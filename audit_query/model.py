@@ -318,12 +318,26 @@ FieldChange = tuple[str, str | None, str | None]
 
 
 def _field_changes(value: Any) -> tuple[FieldChange, ...] | None:
-    """The Changes column as an engine returns it (a list of {Field, Before, After}) as hashable tuples."""
+    """The Changes column as an engine returns it, as hashable tuples: DuckDB gives a list of
+    {Field, Before, After}; Athena lower-cases struct fields, and gives JSON text when the query casts the
+    column to JSON (its plain text form cannot be parsed reliably: that reads as None)."""
     if value is None:
         return None
-    return tuple(
-        (c["Field"], c["Before"], c["After"]) if isinstance(c, Mapping) else (c[0], c[1], c[2]) for c in value
-    )
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+        if not isinstance(value, list):
+            return None
+    out = []
+    for c in value:
+        if isinstance(c, Mapping):
+            lower = {str(k).lower(): v for k, v in c.items()}
+            out.append((lower["field"], lower["before"], lower["after"]))
+        else:
+            out.append((c[0], c[1], c[2]))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
