@@ -317,7 +317,7 @@ FieldChange = tuple[str, str | None, str | None]
 """One entry of the Changes column: (Field, Before JSON text, After JSON text)."""
 
 
-def _field_changes(value: Any) -> tuple[FieldChange, ...] | None:
+def changes_from_engine(value: Any) -> tuple[FieldChange, ...] | None:
     """The Changes column as an engine returns it, as hashable tuples: DuckDB gives a list of
     {Field, Before, After}; Athena lower-cases struct fields, and gives JSON text when the query casts the
     column to JSON (its plain text form cannot be parsed reliably: that reads as None)."""
@@ -382,7 +382,7 @@ class AuditRecord:
         values["Timestamp"] = ts
         if isinstance(values["dt"], date):
             values["dt"] = values["dt"].isoformat()
-        values["Changes"] = _field_changes(values["Changes"])
+        values["Changes"] = changes_from_engine(values["Changes"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
