@@ -313,11 +313,11 @@ class AuditLogQuery:
         return replace(self, cursor=None, direction="next")
 
 
-FieldChange = tuple[str, str | None, str | None]
+ChangeEntry = tuple[str, str | None, str | None]
 """One entry of the Changes column: (Field, Before JSON text, After JSON text)."""
 
 
-def changes_from_engine(value: Any) -> tuple[FieldChange, ...] | None:
+def changes_from_engine(value: Any) -> tuple[ChangeEntry, ...] | None:
     """The Changes column as an engine returns it, as hashable tuples: DuckDB gives a list of
     {Field, Before, After}; Athena lower-cases struct fields, and gives JSON text when the query casts the
     column to JSON (its plain text form cannot be parsed reliably: that reads as None)."""
@@ -365,7 +365,7 @@ class AuditRecord:
     Before: str | None
     After: str | None
     CorrelationId: str | None
-    Changes: tuple[FieldChange, ...] | None = field(default=None, kw_only=True)
+    Changes: tuple[ChangeEntry, ...] | None = field(default=None, kw_only=True)
     """(Field, Before, After) per changed field (etl.rules.changes); None in files older than the column."""
     dt: str
     source: str
