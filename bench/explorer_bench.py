@@ -52,7 +52,8 @@ def load_row_groups(data_dir: Path) -> list[RowGroup]:
             sizes, stats = {}, {}
             for j in range(rg.num_columns):
                 col = rg.column(j)
-                sizes[col.path_in_schema] = col.total_compressed_size
+                top = col.path_in_schema.split(".", 1)[0]  # a nested column (Changes) has several leaves
+                sizes[top] = sizes.get(top, 0) + col.total_compressed_size
                 st = col.statistics
                 if st is not None and st.has_min_max:
                     stats[col.path_in_schema] = (st.min, st.max)
