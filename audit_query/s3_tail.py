@@ -59,7 +59,7 @@ class S3Tail:
         self._lock = threading.Lock()
         self._inputs: dict[str, frozenset[str]] = {}  # manifest key -> raw keys it read (never rewritten)
         self._listed: tuple[float, Waiting] | None = None
-        self._state: tuple[Waiting, str | None, frozenset[str]] | None = None
+        self._state: tuple[Waiting, str | None, frozenset[str], frozenset[str]] | None = None
         self._dir = tempfile.mkdtemp(prefix="auditlog-s3-tail-")
 
     def _covered(self, day: date, manifests: list[str]) -> frozenset[str]:
@@ -121,18 +121,33 @@ class S3Tail:
         """(Parquet file of the current tail, its Ids), rebuilt when the waiting keys change; (None, {})
         when nothing waits. `stored(table)` names the tail's Ids already stored (a re-delivery of a stored
         event, or a run between its swap and its manifest): those rows are left out, never served twice."""
-        from . import tail
-
         waiting = self.waiting()
         with self._lock:
             cached = self._state
         if cached is not None and cached[0] == waiting:
             return cached[1], cached[2]
+        path, ids, _ = self._build(waiting, stored)
+        return path, ids
+
+    def sources(self, stored: Callable[[pa.Table], set[str]] = lambda table: set()) -> frozenset[str]:
+        """The sources of the current tail's rows (`stored` as for `state`); empty when nothing waits."""
+        self.state(stored)
+        with self._lock:
+            cached = self._state
+        return cached[3] if cached is not None else frozenset()
+
+    def _build(
+        self, waiting: Waiting, stored: Callable[[pa.Table], set[str]]
+    ) -> tuple[str | None, frozenset[str], frozenset[str]]:
+        """(Parquet file, Ids, sources) of the tail of `waiting`, remembered as the current state."""
+        from . import tail
+
         root = Path(self._dir, "data")
         tables = [tail.tail_table(root, day, [self._download(k) for k in keys]) for day, keys in waiting]
         rows = [t for t in tables if t.num_rows]
         path: str | None = None
         ids: frozenset[str] = frozenset()
+        sources: frozenset[str] = frozenset()
         table = pa.concat_tables(rows) if rows else None
         if table is not None and table.num_rows:
             already = stored(table)
@@ -144,13 +159,14 @@ class S3Tail:
             path = os.path.join(self._dir, f"tail-{digest}.parquet")
             pq.write_table(table, path)
             ids = frozenset(table.column("Id").to_pylist())
+            sources = frozenset(table.column("source").to_pylist())
         keep = {k for _, keys in waiting for k in keys}
         for old in root.glob("raw/**/*.gz"):  # objects a run has read since: their rows are stored now
             if old.relative_to(root).as_posix() not in keep:
                 old.unlink(missing_ok=True)
         with self._lock:
-            self._state = (waiting, path, ids)
-        return path, ids
+            self._state = (waiting, path, ids, sources)
+        return path, ids, sources
 
     def close(self) -> None:
         """Remove the downloaded objects and the tail's files."""

@@ -280,12 +280,13 @@ class AthenaBackend:
         return found
 
     def list_sources(self) -> list[str]:
-        """Sources under the newest dt= partitions of `analytics_s3_uri`, sorted; cached briefly."""
+        """Sources under the newest dt= partitions of `analytics_s3_uri` (cached briefly) and, when the tail
+        is served, those of its rows, sorted."""
         now = self._clock()
         with self._lock:
             cached = self._sources
             if cached is not None and now - cached[0] < self.settings.sources_cache_seconds:
-                return list(cached[1])
+                return self._with_tail_sources(cached[1])
         if not self.settings.analytics_s3_uri:
             raise ConfigurationError(
                 "source discovery needs the table's S3 location: set AUDITLOG_ANALYTICS_S3_URI "
@@ -305,7 +306,14 @@ class AthenaBackend:
         found = sorted(sources)
         with self._lock:
             self._sources = (now, found)
-        return list(found)
+        return self._with_tail_sources(found)
+
+    def _with_tail_sources(self, found: list[str]) -> list[str]:
+        """`found` and the sources of the not-yet-processed tail's rows, sorted (a new source's first
+        events wait in raw/ before any Glue run makes its partition)."""
+        if self._tail is None:
+            return list(found)
+        return sorted(set(found) | self._tail.sources(self._stored_ids))
 
     def close(self) -> None:
         """Close the Athena connection and the S3 client."""

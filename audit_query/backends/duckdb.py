@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,18 @@ def _index_key(query: AuditLogQuery) -> str | None:
     return query.entity_id if query.entity_id is not None else query.correlation_id
 
 
+@dataclass(frozen=True)
+class _Tail:
+    """The not-yet-processed tail as served: its Parquet file (None when it has no rows), Ids and sources."""
+
+    path: str | None
+    ids: frozenset[str]
+    sources: frozenset[str]
+
+
+_NO_TAIL = _Tail(None, frozenset(), frozenset())
+
+
 class DuckDBBackend:
     """Runs audit_query SQL on DuckDB against the Parquet files under `data_dir`."""
 
@@ -93,7 +106,7 @@ class DuckDBBackend:
         self.data_dir = Path(data_dir)
         self.serve_tail = serve_tail
         """Serve the not-yet-processed tail (audit_query.tail) beside the stored rows (the explorer does)."""
-        self._tail: tuple[str, str | None, frozenset[str]] | None = None  # (version key, file, Ids)
+        self._tail: tuple[str, _Tail] | None = None  # (data version key, the tail it gave)
         self._tail_dir: str | None = None
         self.root = self.data_dir / layout.ANALYTICS_PREFIX
         self._settings = settings or QuerySettings()
@@ -365,21 +378,20 @@ class DuckDBBackend:
         """
         return self._table_ref(self._files(query, []))
 
-    def _tail_state(self) -> tuple[str | None, frozenset[str]]:
-        """(Parquet file of the current tail, its Ids), rebuilt when the data version changes; (None, {})
-        when nothing waits or the tail is not served."""
+    def _tail_state(self) -> _Tail:
+        """The current tail (its Parquet file, Ids and sources), rebuilt when the data version changes;
+        empty when nothing waits or the tail is not served."""
         if not self.serve_tail:
-            return None, frozenset()
+            return _NO_TAIL
         from .. import tail
 
         version = tail.data_version(self.data_dir)
         with self._lock:
             cached = self._tail
         if cached is not None and cached[0] == version.key:
-            return cached[1], cached[2]
+            return cached[1]
         table = tail.current_tail(version, self.data_dir)
-        path: str | None = None
-        ids: frozenset[str] = frozenset()
+        state = _NO_TAIL
         if table is not None:
             import tempfile
 
@@ -388,17 +400,18 @@ class DuckDBBackend:
             path = os.path.join(self._tail_dir, f"tail-{time.time_ns()}.parquet")
             pq.write_table(table, path)
             ids = frozenset(table.column("Id").to_pylist())
+            state = _Tail(path, ids, frozenset(table.column("source").to_pylist()))
         with self._lock:
-            self._tail = (version.key, path, ids)
-        return path, ids
+            self._tail = (version.key, state)
+        return state
 
     def tail_ids(self) -> frozenset[str]:
         """The Ids of the rows served from the not-yet-processed tail right now (empty when none)."""
-        return self._tail_state()[1]
+        return self._tail_state().ids
 
     def _table_ref(self, files: list[str] | None) -> str:
         stored = self._stored_ref(files)
-        tail_file = self._tail_state()[0]
+        tail_file = self._tail_state().path
         if tail_file is None:
             return stored
         cols = ", ".join(identifier(c) for c in schema.ALL_COLUMN_NAMES)
@@ -480,14 +493,17 @@ class DuckDBBackend:
         )
 
     def list_sources(self) -> list[str]:
-        """Sources with at least one partition folder, sorted; the listing is reused for a few seconds."""
+        """Sources with at least one partition folder (the listing is reused for a few seconds) and, when
+        the tail is served, those of its rows (a new source's first events wait before any folder exists),
+        sorted."""
         now = time.monotonic()
         cached = self._sources
         if cached is not None and now - cached[0] < self._settings.sources_cache_seconds:
-            return list(cached[1])
-        found = sorted({p.name.removeprefix("source=") for p in self._partition_dirs()})
-        self._sources = (now, found)
-        return list(found)
+            found = cached[1]
+        else:
+            found = sorted({p.name.removeprefix("source=") for p in self._partition_dirs()})
+            self._sources = (now, found)
+        return sorted(set(found) | self._tail_state().sources)
 
     def close(self) -> None:
         """Close the shared connection (and remove the tail's files)."""
