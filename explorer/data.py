@@ -92,8 +92,14 @@ def settings() -> ExplorerSettings:
 @st.cache_resource(show_spinner=False)
 def _client(backend: str, data_dir: str) -> AuditLogClient:
     # The explorer serves the not-yet-processed tail beside the stored rows (issue 12): locally, and on
-    # Athena when AUDITLOG_RAW_S3_URI names the raw bucket.
-    return AuditLogClient(backend_from_env(data_dir=data_dir, serve_tail=True), QuerySettings.from_env())
+    # Athena when AUDITLOG_RAW_S3_URI names the raw bucket. Locally the backend takes the data version this
+    # page view read (_version_of), so the raw folders are listed once per view, not once more per query.
+    extra: dict[str, Any] = {}
+    if backend == "duckdb":
+        extra["data_version"] = lambda: _version_of(data_dir)
+    return AuditLogClient(
+        backend_from_env(data_dir=data_dir, serve_tail=True, **extra), QuerySettings.from_env()
+    )
 
 
 @st.cache_resource(show_spinner=False)
@@ -125,20 +131,25 @@ def data_version() -> DataVersion | None:
     """The local data's version (the last finished run and the raw objects waiting, audit_query.tail);
     None on a backend without a local data folder (there only the TTL and Refresh renew results).
 
-    Read once per script run (it lists the raw folders: ~20 ms) and reused by every query of that run, so
-    a page's reads agree on one version; the next run (any click or page view) reads it afresh."""
+    Read once per script run (it lists the raw folders: ~20 ms) and reused by every query of that run (the
+    DuckDB backend's tail asks the same per-run version, _client), so a page's reads agree on one version
+    and one view lists the raw folders once; the next run (any click or page view) reads it afresh."""
     s = settings()
     if s.backend != "duckdb":
         return None
+    return _version_of(str(s.data_dir))
+
+
+def _version_of(folder: str) -> DataVersion:
+    """The data version of `folder`, read once per script run (outside one: read afresh each call)."""
     ctx = get_script_run_ctx()
     run = getattr(ctx, "parallel_coordinator", None)  # a new object at the start of every script run
     if run is None:
-        return tail.data_version(s.data_dir)
-    folder = str(s.data_dir)
+        return tail.data_version(folder)
     seen = _run_versions.get(run)
     if seen is not None and seen[0] == folder:
         return seen[1]
-    version = tail.data_version(s.data_dir)
+    version = tail.data_version(folder)
     _run_versions[run] = (folder, version)
     return version
 

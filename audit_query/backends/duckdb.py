@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -43,6 +43,9 @@ from ..formatter import identifier, literal
 from ..model import AuditLogQuery, QueryStats, UnreadableFile
 from ..settings import QuerySettings
 from .base import ROWS, Merge, ResultSet
+
+if TYPE_CHECKING:
+    from ..tail import DataVersion
 
 MAX_LISTED_FILES = 2000
 """Above this many files a query reads the whole table by glob instead of a literal file list (the list
@@ -102,10 +105,15 @@ class DuckDBBackend:
         threads: int | None = None,
         settings: QuerySettings | None = None,
         serve_tail: bool = False,
+        data_version: Callable[[], DataVersion] | None = None,
     ) -> None:
+        """`serve_tail` serves the not-yet-processed tail beside the stored rows; `data_version` gives the
+        folder's current version (default: audit_query.tail.data_version, which lists the raw folders): the
+        explorer passes the one it reads once per page view, so a view lists them once."""
         self.data_dir = Path(data_dir)
         self.serve_tail = serve_tail
         """Serve the not-yet-processed tail (audit_query.tail) beside the stored rows (the explorer does)."""
+        self._data_version = data_version
         self._tail: tuple[str, _Tail] | None = None  # (data version key, the tail it gave)
         self._tail_dir: str | None = None
         self.root = self.data_dir / layout.ANALYTICS_PREFIX
@@ -385,7 +393,7 @@ class DuckDBBackend:
             return _NO_TAIL
         from .. import tail
 
-        version = tail.data_version(self.data_dir)
+        version = self._data_version() if self._data_version is not None else tail.data_version(self.data_dir)
         with self._lock:
             cached = self._tail
         if cached is not None and cached[0] == version.key:
