@@ -20,7 +20,7 @@ from datetime import date, datetime
 from enum import Enum
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -372,29 +372,38 @@ def unreadable_files() -> list[UnreadableFile]:
     ]
 
 
+class ExportedFile(NamedTuple):
+    """An export made for a download: the file, its row count and how many of its rows came from raw
+    objects no run had read yet (marked NotYetProcessed; the signed manifest records the number)."""
+
+    data: bytes
+    rows: int
+    not_yet_processed: int
+
+
 class _FileCache:
     """The last few export files, each kept for the cache TTL. st.cache_data cannot hold them: the export
     draws its progress bar while it runs, and a cached function may not touch elements made outside it."""
 
     def __init__(self, size: int = 2) -> None:
-        self._items: OrderedDict[tuple[str, ...], tuple[float, bytes, int]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, ...], tuple[float, ExportedFile]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, ...]) -> tuple[bytes, int] | None:
-        """The file and its row count stored under `key` within the TTL, else None."""
+    def get(self, key: tuple[str, ...]) -> ExportedFile | None:
+        """The export stored under `key` within the TTL, else None."""
         with self._lock:
             item = self._items.get(key)
             if item is None or time.monotonic() - item[0] > settings().cache_ttl_seconds:
                 self._items.pop(key, None)
                 return None
             self._items.move_to_end(key)
-            return item[1], item[2]
+            return item[1]
 
-    def put(self, key: tuple[str, ...], blob: bytes, rows: int) -> None:
-        """Keep `blob` under `key`, dropping the oldest file beyond the size."""
+    def put(self, key: tuple[str, ...], exported: ExportedFile) -> None:
+        """Keep `exported` under `key`, dropping the oldest file beyond the size."""
         with self._lock:
-            self._items[key] = (time.monotonic(), blob, rows)
+            self._items[key] = (time.monotonic(), exported)
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
@@ -408,10 +417,10 @@ class _FileCache:
 _files = _FileCache()
 
 
-def export_file(q: AuditLogQuery, fmt: Format, progress: Progress | None = None) -> tuple[bytes, int]:
-    """Every row of `q`'s view as one file of `fmt` and its row count, like every other read: checked
-    against the user's scope and cached per (view, format, scope). Raises ExportTooLarge (the CLI line in
-    its message) when the view has more than AUDITLOG_EXPORT_MAX_ROWS rows."""
+def export_file(q: AuditLogQuery, fmt: Format, progress: Progress | None = None) -> ExportedFile:
+    """Every row of `q`'s view as one file of `fmt`, its row count and its not-yet-processed rows, like
+    every other read: checked against the user's scope and cached per (view, format, scope). Raises
+    ExportTooLarge (the CLI line in its message) when the view has more than AUDITLOG_EXPORT_MAX_ROWS rows."""
     c, ckey = client()
     qkey = query_key(_scoped(q.first_query()))
     cap = settings().export_max_rows
@@ -421,8 +430,9 @@ def export_file(q: AuditLogQuery, fmt: Format, progress: Progress | None = None)
         return hit
     buffer = io.BytesIO()
     result = export(c, query_from_key(qkey), fmt, buffer, max_rows=cap, progress=progress)
-    _files.put(key, buffer.getvalue(), result.rows)
-    return buffer.getvalue(), result.rows
+    exported = ExportedFile(buffer.getvalue(), result.rows, result.not_yet_processed)
+    _files.put(key, exported)
+    return exported
 
 
 def run_store() -> RunStore | None:
@@ -534,9 +544,12 @@ def warn_tampered(dates: tuple[date, date], sources: Sequence[str] | None = None
     )
 
 
-def export_manifest(q: AuditLogQuery, fmt: Format, blob: bytes, rows: int, name: str) -> bytes:
+def export_manifest(
+    q: AuditLogQuery, fmt: Format, blob: bytes, rows: int, name: str, not_yet_processed: int | None = None
+) -> bytes:
     """The signed sidecar (`<name>.manifest.json`) of an explorer download: the file's SHA-256, the filters,
-    the signed-in user, the time and the run manifests the rows were read from (audit_query/export_manifest).
+    the signed-in user, the time, the run manifests the rows were read from (audit_query/export_manifest)
+    and, when given, how many rows came from raw objects no run had read (ExportedFile.not_yet_processed).
     """
     from audit_query.export_manifest import export_manifest_bytes
     from etl.manifest import tree_for
@@ -552,4 +565,5 @@ def export_manifest(q: AuditLogQuery, fmt: Format, blob: bytes, rows: int, name:
         user=current_user().name,
         tree=tree_for(location) if location else None,
         data_dir=str(s.data_dir) if s.backend == "duckdb" else None,
+        not_yet_processed=not_yet_processed,
     )
