@@ -58,7 +58,7 @@ class S3Tail:
         self._now = now
         self._lock = threading.Lock()
         self._inputs: dict[str, frozenset[str]] = {}  # manifest key -> raw keys it read (never rewritten)
-        self._listed: tuple[float, Waiting] | None = None
+        self._listed: tuple[float, Waiting, datetime] | None = None  # (clock, keys, UTC time listed)
         self._state: tuple[Waiting, str | None, frozenset[str], frozenset[str]] | None = None
         self._dir = tempfile.mkdtemp(prefix="auditlog-s3-tail-")
 
@@ -83,11 +83,24 @@ class S3Tail:
     def waiting(self) -> Waiting:
         """Yesterday's and today's raw keys that no finished run has read (listed at most every
         `list_seconds`); the explorer's own access objects are left out, as locally (audit_query.tail)."""
+        return self._waiting()[0]
+
+    def freshness(self) -> tuple[datetime, int]:
+        """(When the raw prefixes were last listed, UTC; records in the objects waiting then): what the
+        explorer's "data as of … · N events not yet processed" line says on Athena. Counts lines as the
+        local caption does (audit_query.tail.count_records), of the objects `state` downloads anyway."""
+        from . import tail
+
+        waiting, listed_at = self._waiting()
+        return listed_at, tail.count_records(self._download(k) for _, keys in waiting for k in keys)
+
+    def _waiting(self) -> tuple[Waiting, datetime]:
         started = self._clock()
         with self._lock:
             if self._listed is not None and started - self._listed[0] < self._list_seconds:
-                return self._listed[1]
-        today = self._now().astimezone(UTC).date()
+                return self._listed[1], self._listed[2]
+        listed_at = self._now().astimezone(UTC)
+        today = listed_at.date()
         manifests = [k for k, _ in self.data.list(MANIFESTS_PREFIX)]
         own = f"{ACCESS_STREAM}-"
         found: list[tuple[date, tuple[str, ...]]] = []
@@ -103,8 +116,8 @@ class S3Tail:
                 found.append((day, keys))
         waiting = tuple(found)
         with self._lock:
-            self._listed = (started, waiting)
-        return waiting
+            self._listed = (started, waiting, listed_at)
+        return waiting, listed_at
 
     def _download(self, key: str) -> Path:
         path = Path(self._dir, "data", key)

@@ -162,13 +162,22 @@ def refresh_button(where: Any = None) -> None:
 
 
 def freshness_caption(where: Any = None) -> None:
-    """'data as of HH:MM:SS UTC · N events not yet processed' for the local data folder; nothing on AWS."""
-    version = data_version()
-    if version is None:
-        return
+    """'data as of HH:MM:SS UTC · N events not yet processed': locally as of the last finished run; on
+    Athena with the raw bucket set (the tail served) as of the tail's listing of the raw objects; nothing on
+    Athena without it (only the Glue run's table is read then)."""
     target = where if where is not None else st
-    as_of = f"{version.as_of:%H:%M:%S} UTC" if version.as_of is not None else "no finished run yet"
-    waiting = version.waiting_events
+    version = data_version()
+    if version is not None:
+        as_of = f"{version.as_of:%H:%M:%S} UTC" if version.as_of is not None else "no finished run yet"
+        waiting = version.waiting_events
+    else:
+        s = settings()
+        fresh = getattr(_client(s.backend, str(s.data_dir)).backend, "tail_freshness", None)
+        found = guarded(fresh, target) if callable(fresh) else None
+        if found is None:
+            return
+        listed_at, waiting = found
+        as_of = f"{listed_at:%H:%M:%S} UTC"
     target.caption(f"data as of {as_of} · {waiting:,} event{'' if waiting == 1 else 's'} not yet processed")
 
 

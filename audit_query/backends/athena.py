@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlparse
 
@@ -237,6 +238,11 @@ class AthenaBackend:
     def tail_ids(self) -> frozenset[str]:
         """The Ids of the rows served from the not-yet-processed tail right now (empty when none)."""
         return self._tail.state(self._stored_ids)[1] if self._tail is not None else frozenset()
+
+    def tail_freshness(self) -> tuple[datetime, int] | None:
+        """(When the raw objects were last listed, UTC; events waiting in them) while a tail is served (the
+        explorer's freshness line), None without one (AUDITLOG_RAW_S3_URI unset)."""
+        return self._tail.freshness() if self._tail is not None else None
 
     def _stored_ids(self, table: Any) -> set[str]:
         """The Ids of tail `table` the Athena table already holds (one narrow query per 500 Ids, on the
