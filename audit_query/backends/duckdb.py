@@ -10,8 +10,11 @@ An entity query (history) or a correlation lookup first asks the ETL's per-run e
 the id as EntityId, EntityParentId or CorrelationId, and reads only those. It does so only when every run
 with a data file in the query's partitions has an index file; otherwise (files from before the index existed,
 or written by hand) it reads every partition in range.
-Nothing about the data is cached: each query lists the folders and reads the index afresh, so an ETL re-run
-is seen at once (only which files proved unreadable is remembered, by mtime and size; see below).
+Nothing about the data is cached that a change could leave stale, so an ETL re-run is seen at once: a
+partition folder's listing is reused only while the folder's mtime is unchanged (a stat costs a fifth of a
+listing), and a lookup skips the index files whose key filter (keyfilter.py: a Bloom filter per file, kept by
+mtime, size and inode) rules its id out, reading every other one afresh. Which files proved unreadable is
+remembered, by mtime and size; see below.
 
 A broken file degrades a read instead of failing it (`run`). The query is tried as built; only when DuckDB
 fails does the backend look for the culprit: a listed file the error names, else each listed file read in
@@ -42,7 +45,9 @@ from ..errors import BackendError
 from ..formatter import identifier, literal
 from ..model import AuditLogQuery, QueryStats, UnreadableFile
 from ..settings import QuerySettings
+from . import keyfilter
 from .base import ROWS, Merge, ResultSet
+from .keyfilter import KeyFilters
 
 if TYPE_CHECKING:
     from ..tail import DataVersion
@@ -128,6 +133,8 @@ class DuckDBBackend:
         self._readable: dict[str, _StatKey] = {}
         self._unreadable: dict[str, tuple[_StatKey, str]] = {}
         self._footers: dict[str, tuple[_StatKey, str | None]] = {}
+        self._listings: dict[str, tuple[int, list[str]]] = {}  # partition folder -> (mtime_ns, its files)
+        self._key_filters = KeyFilters(self._connection)
 
     # -- unreadable files ------------------------------------------------------------------------------
 
@@ -276,17 +283,35 @@ class DuckDBBackend:
         for n in range(max(days, 0)):
             day = (query.date_from + timedelta(days=n)).isoformat()
             for source in sources:
-                folder = os.path.join(root, f"dt={day}", f"source={source}")
-                try:
-                    names = os.listdir(folder)
-                except (FileNotFoundError, NotADirectoryError):
+                files = self._folder_files(os.path.join(root, f"dt={day}", f"source={source}"))
+                if files is None:
                     continue
-                files = sorted(os.path.join(folder, name) for name in names if name.endswith(".parquet"))
                 parts.append((day, source, files))
                 count += len(files)
                 if cap and count > MAX_LISTED_FILES:
                     return None
         return parts
+
+    def _folder_files(self, folder: str) -> list[str] | None:
+        """The Parquet files in partition folder `folder`, sorted; None when it does not exist. A listing is
+        reused while the folder's mtime is unchanged (adding, removing or renaming a file changes it; a stat
+        costs a fifth of a listing), only once that mtime is SETTLED_SECONDS old: a change within the same
+        timestamp tick would leave it unchanged."""
+        try:
+            mtime_ns = os.stat(folder).st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        cached = self._listings.get(folder)
+        if cached is not None and cached[0] == mtime_ns:
+            return cached[1]
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        files = sorted(os.path.join(folder, name) for name in names if name.endswith(".parquet"))
+        if time.time_ns() - mtime_ns >= keyfilter.SETTLED_SECONDS * 1e9:
+            self._listings[folder] = (mtime_ns, files)
+        return files
 
     def _index_files(self) -> dict[str, str] | None:
         """Run id -> path of its entity index file; None when there is no index folder."""
@@ -295,7 +320,14 @@ class DuckDBBackend:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return {e.name.removesuffix(".parquet"): e.path for e in entries if e.name.endswith(".parquet")}
+        found = {e.name.removesuffix(".parquet"): e.path for e in entries if e.name.endswith(".parquet")}
+        self._key_filters.forget(found.values())
+        return found
+
+    def warm_index_filters(self) -> int:
+        """Build now the key filter (keyfilter.py) of every settled run index file that has none, instead of
+        in the background after the first lookup (benchmarks, tests); how many were built."""
+        return self._key_filters.build((self._index_files() or {}).values())
 
     def _index_lookup(self, query: AuditLogQuery, paths: list[str]) -> set[tuple[str, str]] | None:
         """The (dt, source) pairs in `query`'s range that the entity index files `paths` name for
@@ -303,6 +335,9 @@ class DuckDBBackend:
         that cannot be read (they are remembered; the caller scans their runs' partitions); None when an index
         went away meanwhile (a re-run replacing it) or the failure could not be pinned on a file."""
         paths = [p for p in paths if self._known_unreadable(p) is None] if self._unreadable else paths
+        key = _index_key(query)
+        assert key is not None
+        paths = self._key_filters.may_hold(paths, key)  # the files that may hold the key (keyfilter.py)
         d = self.dialect
         sources = ", ".join(literal(s, d) for s in sorted(set(query.sources)))
         for _ in range(MAX_ATTEMPTS):
@@ -311,7 +346,7 @@ class DuckDBBackend:
             listed = "[" + ", ".join(literal(path, d) for path in sorted(paths)) + "]"
             text = (  # every value through formatter.literal
                 f"SELECT DISTINCT dt, source FROM read_parquet({listed}, hive_partitioning = false)"  # noqa: S608
-                f' WHERE "{schema.INDEX_COLUMN_NAMES[0]}" = {literal(_index_key(query), d)}'
+                f' WHERE "{schema.INDEX_COLUMN_NAMES[0]}" = {literal(key, d)}'
                 f" AND dt BETWEEN {literal(query.date_from.isoformat(), d)}"
                 f" AND {literal(query.date_to.isoformat(), d)} AND source IN ({sources})"
             )
@@ -515,6 +550,7 @@ class DuckDBBackend:
 
     def close(self) -> None:
         """Close the shared connection (and remove the tail's files)."""
+        self._key_filters.stop()
         if self._tail_dir is not None:
             import shutil
 
