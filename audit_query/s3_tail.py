@@ -85,6 +85,12 @@ class S3Tail:
         `list_seconds`); the explorer's own access objects are left out, as locally (audit_query.tail)."""
         return self._waiting()[0]
 
+    def version(self) -> str:
+        """A text that changes whenever the waiting keys do (an object lands, a run reads some): the
+        explorer keys cached results on it, as on the local data version; "" when nothing waits."""
+        waiting = self.waiting()
+        return hashlib.sha256(repr(waiting).encode("utf-8")).hexdigest()[:16] if waiting else ""
+
     def freshness(self) -> tuple[datetime, int]:
         """(When the raw prefixes were last listed, UTC; records in the objects waiting then): what the
         explorer's "data as of … · N events not yet processed" line says on Athena. Counts lines as the

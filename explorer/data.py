@@ -214,12 +214,18 @@ def client() -> tuple[AuditLogClient, str]:
     """The client for the configured backend, masked for a user without the `pii` role, and a text naming
     both (part of every cache key, so masked and unmasked results are never shared). The key also carries
     the data version and this session's Refresh, so a finished run, a new raw object or a Refresh is never
-    answered from the cache."""
+    answered from the cache. On Athena with the raw bucket set the version is the set of raw objects
+    waiting (a Glue run or a new object changes it); without it only the TTL and Refresh renew results."""
     s = settings()
     key = f"{s.backend}:{s.data_dir}" if s.backend == "duckdb" else s.backend
-    version = data_version()
-    key += f"@{version.key if version is not None else ''}:{st.session_state.get(REFRESH_KEY, 0)}"
     raw = _client(s.backend, str(s.data_dir))
+    version = data_version()
+    if version is not None:
+        vkey = version.key
+    else:
+        tail_version = getattr(raw.backend, "tail_version", None)
+        vkey = (tail_version() if callable(tail_version) else None) or ""
+    key += f"@{vkey}:{st.session_state.get(REFRESH_KEY, 0)}"
     rules = None if current_user().has("pii") else masking_rules()
     if rules is None:
         return raw, key

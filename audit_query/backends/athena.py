@@ -244,6 +244,11 @@ class AthenaBackend:
         explorer's freshness line), None without one (AUDITLOG_RAW_S3_URI unset)."""
         return self._tail.freshness() if self._tail is not None else None
 
+    def tail_version(self) -> str | None:
+        """Changes whenever the raw objects waiting for a Glue run do (audit_query.s3_tail.S3Tail.version);
+        None without a tail."""
+        return self._tail.version() if self._tail is not None else None
+
     def _stored_ids(self, table: Any) -> set[str]:
         """The Ids of tail `table` the Athena table already holds (one narrow query per 500 Ids, on the
         tail's dt partitions and sources only; run once per tail, when the waiting objects change)."""

@@ -57,3 +57,22 @@ def test_on_athena_without_a_raw_bucket_the_caption_says_nothing(
     settings = replace(athena_tail.SETTINGS, raw_s3_uri="")
     with AthenaBackend(settings, session=session(), serve_tail=True) as athena:
         assert _caption_over(athena, monkeypatch) == []
+
+
+def test_on_athena_a_new_raw_object_renews_the_cache_key(
+    stack: athena_tail.Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = stack.data_dir
+    athena_tail._events(folder, "ab", 1)
+    run_etl(folder, athena_tail.DAY)
+    stack.sync()
+    monkeypatch.setenv("AUDITLOG_BACKEND", "athena")
+    with athena_tail._athena(stack) as athena:
+        monkeypatch.setattr(data, "_client", lambda name, folder: AuditLogClient(athena))
+        first = data.client()[1]
+        assert data.client()[1] == first  # nothing new: cached results still answer
+        athena_tail._events(folder, "c", 3)
+        stack.sync()
+        # the grid must show what the caption counts: results cached before the object landed are not reused
+        assert data.client()[1] != first
+        assert _caption_over(athena, monkeypatch) == ["data as of 04:00:00 UTC · 1 event not yet processed"]
