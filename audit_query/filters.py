@@ -7,7 +7,8 @@ form, the export command line and the error labels all loop over `FILTERS`; a ne
 
 Kinds: "exact" (column = value), "set" (column IN values), "contains" (case-insensitive substring: LIKE with
 `%`, `_` and the escape character escaped by audit_query/formatter.py), "flag" (a switch the builder reads,
-e.g. include children). Dates are not rows: they are the partition range every query has (`--from/--to`).
+e.g. include children or the explorer's own access events). Dates are not rows: they are the partition range
+every query has (`--from/--to`); nor is the order (newest or oldest first, `--order`), which is not a filter.
 
 >>> [f.flag for f in FILTERS if f.kind == "contains"]
 ['--actor-contains', '--entity-name-contains']
@@ -17,12 +18,17 @@ e.g. include children). Dates are not rows: they are the partition range every q
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
 Kind = Literal["exact", "set", "contains", "flag"]
 Widget = Literal["multiselect", "text", "list_text", "checkbox"]
+
+#: The source of the explorer's (and the CLI's) own access events (audit_events.access.ACCESS_SOURCE): left
+#: out of a search that names no sources unless the "include_explorer_events" switch asks for it.
+EXPLORER_SOURCE = "auditlog.explorer"
 
 
 class Action(StrEnum):
@@ -102,6 +108,10 @@ FILTERS: tuple[Filter, ...] = (
     Filter("entity_name_contains", "contains", "EntityName", "--entity-name-contains", "enameq",
            "Entity name contains", "entity name contains this text (any case)", "S",
            placeholder="any part of the name"),
+    Filter("include_explorer_events", "flag", None, "--include-explorer-events", "xev",
+           "Include explorer access events",
+           f"also search the explorer's own access events (source {EXPLORER_SOURCE}) when no source is "
+           "chosen; a chosen source is always searched", widget="checkbox"),
 )
 
 
@@ -111,3 +121,13 @@ def by_name(name: str) -> Filter:
         if f.name == name:
             return f
     raise KeyError(f"{name!r} is not a filter; known: {', '.join(f.name for f in FILTERS)}")
+
+
+def default_sources(discovered: Iterable[str], include_explorer_events: bool = False) -> tuple[str, ...]:
+    """The sources a search covers when none are chosen: every discovered one, except the explorer's own
+    access events (EXPLORER_SOURCE) unless `include_explorer_events`; chosen sources are searched as given.
+
+    >>> default_sources(["auditlog.explorer", "shop.orders"]), default_sources(["auditlog.explorer"], True)
+    (('shop.orders',), ('auditlog.explorer',))
+    """
+    return tuple(s for s in discovered if include_explorer_events or s != EXPLORER_SOURCE)

@@ -250,7 +250,7 @@ class MaskedClient(AuditLogClient):
 
     #: Public methods that return no row data, so need no masking; every other public method of
     #: AuditLogClient must be overridden here (tests/audit_query/test_masking.py checks it).
-    UNMASKED = frozenset({"count", "sources", "close", "unreadable_files"})
+    UNMASKED = frozenset({"count", "sources", "default_sources", "close", "unreadable_files"})
 
     def __init__(self, client: AuditLogClient, rules: MaskingRules) -> None:
         super().__init__(client.backend, client.settings)

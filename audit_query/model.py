@@ -38,6 +38,9 @@ from .settings import QuerySettings
 
 SOURCE_PATTERN = re.compile(schema.SOURCE_PATTERN.removesuffix("$") + r"\Z")
 Direction = Literal["next", "prev"]
+Order = Literal["newest", "oldest"]
+#: The orders a view can be read in (`--order`, the Search form): by (Timestamp, Id), either way.
+ORDERS: tuple[Order, ...] = ("newest", "oldest")
 
 
 def check_text(value: object, field_name: str, max_length: int) -> str:
@@ -161,6 +164,8 @@ class AuditLogQuery:
 
     Construction normalises types (lists to tuples, strings to enums, ISO strings to dates); `validate()`
     checks every limit against `QuerySettings`. Both raise QueryValidationError naming field and rule.
+    `order` says which rows come first: "newest" (the default) or "oldest"; "next" pages follow that order.
+    `include_explorer_events` only matters where sources are defaulted (`filters.default_sources`).
     """
 
     date_from: date
@@ -176,8 +181,10 @@ class AuditLogQuery:
     channel_codes: tuple[str, ...] = ()
     actor_contains: str | None = None
     entity_name_contains: str | None = None
+    include_explorer_events: bool = False
     time_from: datetime | None = None
     time_to: datetime | None = None
+    order: Order = "newest"
     limit: int = 100
     cursor: str | None = None
     direction: Direction = "next"
@@ -201,8 +208,11 @@ class AuditLogQuery:
                 put(self, f.name, _as_enum(values, f.choices, f.name))
             else:
                 put(self, f.name, tuple(dict.fromkeys(values)))
-        if not isinstance(self.include_children, bool):
-            raise QueryValidationError("include_children", "type", "expected true or false")
+        for f in _filters.FILTERS:
+            if f.kind == "flag" and not isinstance(getattr(self, f.name), bool):
+                raise QueryValidationError(f.name, "type", "expected true or false")
+        if self.order not in ORDERS:
+            raise QueryValidationError("order", "enum", f"{self.order!r} is not one of: {', '.join(ORDERS)}")
         if self.direction not in ("next", "prev"):
             raise QueryValidationError("direction", "enum", f"{self.direction!r} is not one of: next, prev")
         if isinstance(self.limit, bool) or not isinstance(self.limit, int):
@@ -274,7 +284,8 @@ class AuditLogQuery:
         return self
 
     def filters(self) -> dict[str, Any]:
-        """The filters as plain JSON data: everything except limit, cursor and direction.
+        """The filters as plain JSON data: everything except limit, cursor and direction (the order is in:
+        a cursor is bound to it).
 
         >>> AuditLogQuery("2026-11-26", "2026-11-26", ("b", "a")).filters()["sources"]
         ['a', 'b']
@@ -297,19 +308,21 @@ class AuditLogQuery:
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:32]
 
     def next_query(self, page: Page) -> AuditLogQuery | None:
-        """The query for the page after `page` (older rows), or None on the last page."""
+        """The query for the page after `page` (older rows, or newer ones in oldest-first order), or None on
+        the last page."""
         if page.next_cursor is None:
             return None
         return replace(self, cursor=page.next_cursor, direction="next")
 
     def prev_query(self, page: Page) -> AuditLogQuery | None:
-        """The query for the page before `page` (newer rows), or None on the first page."""
+        """The query for the page before `page` (newer rows, or older in oldest-first order), or None on the
+        first page."""
         if page.prev_cursor is None:
             return None
         return replace(self, cursor=page.prev_cursor, direction="prev")
 
     def first_query(self) -> AuditLogQuery:
-        """The same filters, back to the first (newest) page."""
+        """The same filters and order, back to the first page."""
         return replace(self, cursor=None, direction="next")
 
 
@@ -422,7 +435,8 @@ class Count(int):
 
 @dataclass(frozen=True)
 class Page:
-    """One page of rows, newest first. `next_cursor` leads to older rows, `prev_cursor` to newer rows.
+    """One page of rows in the query's order (newest first unless `order="oldest"`). `next_cursor` leads
+    to the rows after the page in that order (older ones, newest first), `prev_cursor` to those before it.
 
     `has_more` is true when more rows exist in the direction the page was fetched. `unreadable` names the
     stored files the page's query had to leave out (their rows are missing from it).

@@ -5,8 +5,9 @@ reference comes from the backend. Rules (DESIGN §4-§5):
 - `dt` is compared as a string ('YYYY-MM-DD' literals, BETWEEN): Athena's date projection and DuckDB's
   hive partitions (read as VARCHAR) both prune partitions on it.
 - `source` is always a literal equality or IN list: Athena's injected projection requires it.
-- Keyset pagination on (Timestamp DESC, Id DESC): "next" reads rows after the cursor, "prev" reverses
-  the comparison and the order (the client flips the rows back); `limit + 1` rows say whether there is more.
+- Keyset pagination on (Timestamp, Id), DESC for newest first (the default) or ASC for oldest first: "next"
+  reads rows after the cursor in that order, "prev" reverses the comparison and the order (the client flips
+  the rows back); `limit + 1` rows say whether there is more.
 - An entity with its children is a UNION ALL of `EntityId = x` and `EntityParentId = x AND EntityId <> x`:
   each branch is a plain conjunction, so DuckDB pushes the equality into the Parquet scan as a table filter
   (row-group min/max pruning) and Athena into its reader, where `EntityId = x OR EntityParentId = x` stays
@@ -77,14 +78,16 @@ def _conditions(query: AuditLogQuery, dialect: str) -> list[str]:
     return conds
 
 
-def keyset_condition(position: Keyset, dialect: str) -> str:
-    r"""Rows strictly after `position` in the direction it reads: older for "next", newer for "prev".
+def keyset_condition(position: Keyset, dialect: str, order: str = "newest") -> str:
+    r"""Rows strictly after `position` in the direction it reads: in newest-first `order` older rows for
+    "next" and newer for "prev"; in oldest-first order the other way round.
 
     >>> print(keyset_condition(Keyset(0, "a:0", "next"), "duckdb").replace(" OR ", "\n OR "))
     ("Timestamp" < TIMESTAMP '1970-01-01 00:00:00.000'
      OR ("Timestamp" = TIMESTAMP '1970-01-01 00:00:00.000' AND "Id" < 'a:0'))
     """
-    op = "<" if position.direction == "next" else ">"
+    ascending = (order == "oldest") != (position.direction == "prev")
+    op = ">" if ascending else "<"
     ts = literal(position.timestamp(), dialect)
     t, i = identifier("Timestamp"), identifier("Id")
     return f"({t} {op} {ts} OR ({t} = {ts} AND {i} {op} {literal(position.id, dialect)}))"
@@ -125,7 +128,8 @@ def build_page_sql(
 ) -> str:
     """One page of rows: filters, the keyset condition when `position` is given, `limit + 1` rows.
 
-    Rows come newest first, except for a "prev" position where they come oldest first (flip them).
+    Rows come in `query.order` (newest first by default), except for a "prev" position where they come the
+    other way round (flip them).
     Two phases in one statement: `k` takes the page's keys with a Top-N over four narrow columns, then
     the full rows of just those keys are joined in. DuckDB pushes the join's key range into the second
     scan, so whole rows are read only where the page lies (bench/RESULTS.md: the first page at 365 days
@@ -133,8 +137,9 @@ def build_page_sql(
     Both parts carry every filter, so Athena's injected `source` projection sees its literals in each.
     """
     _check_dialect(dialect)
-    extra = [keyset_condition(position, dialect)] if position is not None else []
-    order = "ASC" if position is not None and position.direction == "prev" else "DESC"
+    extra = [keyset_condition(position, dialect, query.order)] if position is not None else []
+    backwards = position is not None and position.direction == "prev"
+    order = "ASC" if (query.order == "oldest") != backwards else "DESC"
     t, i = identifier("Timestamp"), identifier("Id")
     n = literal(query.limit + 1, dialect)
     keys = _source(query, dialect, table_ref, ", ".join(identifier(c) for c in _PAGE_KEY), extra)
