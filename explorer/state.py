@@ -157,7 +157,7 @@ class SearchFilters:
     actor_contains: str | None = None
     entity_name_contains: str | None = None
     include_explorer_events: bool = False
-    order: str = ORDERS[0]
+    order: str | None = None  # None: newest first (the default), so views that list set values skip it
     cursor: str | None = None
     direction: str = "next"
     selected: str | None = None
@@ -199,10 +199,11 @@ class SearchFilters:
         if direction not in ("next", "prev"):
             problems.append(f"dir: {direction!r} is not next or prev; using next")
             direction = "next"
-        order = _one(params, k["order"]) or ORDERS[0]
-        if order not in ORDERS:
-            problems.append(f"order: {order!r} is not one of {', '.join(ORDERS)}; using {ORDERS[0]}")
-            order = ORDERS[0]
+        order = _one(params, k["order"])
+        if order not in (None, *ORDERS[1:]):
+            if order != ORDERS[0]:
+                problems.append(f"order: {order!r} is not one of {', '.join(ORDERS)}; using {ORDERS[0]}")
+            order = None
         values: dict[str, Any] = {}
         for f in filters.FILTERS:
             if f.kind == "set":
@@ -232,7 +233,7 @@ class SearchFilters:
             if f.name == "problems":
                 continue
             value = getattr(self, f.name)
-            if (f.name, value) in (("range", DEFAULT_RANGE), ("direction", "next"), ("order", ORDERS[0])):
+            if (f.name, value) in (("range", DEFAULT_RANGE), ("direction", "next")):
                 continue
             if f.name in ("date_from", "date_to") and self.range != "custom":
                 continue
@@ -304,7 +305,7 @@ class SearchFilters:
             limit=limit,
             cursor=self.cursor,
             direction=cast("Direction", self.direction),  # AuditLogQuery refuses anything but next/prev
-            order=cast("Order", self.order),  # and anything but newest/oldest
+            order=cast("Order", self.order or ORDERS[0]),  # and anything but newest/oldest
             **values,  # AuditLogQuery turns action and actor type names into enums
         )
 

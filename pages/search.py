@@ -56,7 +56,7 @@ def widget_values(f: SearchFilters, sources: list[str], types: list[str]) -> dic
     t_from, t_to = f.times()
     out[keys["time_from"]] = t_from.strftime("%H:%M:%S") if t_from else ""
     out[keys["time_to"]] = t_to.strftime("%H:%M:%S") if t_to else ""
-    out[keys["order"]] = f.order
+    out[keys["order"]] = f.order or ORDERS[0]
     for flt in filters.FILTERS:
         value = getattr(f, flt.name)
         if flt.widget == "multiselect":
@@ -109,7 +109,7 @@ def from_widgets() -> SearchFilters:
         range=rng,
         date_from=at_time(ss[keys["date_from"]], ss.get(keys["time_from"])) if rng == "custom" else None,
         date_to=at_time(ss[keys["date_to"]], ss.get(keys["time_to"])) if rng == "custom" else None,
-        order=ss.get(keys["order"]) or ORDERS[0],
+        order=None if ss.get(keys["order"]) in (None, ORDERS[0]) else ss[keys["order"]],
         **values,  # type: ignore[arg-type]  # one value per filter-table row, typed by its widget
     )
 
