@@ -326,6 +326,19 @@ class AuditLogQuery:
         return replace(self, cursor=None, direction="next")
 
 
+FieldChange = tuple[str, str | None, str | None]
+"""One entry of the Changes column: (Field, Before JSON text, After JSON text)."""
+
+
+def _field_changes(value: Any) -> tuple[FieldChange, ...] | None:
+    """The Changes column as an engine returns it (a list of {Field, Before, After}) as hashable tuples."""
+    if value is None:
+        return None
+    return tuple(
+        (c["Field"], c["Before"], c["After"]) if isinstance(c, Mapping) else (c[0], c[1], c[2]) for c in value
+    )
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     """One row of the audit table: one field per schema column (same names), then the partitions.
@@ -351,6 +364,8 @@ class AuditRecord:
     Before: str | None
     After: str | None
     CorrelationId: str | None
+    Changes: tuple[FieldChange, ...] | None = field(default=None, kw_only=True)
+    """(Field, Before, After) per changed field (etl.rules.changes); None in files older than the column."""
     dt: str
     source: str
 
@@ -366,6 +381,7 @@ class AuditRecord:
         values["Timestamp"] = ts
         if isinstance(values["dt"], date):
             values["dt"] = values["dt"].isoformat()
+        values["Changes"] = _field_changes(values["Changes"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
