@@ -92,7 +92,7 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
         help="instead of --from/--to: the last 15 minutes, hour, 24 hours, 7 days or 30 days up to now",
     )
     for f in _filters.FILTERS:  # one flag per row of the filter table
-        if f.kind == "set":
+        if f.many:
             g.add_argument(f.flag, dest=f.name, action="append", metavar=f.metavar, help=f.help)
         elif f.kind == "flag":
             g.add_argument(f.flag, dest=f.name, action="store_true", help=f.help)
@@ -117,7 +117,7 @@ def query_from_args(
     values: dict[str, Any] = {}
     for f in _filters.FILTERS:
         value = getattr(args, f.name)
-        values[f.name] = tuple(value or ()) if f.kind == "set" else value
+        values[f.name] = tuple(value or ()) if f.many else value
     values["sources"] = values["sources"] or tuple(discovered)
     order = getattr(args, "order", None) or ORDERS[0]
     return AuditLogQuery(**when_from_args(args), limit=limit, order=order, **values)

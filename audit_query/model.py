@@ -181,6 +181,9 @@ class AuditLogQuery:
     channel_codes: tuple[str, ...] = ()
     actor_contains: str | None = None
     entity_name_contains: str | None = None
+    changed_fields: tuple[str, ...] = ()
+    changed_from: str | None = None
+    changed_to: str | None = None
     include_explorer_events: bool = False
     time_from: datetime | None = None
     time_to: datetime | None = None
@@ -201,7 +204,7 @@ class AuditLogQuery:
                     raise QueryValidationError(name, "type", "expected a date-time (YYYY-MM-DDTHH:MM:SS)")
                 put(self, name, when)
         for f in _filters.FILTERS:
-            if f.kind != "set":
+            if not f.many:
                 continue
             values = _as_tuple(getattr(self, f.name), f.name)
             if f.choices is not None:
@@ -255,7 +258,7 @@ class AuditLogQuery:
             raise QueryValidationError("sources", "required", "at least one source")
         for f in _filters.FILTERS:
             value = getattr(self, f.name)
-            if f.kind == "set":
+            if f.many:
                 if len(value) > s.max_filter_values:
                     raise QueryValidationError(
                         f.name, "max_values", f"{len(value)} values; at most {s.max_filter_values} allowed"
@@ -263,8 +266,17 @@ class AuditLogQuery:
                 if f.choices is None:
                     for v in value:
                         check_text(v, f.name, s.max_string_length)
-            elif f.kind in ("exact", "contains") and value is not None:
+            elif f.kind in ("exact", "contains", "changed") and value is not None:
                 check_text(value, f.name, s.max_string_length)
+        for name in ("changed_from", "changed_to"):
+            if getattr(self, name) is not None and not self.changed_fields:
+                raise QueryValidationError(
+                    name,
+                    "requires_changed_field",
+                    f"say which field changed: give {_filters.CHANGED_FIELD_FLAG} F "
+                    f"(\"{_filters.by_name('changed_fields').label}\" on the Search form) with "
+                    f"{_filters.by_name(name).flag}",
+                )
         for src in self.sources:
             if not SOURCE_PATTERN.match(src):
                 raise QueryValidationError(

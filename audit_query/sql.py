@@ -31,7 +31,7 @@ from etl import schema
 
 from . import filters as _filters
 from .cursor import Keyset
-from .formatter import _check_dialect, contains_pattern, identifier, literal
+from .formatter import _check_dialect, contains_pattern, identifier, json_value_in, literal
 from .model import GROUP_BY_COLUMNS, AuditLogQuery
 
 _ALIAS = "u"
@@ -73,9 +73,51 @@ def _conditions(query: AuditLogQuery, dialect: str) -> list[str]:
             conds.append(f"{identifier(f.column)} = {literal(value, dialect)}")
         elif f.kind == "contains":
             conds.append(f"lower({identifier(f.column)}) {contains_pattern(value, dialect)}")
+        elif f.kind == "changed":  # the field rows and their from/to values make one condition
+            if f.many:
+                conds.append(changed_condition(query, dialect))
         else:  # a new kind must say how it becomes SQL here
             raise ValueError(f"filter {f.name!r}: no SQL for kind {f.kind!r}")
     return conds
+
+
+#: A Changes entry's parts as each engine names them: DuckDB keeps the Parquet (Arrow) names, Athena's Hive
+#: struct lower-cases them (etl.schema CHANGE_TYPE and the Athena DDL).
+_CHANGE_PARTS = {
+    "duckdb": {"Field": '"Field"', "Before": '"Before"', "After": '"After"'},
+    "athena": {"Field": '"field"', "Before": '"before"', "After": '"after"'},
+}
+_ENTRY = "chg"  # the lambda's parameter: one Changes entry
+
+
+def changed_condition(query: AuditLogQuery, dialect: str) -> str:
+    r"""True for a row with one Changes entry whose Field is one of `query.changed_fields` and, when given,
+    whose Before matches `changed_from` and After `changed_to` (typed as read: formatter.typed_json_texts).
+    A row of a file older than the column (Changes NULL) never matches.
+
+    >>> from audit_query.model import AuditLogQuery
+    >>> q = AuditLogQuery("2026-11-26", "2026-11-26", ("a",), changed_fields=("status",), changed_to="5")
+    >>> print(changed_condition(q, "athena"))
+    any_match("Changes", chg -> chg."field" = 'status' AND chg."after" IN ('5', '"5"'))
+    >>> print(changed_condition(q, "duckdb"))
+    len(list_filter("Changes", lambda chg: chg."Field" = 'status' AND chg."After" IN ('5', '"5"'))) > 0
+    """
+    _check_dialect(dialect)
+    part = {name: f"{_ENTRY}.{quoted}" for name, quoted in _CHANGE_PARTS[dialect].items()}
+    names = sorted(query.changed_fields)
+    if len(names) == 1:
+        conds = [f"{part['Field']} = {literal(names[0], dialect)}"]
+    else:
+        conds = [f"{part['Field']} IN ({', '.join(literal(n, dialect) for n in names)})"]
+    if query.changed_from is not None:
+        conds.append(f"{part['Before']} {json_value_in(query.changed_from, dialect)}")
+    if query.changed_to is not None:
+        conds.append(f"{part['After']} {json_value_in(query.changed_to, dialect)}")
+    body = " AND ".join(conds)
+    column = identifier("Changes")
+    if dialect == "duckdb":
+        return f"len(list_filter({column}, lambda {_ENTRY}: {body})) > 0"
+    return f"any_match({column}, {_ENTRY} -> {body})"
 
 
 def keyset_condition(position: Keyset, dialect: str, order: str = "newest") -> str:

@@ -156,6 +156,9 @@ class SearchFilters:
     channel_codes: tuple[str, ...] = ()
     actor_contains: str | None = None
     entity_name_contains: str | None = None
+    changed_fields: tuple[str, ...] = ()
+    changed_from: str | None = None
+    changed_to: str | None = None
     include_explorer_events: bool = False
     order: str | None = None  # None: newest first (the default), so views that list set values skip it
     cursor: str | None = None
@@ -206,7 +209,7 @@ class SearchFilters:
             order = None
         values: dict[str, Any] = {}
         for f in filters.FILTERS:
-            if f.kind == "set":
+            if f.many:
                 values[f.name] = _many(params, f.url_key, comma=f.widget == "list_text")
             elif f.kind == "flag":
                 values[f.name] = _flag(params, f.url_key)

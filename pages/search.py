@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from audit_query import AuditLogQuery, Page, QueryValidationError, filters
+from audit_query import AuditLogQuery, AuditRecord, Page, QueryValidationError, filters
 from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, Format, export_command
 from audit_query.export_manifest import SUFFIX
 from audit_query.model import ORDERS
@@ -22,12 +22,19 @@ from explorer.widgets import change_header, diff_view, entity_links, escape_md
 VIEW = "search"
 FORMATS: dict[Format, str] = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
 ORDER_LABELS = {"newest": "Newest first", "oldest": "Oldest first"}
+CHANGED_COLUMN = "Changed fields"
 _LEGACY_KEYS = {
     "sources": "s_sources",
     "entity_types": "s_etypes",
     "actions": "s_actions",
     "actor_types": "s_atypes",
 }
+
+
+def changed_fields(record: AuditRecord) -> str:
+    """The grid's "Changed fields" cell: the names of the record's changed fields, comma-separated (empty
+    for a file written before the Changes column)."""
+    return ", ".join(field for field, _, _ in record.Changes or ())
 
 
 def widget_keys() -> dict[str, str]:
@@ -345,6 +352,8 @@ def main() -> None:
     )
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
     grid = records_frame(page.rows)
+    at = list(grid.columns).index("Action") + 1
+    grid.insert(at, CHANGED_COLUMN, [changed_fields(r) for r in page.rows])
     pending = data.pending_ids()
     waiting = sum(r.Id in pending for r in page.rows)
     if waiting:  # issue 12: rows served from raw objects no run has read

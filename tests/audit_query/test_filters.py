@@ -92,6 +92,9 @@ def test_every_filter_survives_cli_export_line_and_url_round_trips() -> None:
         channel_codes=("web", "ios"),
         actor_contains="ALICE%",
         entity_name_contains="_x",
+        changed_fields=("status", "-a.b"),
+        changed_from="-1",
+        changed_to="it's \"x\"",
         include_explorer_events=True,
         order="oldest",
     )
