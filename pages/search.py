@@ -161,10 +161,14 @@ def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
         c2.text_input("From time (UTC)", key=W["time_from"], placeholder="HH:MM:SS", help="optional")
         c3.text_input("To time (UTC)", key=W["time_to"], placeholder="HH:MM:SS", help="optional; inclusive")
         keys = widget_keys()
-        rows = [flt for flt in filters.FILTERS if flt.name != "sources"]
+        # The changed-field rows (field, from, to) share the last line, the explorer switch in its wide
+        # column; the other rows fill lines of four in table order.
+        last = [f for f in filters.FILTERS if f.kind == "changed" or f.name == "include_explorer_events"]
+        rows = [f for f in filters.FILTERS if f.name != "sources" and f not in last]
         draw(filters.by_name("sources"), c4, keys, sources, types)
-        for i in range(0, len(rows), 4):
-            for flt, col in zip(rows[i : i + 4], st.columns([1.2, 1, 1, 2.4]), strict=False):
+        lines = [rows[i : i + 4] for i in range(0, len(rows), 4)]
+        for line in [*lines, *(last[i : i + 4] for i in range(0, len(last), 4))]:
+            for flt, col in zip(line, st.columns([1.2, 1, 1, 2.4]), strict=False):
                 draw(flt, col, keys, sources, types)
         return st.form_submit_button("Search", type="primary", icon=":material/search:")
 
