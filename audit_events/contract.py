@@ -41,6 +41,12 @@ TIME_RANGE_MESSAGE = (
 )
 """The time rule the ETL applies (an event outside it is quarantined as invalid_time), refused at ingest."""
 
+TIME_FORMAT_MESSAGE = (
+    "must be YYYY-MM-DDTHH:MM:SS[.fraction] followed by 'Z' or +HH:MM/-HH:MM, with an upper-case 'T' and 'Z' "
+    "(the only form the ETL reads), e.g. 2026-11-27T10:15:00.123Z"
+)
+"""The time format rule in words: the schema's pattern is etl.rules' TIME_PATTERN with calendar ranges."""
+
 ACTIONS: tuple[str, ...] = ("Create", "Update", "Delete", "Read", "Export")
 ACTOR_TYPES: dict[str, int] = {"Service": 0, "User": 1, "Client": 2}
 ENTRY_KEYS: tuple[str, ...] = ("Source", "DetailType", "Detail")
@@ -141,6 +147,8 @@ def _violations(error: ValidationError) -> list[ContractViolation]:
         message = "must not be empty" if expected == 1 else f"must be at least {expected} characters long"
     elif rule == "maxLength":
         message = f"must be at most {expected} characters long"
+    elif rule == "pattern" and path == "time":
+        message = f"{TIME_FORMAT_MESSAGE}; got {_short(instance)}"
     elif rule == "pattern":
         message = f"must match {expected}; got {_short(instance)}"
     else:
@@ -163,7 +171,7 @@ def validate_event(envelope: object) -> list[ContractViolation]:
     wrong_type = {v.path for v in found if v.rule == "type"}
     time = envelope.get("time") if isinstance(envelope, Mapping) else None
     if isinstance(time, str) and not any(v.path == "time" for v in found):
-        if rules.time_out_of_range(time.replace("z", "Z")):
+        if rules.time_out_of_range(time):
             found.add(ContractViolation("time", "range", TIME_RANGE_MESSAGE + f"; got {_short(time)}"))
     kept = (v for v in found if v.rule == "type" or v.path not in wrong_type)
     return sorted(kept, key=lambda v: (v.path, v.rule, v.message))

@@ -58,8 +58,8 @@ class S3Tail:
         self._now = now
         self._lock = threading.Lock()
         self._inputs: dict[str, frozenset[str]] = {}  # manifest key -> raw keys it read (never rewritten)
-        self._listed: tuple[float, Waiting] | None = None
-        self._state: tuple[Waiting, str | None, frozenset[str]] | None = None
+        self._listed: tuple[float, Waiting, datetime] | None = None  # (clock, keys, UTC time listed)
+        self._state: tuple[Waiting, str | None, frozenset[str], frozenset[str]] | None = None
         self._dir = tempfile.mkdtemp(prefix="auditlog-s3-tail-")
 
     def _covered(self, day: date, manifests: list[str]) -> frozenset[str]:
@@ -83,11 +83,30 @@ class S3Tail:
     def waiting(self) -> Waiting:
         """Yesterday's and today's raw keys that no finished run has read (listed at most every
         `list_seconds`); the explorer's own access objects are left out, as locally (audit_query.tail)."""
+        return self._waiting()[0]
+
+    def version(self) -> str:
+        """A text that changes whenever the waiting keys do (an object lands, a run reads some): the
+        explorer keys cached results on it, as on the local data version; "" when nothing waits."""
+        waiting = self.waiting()
+        return hashlib.sha256(repr(waiting).encode("utf-8")).hexdigest()[:16] if waiting else ""
+
+    def freshness(self) -> tuple[datetime, int]:
+        """(When the raw prefixes were last listed, UTC; records in the objects waiting then): what the
+        explorer's "data as of … · N events not yet processed" line says on Athena. Counts lines as the
+        local caption does (audit_query.tail.count_records), of the objects `state` downloads anyway."""
+        from . import tail
+
+        waiting, listed_at = self._waiting()
+        return listed_at, tail.count_records(self._download(k) for _, keys in waiting for k in keys)
+
+    def _waiting(self) -> tuple[Waiting, datetime]:
         started = self._clock()
         with self._lock:
             if self._listed is not None and started - self._listed[0] < self._list_seconds:
-                return self._listed[1]
-        today = self._now().astimezone(UTC).date()
+                return self._listed[1], self._listed[2]
+        listed_at = self._now().astimezone(UTC)
+        today = listed_at.date()
         manifests = [k for k, _ in self.data.list(MANIFESTS_PREFIX)]
         own = f"{ACCESS_STREAM}-"
         found: list[tuple[date, tuple[str, ...]]] = []
@@ -103,8 +122,8 @@ class S3Tail:
                 found.append((day, keys))
         waiting = tuple(found)
         with self._lock:
-            self._listed = (started, waiting)
-        return waiting
+            self._listed = (started, waiting, listed_at)
+        return waiting, listed_at
 
     def _download(self, key: str) -> Path:
         path = Path(self._dir, "data", key)
@@ -121,18 +140,33 @@ class S3Tail:
         """(Parquet file of the current tail, its Ids), rebuilt when the waiting keys change; (None, {})
         when nothing waits. `stored(table)` names the tail's Ids already stored (a re-delivery of a stored
         event, or a run between its swap and its manifest): those rows are left out, never served twice."""
-        from . import tail
-
         waiting = self.waiting()
         with self._lock:
             cached = self._state
         if cached is not None and cached[0] == waiting:
             return cached[1], cached[2]
+        path, ids, _ = self._build(waiting, stored)
+        return path, ids
+
+    def sources(self, stored: Callable[[pa.Table], set[str]] = lambda table: set()) -> frozenset[str]:
+        """The sources of the current tail's rows (`stored` as for `state`); empty when nothing waits."""
+        self.state(stored)
+        with self._lock:
+            cached = self._state
+        return cached[3] if cached is not None else frozenset()
+
+    def _build(
+        self, waiting: Waiting, stored: Callable[[pa.Table], set[str]]
+    ) -> tuple[str | None, frozenset[str], frozenset[str]]:
+        """(Parquet file, Ids, sources) of the tail of `waiting`, remembered as the current state."""
+        from . import tail
+
         root = Path(self._dir, "data")
         tables = [tail.tail_table(root, day, [self._download(k) for k in keys]) for day, keys in waiting]
         rows = [t for t in tables if t.num_rows]
         path: str | None = None
         ids: frozenset[str] = frozenset()
+        sources: frozenset[str] = frozenset()
         table = pa.concat_tables(rows) if rows else None
         if table is not None and table.num_rows:
             already = stored(table)
@@ -144,13 +178,14 @@ class S3Tail:
             path = os.path.join(self._dir, f"tail-{digest}.parquet")
             pq.write_table(table, path)
             ids = frozenset(table.column("Id").to_pylist())
+            sources = frozenset(table.column("source").to_pylist())
         keep = {k for _, keys in waiting for k in keys}
         for old in root.glob("raw/**/*.gz"):  # objects a run has read since: their rows are stored now
             if old.relative_to(root).as_posix() not in keep:
                 old.unlink(missing_ok=True)
         with self._lock:
-            self._state = (waiting, path, ids)
-        return path, ids
+            self._state = (waiting, path, ids, sources)
+        return path, ids, sources
 
     def close(self) -> None:
         """Remove the downloaded objects and the tail's files."""

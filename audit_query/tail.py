@@ -14,6 +14,7 @@ import hashlib
 import os
 import threading
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -46,7 +47,13 @@ class DataVersion:
     @property
     def waiting_events(self) -> int:
         """Records in the waiting objects (non-blank lines; malformed ones included: the run decides)."""
-        return sum(_records(p) for p in self.waiting_objects)
+        return count_records(self.waiting_objects)
+
+
+def count_records(paths: Iterable[Path]) -> int:
+    """Records in the raw objects `paths` (non-blank lines, remembered per file), as the freshness caption
+    counts events not yet processed, locally and on Athena (audit_query.s3_tail)."""
+    return sum(_records(p) for p in paths)
 
 
 def _records(path: Path) -> int:

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from enum import Enum
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -92,8 +92,14 @@ def settings() -> ExplorerSettings:
 @st.cache_resource(show_spinner=False)
 def _client(backend: str, data_dir: str) -> AuditLogClient:
     # The explorer serves the not-yet-processed tail beside the stored rows (issue 12): locally, and on
-    # Athena when AUDITLOG_RAW_S3_URI names the raw bucket.
-    return AuditLogClient(backend_from_env(data_dir=data_dir, serve_tail=True), QuerySettings.from_env())
+    # Athena when AUDITLOG_RAW_S3_URI names the raw bucket. Locally the backend takes the data version this
+    # page view read (_version_of), so the raw folders are listed once per view, not once more per query.
+    extra: dict[str, Any] = {}
+    if backend == "duckdb":
+        extra["data_version"] = lambda: _version_of(data_dir)
+    return AuditLogClient(
+        backend_from_env(data_dir=data_dir, serve_tail=True, **extra), QuerySettings.from_env()
+    )
 
 
 @st.cache_resource(show_spinner=False)
@@ -125,20 +131,25 @@ def data_version() -> DataVersion | None:
     """The local data's version (the last finished run and the raw objects waiting, audit_query.tail);
     None on a backend without a local data folder (there only the TTL and Refresh renew results).
 
-    Read once per script run (it lists the raw folders: ~20 ms) and reused by every query of that run, so
-    a page's reads agree on one version; the next run (any click or page view) reads it afresh."""
+    Read once per script run (it lists the raw folders: ~20 ms) and reused by every query of that run (the
+    DuckDB backend's tail asks the same per-run version, _client), so a page's reads agree on one version
+    and one view lists the raw folders once; the next run (any click or page view) reads it afresh."""
     s = settings()
     if s.backend != "duckdb":
         return None
+    return _version_of(str(s.data_dir))
+
+
+def _version_of(folder: str) -> DataVersion:
+    """The data version of `folder`, read once per script run (outside one: read afresh each call)."""
     ctx = get_script_run_ctx()
     run = getattr(ctx, "parallel_coordinator", None)  # a new object at the start of every script run
     if run is None:
-        return tail.data_version(s.data_dir)
-    folder = str(s.data_dir)
+        return tail.data_version(folder)
     seen = _run_versions.get(run)
     if seen is not None and seen[0] == folder:
         return seen[1]
-    version = tail.data_version(s.data_dir)
+    version = tail.data_version(folder)
     _run_versions[run] = (folder, version)
     return version
 
@@ -151,13 +162,22 @@ def refresh_button(where: Any = None) -> None:
 
 
 def freshness_caption(where: Any = None) -> None:
-    """'data as of HH:MM:SS UTC · N events not yet processed' for the local data folder; nothing on AWS."""
-    version = data_version()
-    if version is None:
-        return
+    """'data as of HH:MM:SS UTC · N events not yet processed': locally as of the last finished run; on
+    Athena with the raw bucket set (the tail served) as of the tail's listing of the raw objects; nothing on
+    Athena without it (only the Glue run's table is read then)."""
     target = where if where is not None else st
-    as_of = f"{version.as_of:%H:%M:%S} UTC" if version.as_of is not None else "no finished run yet"
-    waiting = version.waiting_events
+    version = data_version()
+    if version is not None:
+        as_of = f"{version.as_of:%H:%M:%S} UTC" if version.as_of is not None else "no finished run yet"
+        waiting = version.waiting_events
+    else:
+        s = settings()
+        fresh = getattr(_client(s.backend, str(s.data_dir)).backend, "tail_freshness", None)
+        found = guarded(fresh, target) if callable(fresh) else None
+        if found is None:
+            return
+        listed_at, waiting = found
+        as_of = f"{listed_at:%H:%M:%S} UTC"
     target.caption(f"data as of {as_of} · {waiting:,} event{'' if waiting == 1 else 's'} not yet processed")
 
 
@@ -194,12 +214,18 @@ def client() -> tuple[AuditLogClient, str]:
     """The client for the configured backend, masked for a user without the `pii` role, and a text naming
     both (part of every cache key, so masked and unmasked results are never shared). The key also carries
     the data version and this session's Refresh, so a finished run, a new raw object or a Refresh is never
-    answered from the cache."""
+    answered from the cache. On Athena with the raw bucket set the version is the set of raw objects
+    waiting (a Glue run or a new object changes it); without it only the TTL and Refresh renew results."""
     s = settings()
     key = f"{s.backend}:{s.data_dir}" if s.backend == "duckdb" else s.backend
-    version = data_version()
-    key += f"@{version.key if version is not None else ''}:{st.session_state.get(REFRESH_KEY, 0)}"
     raw = _client(s.backend, str(s.data_dir))
+    version = data_version()
+    if version is not None:
+        vkey = version.key
+    else:
+        tail_version = getattr(raw.backend, "tail_version", None)
+        vkey = (tail_version() if callable(tail_version) else None) or ""
+    key += f"@{vkey}:{st.session_state.get(REFRESH_KEY, 0)}"
     rules = None if current_user().has("pii") else masking_rules()
     if rules is None:
         return raw, key
@@ -361,29 +387,38 @@ def unreadable_files() -> list[UnreadableFile]:
     ]
 
 
+class ExportedFile(NamedTuple):
+    """An export made for a download: the file, its row count and how many of its rows came from raw
+    objects no run had read yet (marked NotYetProcessed; the signed manifest records the number)."""
+
+    data: bytes
+    rows: int
+    not_yet_processed: int
+
+
 class _FileCache:
     """The last few export files, each kept for the cache TTL. st.cache_data cannot hold them: the export
     draws its progress bar while it runs, and a cached function may not touch elements made outside it."""
 
     def __init__(self, size: int = 2) -> None:
-        self._items: OrderedDict[tuple[str, ...], tuple[float, bytes, int]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, ...], tuple[float, ExportedFile]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, ...]) -> tuple[bytes, int] | None:
-        """The file and its row count stored under `key` within the TTL, else None."""
+    def get(self, key: tuple[str, ...]) -> ExportedFile | None:
+        """The export stored under `key` within the TTL, else None."""
         with self._lock:
             item = self._items.get(key)
             if item is None or time.monotonic() - item[0] > settings().cache_ttl_seconds:
                 self._items.pop(key, None)
                 return None
             self._items.move_to_end(key)
-            return item[1], item[2]
+            return item[1]
 
-    def put(self, key: tuple[str, ...], blob: bytes, rows: int) -> None:
-        """Keep `blob` under `key`, dropping the oldest file beyond the size."""
+    def put(self, key: tuple[str, ...], exported: ExportedFile) -> None:
+        """Keep `exported` under `key`, dropping the oldest file beyond the size."""
         with self._lock:
-            self._items[key] = (time.monotonic(), blob, rows)
+            self._items[key] = (time.monotonic(), exported)
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
@@ -397,10 +432,10 @@ class _FileCache:
 _files = _FileCache()
 
 
-def export_file(q: AuditLogQuery, fmt: Format, progress: Progress | None = None) -> tuple[bytes, int]:
-    """Every row of `q`'s view as one file of `fmt` and its row count, like every other read: checked
-    against the user's scope and cached per (view, format, scope). Raises ExportTooLarge (the CLI line in
-    its message) when the view has more than AUDITLOG_EXPORT_MAX_ROWS rows."""
+def export_file(q: AuditLogQuery, fmt: Format, progress: Progress | None = None) -> ExportedFile:
+    """Every row of `q`'s view as one file of `fmt`, its row count and its not-yet-processed rows, like
+    every other read: checked against the user's scope and cached per (view, format, scope). Raises
+    ExportTooLarge (the CLI line in its message) when the view has more than AUDITLOG_EXPORT_MAX_ROWS rows."""
     c, ckey = client()
     qkey = query_key(_scoped(q.first_query()))
     cap = settings().export_max_rows
@@ -410,8 +445,9 @@ def export_file(q: AuditLogQuery, fmt: Format, progress: Progress | None = None)
         return hit
     buffer = io.BytesIO()
     result = export(c, query_from_key(qkey), fmt, buffer, max_rows=cap, progress=progress)
-    _files.put(key, buffer.getvalue(), result.rows)
-    return buffer.getvalue(), result.rows
+    exported = ExportedFile(buffer.getvalue(), result.rows, result.not_yet_processed)
+    _files.put(key, exported)
+    return exported
 
 
 def run_store() -> RunStore | None:
@@ -523,9 +559,12 @@ def warn_tampered(dates: tuple[date, date], sources: Sequence[str] | None = None
     )
 
 
-def export_manifest(q: AuditLogQuery, fmt: Format, blob: bytes, rows: int, name: str) -> bytes:
+def export_manifest(
+    q: AuditLogQuery, fmt: Format, blob: bytes, rows: int, name: str, not_yet_processed: int | None = None
+) -> bytes:
     """The signed sidecar (`<name>.manifest.json`) of an explorer download: the file's SHA-256, the filters,
-    the signed-in user, the time and the run manifests the rows were read from (audit_query/export_manifest).
+    the signed-in user, the time, the run manifests the rows were read from (audit_query/export_manifest)
+    and, when given, how many rows came from raw objects no run had read (ExportedFile.not_yet_processed).
     """
     from audit_query.export_manifest import export_manifest_bytes
     from etl.manifest import tree_for
@@ -541,4 +580,5 @@ def export_manifest(q: AuditLogQuery, fmt: Format, blob: bytes, rows: int, name:
         user=current_user().name,
         tree=tree_for(location) if location else None,
         data_dir=str(s.data_dir) if s.backend == "duckdb" else None,
+        not_yet_processed=not_yet_processed,
     )

@@ -248,7 +248,7 @@ def export_section(q: AuditLogQuery, total: int) -> None:
             bar.progress(min(1.0, done / of) if of else 0.0, text=f"{done:,} of {of or done:,} rows")
 
         try:
-            blob, rows = data.export_file(q, fmt, progress=progress)
+            blob, rows, pending = data.export_file(q, fmt, progress=progress)
         except ExportTooLarge as exc:
             st.warning(str(exc))
             return
@@ -261,7 +261,8 @@ def export_section(q: AuditLogQuery, total: int) -> None:
             return
         prepared = {"key": key, "data": blob, "manifest": None, "manifest_error": None}
         try:  # the signed sidecar: proof of what was exported, by whom, from which runs
-            prepared["manifest"] = data.export_manifest(q, fmt, blob, rows, export_name(q, fmt))
+            name = export_name(q, fmt)
+            prepared["manifest"] = data.export_manifest(q, fmt, blob, rows, name, not_yet_processed=pending)
         except Exception as exc:  # the file is still offered; say why its proof is not
             prepared["manifest_error"] = f"{type(exc).__name__}: {exc}"
         st.session_state["export_file"] = prepared

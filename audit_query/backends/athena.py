@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlparse
 
@@ -238,6 +239,16 @@ class AthenaBackend:
         """The Ids of the rows served from the not-yet-processed tail right now (empty when none)."""
         return self._tail.state(self._stored_ids)[1] if self._tail is not None else frozenset()
 
+    def tail_freshness(self) -> tuple[datetime, int] | None:
+        """(When the raw objects were last listed, UTC; events waiting in them) while a tail is served (the
+        explorer's freshness line), None without one (AUDITLOG_RAW_S3_URI unset)."""
+        return self._tail.freshness() if self._tail is not None else None
+
+    def tail_version(self) -> str | None:
+        """Changes whenever the raw objects waiting for a Glue run do (audit_query.s3_tail.S3Tail.version);
+        None without a tail."""
+        return self._tail.version() if self._tail is not None else None
+
     def _stored_ids(self, table: Any) -> set[str]:
         """The Ids of tail `table` the Athena table already holds (one narrow query per 500 Ids, on the
         tail's dt partitions and sources only; run once per tail, when the waiting objects change)."""
@@ -280,12 +291,13 @@ class AthenaBackend:
         return found
 
     def list_sources(self) -> list[str]:
-        """Sources under the newest dt= partitions of `analytics_s3_uri`, sorted; cached briefly."""
+        """Sources under the newest dt= partitions of `analytics_s3_uri` (cached briefly) and, when the tail
+        is served, those of its rows, sorted."""
         now = self._clock()
         with self._lock:
             cached = self._sources
             if cached is not None and now - cached[0] < self.settings.sources_cache_seconds:
-                return list(cached[1])
+                return self._with_tail_sources(cached[1])
         if not self.settings.analytics_s3_uri:
             raise ConfigurationError(
                 "source discovery needs the table's S3 location: set AUDITLOG_ANALYTICS_S3_URI "
@@ -305,7 +317,14 @@ class AthenaBackend:
         found = sorted(sources)
         with self._lock:
             self._sources = (now, found)
-        return list(found)
+        return self._with_tail_sources(found)
+
+    def _with_tail_sources(self, found: list[str]) -> list[str]:
+        """`found` and the sources of the not-yet-processed tail's rows, sorted (a new source's first
+        events wait in raw/ before any Glue run makes its partition)."""
+        if self._tail is None:
+            return list(found)
+        return sorted(set(found) | self._tail.sources(self._stored_ids))
 
     def close(self) -> None:
         """Close the Athena connection and the S3 client."""

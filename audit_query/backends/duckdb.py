@@ -10,8 +10,11 @@ An entity query (history) or a correlation lookup first asks the ETL's per-run e
 the id as EntityId, EntityParentId or CorrelationId, and reads only those. It does so only when every run
 with a data file in the query's partitions has an index file; otherwise (files from before the index existed,
 or written by hand) it reads every partition in range.
-Nothing about the data is cached: each query lists the folders and reads the index afresh, so an ETL re-run
-is seen at once (only which files proved unreadable is remembered, by mtime and size; see below).
+Nothing about the data is cached that a change could leave stale, so an ETL re-run is seen at once: a
+partition folder's listing is reused only while the folder's mtime is unchanged (a stat costs a fifth of a
+listing), and a lookup skips the index files whose key filter (keyfilter.py: a Bloom filter per file, kept by
+mtime, size and inode) rules its id out, reading every other one afresh. Which files proved unreadable is
+remembered, by mtime and size; see below.
 
 A broken file degrades a read instead of failing it (`run`). The query is tried as built; only when DuckDB
 fails does the backend look for the culprit: a listed file the error names, else each listed file read in
@@ -28,9 +31,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -41,7 +45,12 @@ from ..errors import BackendError
 from ..formatter import identifier, literal
 from ..model import AuditLogQuery, QueryStats, UnreadableFile
 from ..settings import QuerySettings
+from . import keyfilter
 from .base import ROWS, Merge, ResultSet
+from .keyfilter import KeyFilters
+
+if TYPE_CHECKING:
+    from ..tail import DataVersion
 
 MAX_LISTED_FILES = 2000
 """Above this many files a query reads the whole table by glob instead of a literal file list (the list
@@ -76,6 +85,18 @@ def _index_key(query: AuditLogQuery) -> str | None:
     return query.entity_id if query.entity_id is not None else query.correlation_id
 
 
+@dataclass(frozen=True)
+class _Tail:
+    """The not-yet-processed tail as served: its Parquet file (None when it has no rows), Ids and sources."""
+
+    path: str | None
+    ids: frozenset[str]
+    sources: frozenset[str]
+
+
+_NO_TAIL = _Tail(None, frozenset(), frozenset())
+
+
 class DuckDBBackend:
     """Runs audit_query SQL on DuckDB against the Parquet files under `data_dir`."""
 
@@ -89,11 +110,16 @@ class DuckDBBackend:
         threads: int | None = None,
         settings: QuerySettings | None = None,
         serve_tail: bool = False,
+        data_version: Callable[[], DataVersion] | None = None,
     ) -> None:
+        """`serve_tail` serves the not-yet-processed tail beside the stored rows; `data_version` gives the
+        folder's current version (default: audit_query.tail.data_version, which lists the raw folders): the
+        explorer passes the one it reads once per page view, so a view lists them once."""
         self.data_dir = Path(data_dir)
         self.serve_tail = serve_tail
         """Serve the not-yet-processed tail (audit_query.tail) beside the stored rows (the explorer does)."""
-        self._tail: tuple[str, str | None, frozenset[str]] | None = None  # (version key, file, Ids)
+        self._data_version = data_version
+        self._tail: tuple[str, _Tail] | None = None  # (data version key, the tail it gave)
         self._tail_dir: str | None = None
         self.root = self.data_dir / layout.ANALYTICS_PREFIX
         self._settings = settings or QuerySettings()
@@ -107,6 +133,8 @@ class DuckDBBackend:
         self._readable: dict[str, _StatKey] = {}
         self._unreadable: dict[str, tuple[_StatKey, str]] = {}
         self._footers: dict[str, tuple[_StatKey, str | None]] = {}
+        self._listings: dict[str, tuple[int, list[str]]] = {}  # partition folder -> (mtime_ns, its files)
+        self._key_filters = KeyFilters(self._connection)
 
     # -- unreadable files ------------------------------------------------------------------------------
 
@@ -255,17 +283,35 @@ class DuckDBBackend:
         for n in range(max(days, 0)):
             day = (query.date_from + timedelta(days=n)).isoformat()
             for source in sources:
-                folder = os.path.join(root, f"dt={day}", f"source={source}")
-                try:
-                    names = os.listdir(folder)
-                except (FileNotFoundError, NotADirectoryError):
+                files = self._folder_files(os.path.join(root, f"dt={day}", f"source={source}"))
+                if files is None:
                     continue
-                files = sorted(os.path.join(folder, name) for name in names if name.endswith(".parquet"))
                 parts.append((day, source, files))
                 count += len(files)
                 if cap and count > MAX_LISTED_FILES:
                     return None
         return parts
+
+    def _folder_files(self, folder: str) -> list[str] | None:
+        """The Parquet files in partition folder `folder`, sorted; None when it does not exist. A listing is
+        reused while the folder's mtime is unchanged (adding, removing or renaming a file changes it; a stat
+        costs a fifth of a listing), only once that mtime is SETTLED_SECONDS old: a change within the same
+        timestamp tick would leave it unchanged."""
+        try:
+            mtime_ns = os.stat(folder).st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        cached = self._listings.get(folder)
+        if cached is not None and cached[0] == mtime_ns:
+            return cached[1]
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        files = sorted(os.path.join(folder, name) for name in names if name.endswith(".parquet"))
+        if time.time_ns() - mtime_ns >= keyfilter.SETTLED_SECONDS * 1e9:
+            self._listings[folder] = (mtime_ns, files)
+        return files
 
     def _index_files(self) -> dict[str, str] | None:
         """Run id -> path of its entity index file; None when there is no index folder."""
@@ -274,7 +320,14 @@ class DuckDBBackend:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return {e.name.removesuffix(".parquet"): e.path for e in entries if e.name.endswith(".parquet")}
+        found = {e.name.removesuffix(".parquet"): e.path for e in entries if e.name.endswith(".parquet")}
+        self._key_filters.forget(found.values())
+        return found
+
+    def warm_index_filters(self) -> int:
+        """Build now the key filter (keyfilter.py) of every settled run index file that has none, instead of
+        in the background after the first lookup (benchmarks, tests); how many were built."""
+        return self._key_filters.build((self._index_files() or {}).values())
 
     def _index_lookup(self, query: AuditLogQuery, paths: list[str]) -> set[tuple[str, str]] | None:
         """The (dt, source) pairs in `query`'s range that the entity index files `paths` name for
@@ -282,6 +335,9 @@ class DuckDBBackend:
         that cannot be read (they are remembered; the caller scans their runs' partitions); None when an index
         went away meanwhile (a re-run replacing it) or the failure could not be pinned on a file."""
         paths = [p for p in paths if self._known_unreadable(p) is None] if self._unreadable else paths
+        key = _index_key(query)
+        assert key is not None
+        paths = self._key_filters.may_hold(paths, key)  # the files that may hold the key (keyfilter.py)
         d = self.dialect
         sources = ", ".join(literal(s, d) for s in sorted(set(query.sources)))
         for _ in range(MAX_ATTEMPTS):
@@ -290,7 +346,7 @@ class DuckDBBackend:
             listed = "[" + ", ".join(literal(path, d) for path in sorted(paths)) + "]"
             text = (  # every value through formatter.literal
                 f"SELECT DISTINCT dt, source FROM read_parquet({listed}, hive_partitioning = false)"  # noqa: S608
-                f' WHERE "{schema.INDEX_COLUMN_NAMES[0]}" = {literal(_index_key(query), d)}'
+                f' WHERE "{schema.INDEX_COLUMN_NAMES[0]}" = {literal(key, d)}'
                 f" AND dt BETWEEN {literal(query.date_from.isoformat(), d)}"
                 f" AND {literal(query.date_to.isoformat(), d)} AND source IN ({sources})"
             )
@@ -365,21 +421,20 @@ class DuckDBBackend:
         """
         return self._table_ref(self._files(query, []))
 
-    def _tail_state(self) -> tuple[str | None, frozenset[str]]:
-        """(Parquet file of the current tail, its Ids), rebuilt when the data version changes; (None, {})
-        when nothing waits or the tail is not served."""
+    def _tail_state(self) -> _Tail:
+        """The current tail (its Parquet file, Ids and sources), rebuilt when the data version changes;
+        empty when nothing waits or the tail is not served."""
         if not self.serve_tail:
-            return None, frozenset()
+            return _NO_TAIL
         from .. import tail
 
-        version = tail.data_version(self.data_dir)
+        version = self._data_version() if self._data_version is not None else tail.data_version(self.data_dir)
         with self._lock:
             cached = self._tail
         if cached is not None and cached[0] == version.key:
-            return cached[1], cached[2]
+            return cached[1]
         table = tail.current_tail(version, self.data_dir)
-        path: str | None = None
-        ids: frozenset[str] = frozenset()
+        state = _NO_TAIL
         if table is not None:
             import tempfile
 
@@ -388,17 +443,18 @@ class DuckDBBackend:
             path = os.path.join(self._tail_dir, f"tail-{time.time_ns()}.parquet")
             pq.write_table(table, path)
             ids = frozenset(table.column("Id").to_pylist())
+            state = _Tail(path, ids, frozenset(table.column("source").to_pylist()))
         with self._lock:
-            self._tail = (version.key, path, ids)
-        return path, ids
+            self._tail = (version.key, state)
+        return state
 
     def tail_ids(self) -> frozenset[str]:
         """The Ids of the rows served from the not-yet-processed tail right now (empty when none)."""
-        return self._tail_state()[1]
+        return self._tail_state().ids
 
     def _table_ref(self, files: list[str] | None) -> str:
         stored = self._stored_ref(files)
-        tail_file = self._tail_state()[0]
+        tail_file = self._tail_state().path
         if tail_file is None:
             return stored
         cols = ", ".join(identifier(c) for c in schema.ALL_COLUMN_NAMES)
@@ -480,17 +536,21 @@ class DuckDBBackend:
         )
 
     def list_sources(self) -> list[str]:
-        """Sources with at least one partition folder, sorted; the listing is reused for a few seconds."""
+        """Sources with at least one partition folder (the listing is reused for a few seconds) and, when
+        the tail is served, those of its rows (a new source's first events wait before any folder exists),
+        sorted."""
         now = time.monotonic()
         cached = self._sources
         if cached is not None and now - cached[0] < self._settings.sources_cache_seconds:
-            return list(cached[1])
-        found = sorted({p.name.removeprefix("source=") for p in self._partition_dirs()})
-        self._sources = (now, found)
-        return list(found)
+            found = cached[1]
+        else:
+            found = sorted({p.name.removeprefix("source=") for p in self._partition_dirs()})
+            self._sources = (now, found)
+        return sorted(set(found) | self._tail_state().sources)
 
     def close(self) -> None:
         """Close the shared connection (and remove the tail's files)."""
+        self._key_filters.stop()
         if self._tail_dir is not None:
             import shutil
 

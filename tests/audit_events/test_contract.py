@@ -23,6 +23,7 @@ from audit_events.contract import (
     make_entity,
     validate_event,
 )
+from etl import rules
 
 NOW = datetime(2026, 11, 27, 10, 15, 30, 123456, tzinfo=UTC)
 
@@ -94,7 +95,7 @@ def test_demo_like_event_is_valid_and_check_event_passes():
          "source: must match ^[a-z0-9][a-z0-9._-]{0,127}$; got 'Orders/Service' (pattern)"),
         (lambda e: e.pop("time"), "time: is required (required)"),
         (lambda e: e.update(time="27/11/2026 10:15"),
-         "time: must match"),
+         "time: must be YYYY-MM-DDTHH:MM:SS"),
         (lambda e: e["detail"]["entities"][0].update(before=["not", "an", "object"]),
          "detail.entities[0].before: must be of type object or null, got array (type)"),
         (lambda e: e["detail"]["entities"][1]["parent"].pop("type"),
@@ -282,3 +283,21 @@ def test_time_inside_the_storable_range_is_accepted(time_value):
     event = demo_event()
     event["time"] = time_value
     assert validate_event(event) == []
+
+
+@pytest.mark.parametrize(
+    "time_value",
+    ["2026-11-27T10:15:00Z", "2026-11-27t10:15:00Z", "2026-11-27T10:15:00z", "2026-11-27t10:15:00.5z",
+     "2026-11-27T10:15:00.123456789+01:00", "2026-11-27 10:15:00Z", "2026-11-27T23:59:60Z",
+     "2026-11-27T10:15:00+24:00", "2026-11-27T10:15:00-00:00", "2026-11-27T10:15Z"],
+)
+def test_the_contract_accepts_a_time_exactly_when_the_etl_stores_it(time_value):
+    """An event that `auditlog ingest` accepts must not be quarantined as invalid_time by the ETL later
+    (a lower-case 'z' is RFC 3339 but not what either ETL reads)."""
+    event = demo_event()
+    event["time"] = time_value
+    stored = rules.parse_event_time(time_value) is not None
+    violations = [v for v in validate_event(event) if v.path == "time"]
+    assert (violations == []) == stored, (time_value, violations)
+    if violations and violations[0].rule == "pattern":
+        assert "upper-case 'T' and 'Z'" in violations[0].message

@@ -211,3 +211,17 @@ def test_a_table_location_without_the_analytics_prefix_says_what_to_set() -> Non
     bad = replace(SETTINGS, analytics_s3_uri="s3://audit-data/elsewhere/")
     with pytest.raises(ConfigurationError, match="analytics/auditlog/"):
         AthenaBackend(bad, session=session(), serve_tail=True)
+
+
+def test_a_source_whose_first_events_wait_is_listed_on_athena(stack: Stack) -> None:
+    data = stack.data_dir
+    _events(data, "ab", 1)
+    run_etl(data, DAY)
+    _events(data, "c", 3, source="billing")  # a brand-new source: only in the tail, no dt=/source= prefix
+    stack.sync()
+    with _athena(stack) as athena:
+        assert athena.list_sources() == ["billing", "shop.orders"]
+        assert AuditLogClient(athena).sources() == ["billing", "shop.orders"]
+    plain = AthenaBackend(replace(SETTINGS, raw_s3_uri=""), session=session(), serve_tail=True)
+    with plain:  # no tail served: only the stored partitions' sources
+        assert plain.list_sources() == ["shop.orders"]

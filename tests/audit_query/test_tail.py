@@ -130,3 +130,24 @@ def test_queries_serve_the_tail_beside_stored_rows_then_hand_over(
     with DuckDBBackend(tmp_path, settings=settings) as plain:  # not served unless asked for
         _events(tmp_path, "e", 5)
         assert AuditLogClient(plain, settings).count(AuditLogQuery(DAY, DAY, orders)) == 4
+
+
+def test_a_source_whose_first_events_wait_is_listed_with_the_stored_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audit_query.tail as tail_mod
+    from audit_query import AuditLogClient, QuerySettings
+    from audit_query.backends.duckdb import DuckDBBackend
+
+    real_version = tail_mod.data_version
+    monkeypatch.setattr(tail_mod, "data_version", lambda d, now=None: real_version(d, now=ARRIVAL))
+    _events(tmp_path, "ab", 1)
+    run_etl(tmp_path, DAY)
+    # a brand-new source: its first event is waiting, no run has made its partition folder yet
+    write_raw(tmp_path, ARRIVAL, [make_event(3, source="billing")], name="c.json.gz")
+    settings = QuerySettings()
+    with DuckDBBackend(tmp_path, settings=settings, serve_tail=True) as backend:
+        assert backend.list_sources() == ["billing", "shop.orders"]
+        assert AuditLogClient(backend, settings).sources() == ["billing", "shop.orders"]
+    with DuckDBBackend(tmp_path, settings=settings) as plain:  # no tail served: its sources are not listed
+        assert plain.list_sources() == ["shop.orders"]

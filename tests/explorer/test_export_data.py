@@ -69,8 +69,8 @@ def test_an_export_is_every_row_of_the_view_and_a_repeat_is_served_from_the_cach
     expected = [r.Id for page in lib.iter_pages(q) for r in page.rows]
     at = run(demo, monkeypatch, ["shop.orders"], ["shop.orders"])
     assert not at.exception and not at.error
-    (blob, rows), again = at.session_state["files"]
-    assert again == (blob, rows)
+    (blob, rows, pending), again = at.session_state["files"]
+    assert again == (blob, rows, pending) and pending == 0
     assert [r["Id"] for r in csv.DictReader(io.StringIO(blob.decode("utf-8")))] == expected
     assert rows == len(expected) > 0
     assert len(at.session_state["library_exports"]) == 1, "the second export came from the cache"

@@ -95,3 +95,29 @@ def test_a_new_event_is_marked_on_search_and_entity_then_stored_once(fresh: tupl
     grid = at.dataframe[0].value
     assert "Stored" not in grid.columns and len(grid) == 2  # stored now: same rows, none twice
     assert _caption(at, "2 matching rows")
+
+
+def test_one_page_view_lists_the_raw_folders_once(
+    fresh: tuple[Path, datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audit_query.tail as tail_mod
+
+    data_dir, now = fresh
+    listings: list[Path] = []
+    real = tail_mod.data_version
+
+    def listing(folder: Path | str, now: datetime | None = None) -> tail_mod.DataVersion:
+        listings.append(Path(folder))
+        return real(folder, now=now)
+
+    monkeypatch.setattr(tail_mod, "data_version", listing)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    event_time = (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    write_raw(data_dir, now, [make_event(2, time=event_time)], name="b.json.gz")
+    listings.clear()
+    at.run()  # a new object: every read of this view misses the cache and serves the tail
+    assert not at.exception
+    assert "· 1 event not yet processed" in _caption(at, "data as of ")
+    assert list(at.dataframe[0].value["Stored"]) == ["not yet processed", ""]
+    assert listings == [data_dir], "the caption, the cache key and the backend's tail share one listing"

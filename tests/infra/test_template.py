@@ -261,3 +261,17 @@ def test_dead_letter_queue_and_log_group_use_the_data_key(template: dict[str, An
     (group,) = resources(template, "AWS::Logs::LogGroup").values()
     assert group["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
     assert resources(template, "AWS::KMS::Key")["DataKey"]["EnableKeyRotation"] is True
+
+
+def test_the_glue_job_bounds_are_parameters_defaulting_to_the_local_settings(template: dict[str, Any]) -> None:
+    """An operator sets the object/record bounds in the stack, not by editing the job; by default the Glue
+    job quarantines exactly what the local ETL does."""
+    from etl.glue_job import LIMIT_ARGUMENTS
+    from etl.settings import EtlSettings
+
+    (job,) = resources(template, "AWS::Glue::Job").values()
+    defaults = EtlSettings()
+    for name in LIMIT_ARGUMENTS:
+        param = {"max_object_bytes": "EtlMaxObjectBytes", "max_record_bytes": "EtlMaxRecordBytes"}[name]
+        assert job["DefaultArguments"][f"--{name}"] == {"Ref": param}
+        assert int(template["Parameters"][param]["Default"]) == getattr(defaults, name)
