@@ -205,6 +205,8 @@ def export_command(
                 args.append(f.flag)
             else:
                 args += [f"{f.flag}={v}"] if f.free_text and f.name != "sources" else [f.flag, v]
+    if query.order != "newest":
+        args += ["--order", query.order]
     args += ["--format", fmt, "--output", output or f"auditlog-export{EXTENSIONS.get(fmt, '')}"]
     return shlex.join(args)
 
