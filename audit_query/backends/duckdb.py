@@ -471,16 +471,19 @@ class DuckDBBackend:
             listed = literal(str(self.root / "**" / "*.parquet"), self.dialect)
         else:
             listed = ""
-        if not listed or listed == "[]":
-            cols = ", ".join(
-                f"CAST(NULL AS {c.duckdb_type}) AS {identifier(c.name)}" for c in schema.ALL_COLUMNS
-            )
-            return f"(SELECT {cols} WHERE FALSE)"
-        by_name = "union_by_name = true, " if self._has_older_files() else ""
-        return (
-            f"read_parquet({listed}, hive_partitioning = true, {by_name}"
-            "hive_types = {'dt': VARCHAR, 'source': VARCHAR})"
+        nulls = ", ".join(
+            f"CAST(NULL AS {c.duckdb_type}) AS {identifier(c.name)}" for c in schema.ALL_COLUMNS
         )
+        empty = f"(SELECT {nulls} WHERE FALSE)"
+        if not listed or listed == "[]":
+            return empty
+        hive = "hive_partitioning = true, hive_types = {'dt': VARCHAR, 'source': VARCHAR}"
+        if not self._has_older_files():
+            return f"read_parquet({listed}, {hive})"
+        # Older files: columns by name, and the typed empty relation supplies a column no read file has
+        # (a read of only files written before Changes existed), as NULL.
+        read = f"read_parquet({listed}, {hive}, union_by_name = true)"
+        return f"(SELECT * FROM {read} UNION ALL BY NAME SELECT * FROM {empty})"  # noqa: S608
 
     def _has_older_files(self) -> bool:
         """Whether some data file predates a column of the schema (Changes): then every read takes columns by
