@@ -116,7 +116,7 @@ def _diff(record: AuditRecord) -> None:
     same = [c for c in changes if c.kind == "unchanged"]
     if same:
         with st.expander(f"{len(same)} unchanged fields"):
-            _table([{"Field": c.path, "Value": display_value(c.after)} for c in same])
+            field_table([(c.path, display_value(c.after)) for c in same])
 
 
 def record_day(record: AuditRecord) -> date:
