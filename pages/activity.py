@@ -144,7 +144,7 @@ def main() -> None:
     params = urlstate.read(VIEW)
     f = SearchFilters.from_params(params).page_reset()
     sources = data.guarded(data.allowed_sources) or []
-    chosen = [s for s in f.sources if s in sources] or sources
+    chosen = list(f.search_sources(sources))  # as Search: without the explorer's own events unless asked
     start, end = f.dates()
     extra = active_filters(f)
     st.caption(

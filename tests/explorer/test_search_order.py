@@ -120,3 +120,18 @@ def test_explorer_events_are_left_out_unless_the_toggle_or_their_source_asks(app
     assert any("13 matching rows" in c for c in texts(at.caption))
     chosen = app(src=EXPLORER)  # a link naming the source: shown without the toggle
     assert grid(chosen) == oracle(data_dir, (EXPLORER,))
+
+
+def test_activity_counts_the_same_sources_as_search(app) -> None:
+    """Activity charts the Search filters' view: by default without the explorer's own access events, with
+    them when the toggle is in the link (the page's total is the Search page's "N matching rows")."""
+    at = app()
+    at.switch_page("pages/activity.py")
+    at.run()
+    assert not at.exception
+    assert at.metric[0].value == "10"
+    assert EXPLORER not in texts(at.caption)[0]
+    with_them = app(xev="1")
+    with_them.switch_page("pages/activity.py")
+    with_them.run()
+    assert with_them.metric[0].value == "13"
