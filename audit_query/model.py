@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
-from etl import schema
+from etl import rules, schema
 
 from . import filters as _filters
 from .errors import QueryValidationError
@@ -378,6 +378,17 @@ def changes_from_engine(value: Any) -> tuple[ChangeEntry, ...] | None:
     return tuple(out)
 
 
+def changes_of_row(value: Any, before: str | None, after: str | None) -> tuple[ChangeEntry, ...] | None:
+    """A row's Changes as `changes_from_engine` reads them; when the engine gave text it cannot parse
+    (Athena's plain form of array<struct>, `[{field=a, before=1, after=2}]`, ambiguous once a value holds
+    `, ` or `}`), derived again from the row's Before/After by the ETL's own rule (etl.rules.changes), which
+    is what the ETL stored. NULL (a file older than the column) stays None."""
+    parsed = changes_from_engine(value)
+    if parsed is None and isinstance(value, str):
+        return tuple(rules.changes(before, after))
+    return parsed
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     """One row of the audit table: one field per schema column (same names), then the partitions.
@@ -420,7 +431,7 @@ class AuditRecord:
         values["Timestamp"] = ts
         if isinstance(values["dt"], date):
             values["dt"] = values["dt"].isoformat()
-        values["Changes"] = changes_from_engine(values["Changes"])
+        values["Changes"] = changes_of_row(values["Changes"], values["Before"], values["After"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

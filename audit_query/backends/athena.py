@@ -40,7 +40,7 @@ from etl.errors import ConfigurationError
 
 from ..errors import BackendError, QueryLimitExceeded
 from ..formatter import qualified_table
-from ..model import AuditLogQuery, QueryStats, changes_from_engine
+from ..model import AuditLogQuery, QueryStats, changes_of_row
 from ..s3_tail import S3Tail, data_uri_of
 from ..settings import QuerySettings
 from .base import ROWS, Merge, ResultSet
@@ -362,7 +362,7 @@ def _merge_tail(
             columns = {c.name: [r.get(c.name) for r in stored] for c in schema.ALL_COLUMNS}
             columns["Changes"] = [  # Athena's text or struct list, as the Arrow column
                 None if v is None else [dict(zip(schema.CHANGE_FIELDS, e, strict=True)) for e in v]
-                for v in map(changes_from_engine, columns["Changes"])
+                for v in map(changes_of_row, columns["Changes"], columns["Before"], columns["After"])
             ]
             con.register("athena_rows", pa.table(columns, schema=pa.schema(fields)))
             cols = ", ".join(identifier(c) for c in schema.ALL_COLUMN_NAMES)

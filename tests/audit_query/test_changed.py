@@ -301,3 +301,21 @@ def test_the_athena_tail_merge_runs_a_changed_field_filter(tmp_path: Path) -> No
     )
     build = lambda ref: b.build_count_sql(q, dialect="athena", table_ref=ref)  # noqa: E731
     assert _merge_tail([{"count": 3}], str(tail), build, Merge("count")) == [{"count": 4}]
+
+
+def test_athenas_plain_text_of_changes_is_read_as_the_rows_changes() -> None:
+    """Athena returns array<struct> as text like `[{field=status, before="new", after="paid"}]`, which
+    cannot be parsed reliably (a value may hold `, ` or `}`): the record derives Changes from its Before and
+    After with the ETL's own rule, so the grid's "Changed fields" is right on AWS too."""
+    from audit_query.model import AuditRecord
+    from etl.rules import changes
+
+    before, after = '{"status":"new","note":"a, b}"}', '{"status":"paid","note":"a, b}","n":1}'
+    row = {c: None for c in ("Id", "EventId", "DetailType", "ActorName", "ActorType", "EntityId")}
+    row |= {"Id": "e:0", "Timestamp": "2026-11-30T10:00:00", "Before": before, "After": after,
+            "dt": "2026-11-30", "source": "shop.orders",
+            "Changes": '[{field=n, before=null, after=1}, {field=status, before="new", after="paid"}]'}
+    record = AuditRecord.from_row(row)
+    assert record.Changes == tuple(changes(before, after))
+    assert [c[0] for c in record.Changes] == ["n", "status"]
+    assert AuditRecord.from_row(row | {"Changes": None}).Changes is None  # a file older than the column
