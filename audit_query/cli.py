@@ -42,6 +42,7 @@ from .export import (
 )
 from .masking import MaskedClient, MaskingRules
 from .model import (
+    ORDERS,
     RELATIVE_RANGES,
     AuditLogQuery,
     AuditRecord,
@@ -91,20 +92,24 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
         help="instead of --from/--to: the last 15 minutes, hour, 24 hours, 7 days or 30 days up to now",
     )
     for f in _filters.FILTERS:  # one flag per row of the filter table
-        if f.kind == "set":
+        if f.many:
             g.add_argument(f.flag, dest=f.name, action="append", metavar=f.metavar, help=f.help)
         elif f.kind == "flag":
             g.add_argument(f.flag, dest=f.name, action="store_true", help=f.help)
         else:
             g.add_argument(f.flag, dest=f.name, metavar=f.metavar, help=f.help)
     g.add_argument("--limit", type=int, metavar="N", help="rows per page (default: the library's default)")
+    g.add_argument(
+        "--order", choices=ORDERS, default=ORDERS[0], help="newest or oldest rows first (default: newest)"
+    )
 
 
 def query_from_args(
     args: argparse.Namespace, discovered: Sequence[str] = (), settings: QuerySettings | None = None
 ) -> AuditLogQuery:
-    """The AuditLogQuery the filter flags describe; `discovered` sources apply when no --source is given,
-    and `settings.default_limit` when no --limit is.
+    """The AuditLogQuery the filter flags describe; `discovered` sources (already without the explorer's
+    access events unless asked for: `_build`) apply when no --source is given, and `settings.default_limit`
+    when no --limit is.
 
     Bad values raise QueryValidationError (a ValueError) naming the field and the rule.
     """
@@ -112,9 +117,10 @@ def query_from_args(
     values: dict[str, Any] = {}
     for f in _filters.FILTERS:
         value = getattr(args, f.name)
-        values[f.name] = tuple(value or ()) if f.kind == "set" else value
+        values[f.name] = tuple(value or ()) if f.many else value
     values["sources"] = values["sources"] or tuple(discovered)
-    return AuditLogQuery(**when_from_args(args), limit=limit, **values)
+    order = getattr(args, "order", None) or ORDERS[0]
+    return AuditLogQuery(**when_from_args(args), limit=limit, order=order, **values)
 
 
 def when_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -199,7 +205,16 @@ def record_access(
 
 
 def _build(args: argparse.Namespace, client: AuditLogClient | MaskedClient) -> AuditLogQuery:
-    discovered = () if args.sources else tuple(client.sources())
+    discovered: tuple[str, ...] = ()
+    if not args.sources:
+        discovered = client.default_sources(args.include_explorer_events)
+        if not discovered and client.sources():
+            raise QueryValidationError(
+                "sources",
+                "required",
+                f"only the explorer's own access events ({_filters.EXPLORER_SOURCE}) have data; add "
+                f"--include-explorer-events or --source {_filters.EXPLORER_SOURCE}",
+            )
     q = query_from_args(args, discovered, client.settings)
     return q.validate(client.settings)
 
@@ -394,7 +409,9 @@ def register(subparsers: Any) -> None:
     query = subparsers.add_parser(
         "query",
         help="print one page of the filtered audit log",
-        description="Print the newest rows matching the filters (one page; --all for every page).",
+        description="Print the newest (or, with --order oldest, the oldest) rows matching the filters (one "
+        f"page; --all for every page). Without --source, every source but the explorer's own access events "
+        f"({_filters.EXPLORER_SOURCE}; --include-explorer-events adds them).",
     )
     add_data_dir_argument(query)
     add_filter_arguments(query)

@@ -24,6 +24,7 @@ from . import sql
 from .backends.base import ROWS, Backend, Merge, ResultSet
 from .cursor import Keyset, decode_cursor, encode_cursor
 from .errors import CursorError, QueryValidationError
+from .filters import default_sources
 from .model import (
     SOURCE_PATTERN,
     AuditLogQuery,
@@ -88,7 +89,8 @@ class AuditLogClient:
 
         Every row of an older `dt` partition is older (dt is the UTC date of Timestamp) and every row of a
         newer one newer, so when the one day a page starts in holds `limit + 1` matching rows, they are the
-        page. A backend with `probe_first_day` reads that day first and the whole range only when it falls
+        page (oldest first: every row of a newer partition is newer). A backend with `probe_first_day` reads
+        that day first and the whole range only when it falls
         short: a first Search page over a week reads one day, not seven (bench/RESULTS.md). The stats are
         those of the query whose rows make the page.
         """
@@ -108,7 +110,8 @@ class AuditLogClient:
     # -- public API ------------------------------------------------------------------------------------
 
     def query(self, q: AuditLogQuery) -> Page:
-        """One page of `q`, newest first, with cursors to the older (`next_cursor`) and newer pages."""
+        """One page of `q` in its order (newest first unless `q.order` is "oldest"), with cursors to the
+        page after it (`next_cursor`) and the one before."""
         q.validate(self.settings)
         position = self._position(q)
         rows, stats, unreadable = self._page_rows(q, position)
@@ -243,6 +246,11 @@ class AuditLogClient:
         )
         return Rows(rows, unreadable)
 
+    def default_sources(self, include_explorer_events: bool = False) -> tuple[str, ...]:
+        """What a search that names no sources covers: every queryable source, less the explorer's own
+        access events unless `include_explorer_events` (filters.default_sources)."""
+        return default_sources(self.sources(), include_explorer_events)
+
     def sources(self) -> list[str]:
         """Every queryable source with data (from the storage listing, cached briefly), sorted.
 
@@ -258,7 +266,7 @@ class AuditLogClient:
         return list(check()) if check is not None else []
 
     def iter_pages(self, q: AuditLogQuery) -> Iterator[Page]:
-        """Every page of `q` from its cursor (or the first page) towards older rows; export walks this."""
+        """Every page of `q` from its cursor (or the first page) in its order; export walks this."""
         current: AuditLogQuery | None = q
         while current is not None:
             page = self.query(current)
@@ -272,7 +280,8 @@ class AuditLogClient:
 
 def _start_day(q: AuditLogQuery, position: Keyset | None) -> date | None:
     """The day whose rows come first on `q`'s page at `position`, when `q`'s range holds other days too;
-    None when the range is that one day or the position lies outside the range (no row to find).
+    None when the range is that one day or the position lies outside the range (no row to find). Reading
+    newest first that is the range's last day (or the position's); oldest first, its first day.
 
     >>> from audit_query.cursor import to_millis
     >>> q = AuditLogQuery("2026-11-20", "2026-11-27", ("shop.orders",))
@@ -284,12 +293,16 @@ def _start_day(q: AuditLogQuery, position: Keyset | None) -> date | None:
     True
     >>> _start_day(q, Keyset(to_millis(datetime(2026, 11, 10)), "x", "prev"))  # reading newer rows
     datetime.date(2026, 11, 20)
+    >>> _start_day(replace(q, order="oldest"), None)  # oldest first: the range's first day
+    datetime.date(2026, 11, 20)
     """
     if q.date_from >= q.date_to:
         return None
+    backwards = position is not None and position.direction == "prev"
+    ascending = (q.order == "oldest") != backwards
     if position is None:
-        return q.date_to
+        return q.date_from if ascending else q.date_to
     day = position.timestamp().date()
-    if position.direction == "next":
+    if not ascending:
         return min(day, q.date_to) if day >= q.date_from else None
     return max(day, q.date_from) if day <= q.date_to else None

@@ -111,7 +111,16 @@ def timestamp_iso(value: datetime) -> str:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):  # Changes: [{"Field", "Before", "After"}, ...]
+        return [dict(zip(schema.CHANGE_FIELDS, c, strict=True)) for c in value]
     return timestamp_iso(value) if isinstance(value, datetime) else value
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell's value: Changes as compact JSON text, else as _plain."""
+    if isinstance(value, tuple):
+        return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
+    return _plain(value)
 
 
 def csv_cells(record: AuditRecord, pending: frozenset[str] = frozenset()) -> list[str]:
@@ -119,7 +128,7 @@ def csv_cells(record: AuditRecord, pending: frozenset[str] = frozenset()) -> lis
     ("true" when the record's Id is in `pending`, else "false")."""
     out = []
     for name in COLUMN_NAMES:
-        v = _plain(getattr(record, name))
+        v = _cell(getattr(record, name))
         out.append("" if v is None else neutralise_formula(str(v)) or "")
     out.append("true" if record.Id in pending else "false")
     return out
@@ -158,6 +167,8 @@ def _arrow_page(records: list[AuditRecord], arrow: pa.Schema, pending: frozenset
             v = getattr(r, name)
             if isinstance(v, datetime) and v.tzinfo is not None:
                 v = v.astimezone(UTC).replace(tzinfo=None)
+            elif isinstance(v, tuple):
+                v = _plain(v)
             columns[name].append(v)
         columns[PENDING_COLUMN].append(r.Id in pending)
     return pa.Table.from_pydict(columns, schema=arrow)
@@ -194,6 +205,8 @@ def export_command(
                 args.append(f.flag)
             else:
                 args += [f"{f.flag}={v}"] if f.free_text and f.name != "sources" else [f.flag, v]
+    if query.order != "newest":
+        args += ["--order", query.order]
     args += ["--format", fmt, "--output", output or f"auditlog-export{EXTENSIONS.get(fmt, '')}"]
     return shlex.join(args)
 

@@ -6,8 +6,12 @@ form, the export command line and the error labels all loop over `FILTERS`; a ne
 (plus a model field) and, at most, one new SQL kind in audit_query/sql.py.
 
 Kinds: "exact" (column = value), "set" (column IN values), "contains" (case-insensitive substring: LIKE with
-`%`, `_` and the escape character escaped by audit_query/formatter.py), "flag" (a switch the builder reads,
-e.g. include children). Dates are not rows: they are the partition range every query has (`--from/--to`).
+`%`, `_` and the escape character escaped by audit_query/formatter.py), "changed" (the Changes column: "field
+F changed", one or more fields, optionally "from V" / "to V" on the same change entry; the three rows make one
+condition), "flag" (a switch the builder reads, e.g. include children or the explorer's own access events).
+A row is `many` (a list of values: repeatable flag, repeated URL key) when its kind is "set" or it says
+`repeatable`. Dates are not rows: they are the partition range
+every query has (`--from/--to`); nor is the order (newest or oldest first, `--order`), which is not a filter.
 
 >>> [f.flag for f in FILTERS if f.kind == "contains"]
 ['--actor-contains', '--entity-name-contains']
@@ -17,12 +21,18 @@ e.g. include children). Dates are not rows: they are the partition range every q
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-Kind = Literal["exact", "set", "contains", "flag"]
+Kind = Literal["exact", "set", "contains", "changed", "flag"]
 Widget = Literal["multiselect", "text", "list_text", "checkbox"]
+
+#: The source of the explorer's (and the CLI's) own access events (audit_events.access.ACCESS_SOURCE): left
+#: out of a search that names no sources unless the "include_explorer_events" switch asks for it.
+EXPLORER_SOURCE = "auditlog.explorer"
+CHANGED_FIELD_FLAG = "--changed-field"
 
 
 class Action(StrEnum):
@@ -59,6 +69,12 @@ class Filter:
     choices: type[StrEnum] | None = None
     widget: Widget = "text"
     placeholder: str = ""
+    repeatable: bool = False
+
+    @property
+    def many(self) -> bool:
+        """Whether the filter takes a list of values (a repeatable flag, a repeated URL key, a tuple)."""
+        return self.kind == "set" or self.repeatable
 
     @property
     def free_text(self) -> bool:
@@ -102,6 +118,22 @@ FILTERS: tuple[Filter, ...] = (
     Filter("entity_name_contains", "contains", "EntityName", "--entity-name-contains", "enameq",
            "Entity name contains", "entity name contains this text (any case)", "S",
            placeholder="any part of the name"),
+    Filter("changed_fields", "changed", "Changes", "--changed-field", "chf", "Changed field",
+           "a field whose value changed (top-level key, or key.sub one level down); repeatable: any of them. "
+           "Alone it also finds fields added or removed", "F", widget="list_text",
+           placeholder="e.g. status, email (comma-separated)", repeatable=True),
+    Filter("changed_from", "changed", "Changes", "--changed-from", "chfrom", "Changed from",
+           f"with {CHANGED_FIELD_FLAG}: its value before, typed as read (Cancelled, 5, true, "
+           "null: a JSON null); never matches a field that was added", "V",
+           placeholder="value before, e.g. Paid"),
+    Filter("changed_to", "changed", "Changes", "--changed-to", "chto", "Changed to",
+           f"with {CHANGED_FIELD_FLAG}: its value after, typed as read (Cancelled matches \"Cancelled\", 5 "
+           "matches 5 and \"5\"); never matches a field that was removed", "V",
+           placeholder="value after, e.g. Cancelled"),
+    Filter("include_explorer_events", "flag", None, "--include-explorer-events", "xev",
+           "Include explorer access events",
+           f"also search the explorer's own access events (source {EXPLORER_SOURCE}) when no source is "
+           "chosen; a chosen source is always searched", widget="checkbox"),
 )
 
 
@@ -111,3 +143,13 @@ def by_name(name: str) -> Filter:
         if f.name == name:
             return f
     raise KeyError(f"{name!r} is not a filter; known: {', '.join(f.name for f in FILTERS)}")
+
+
+def default_sources(discovered: Iterable[str], include_explorer_events: bool = False) -> tuple[str, ...]:
+    """The sources a search covers when none are chosen: every discovered one, except the explorer's own
+    access events (EXPLORER_SOURCE) unless `include_explorer_events`; chosen sources are searched as given.
+
+    >>> default_sources(["auditlog.explorer", "shop.orders"]), default_sources(["auditlog.explorer"], True)
+    (('shop.orders',), ('auditlog.explorer',))
+    """
+    return tuple(s for s in discovered if include_explorer_events or s != EXPLORER_SOURCE)

@@ -25,6 +25,7 @@ has none). Control characters are refused rather than encoded: no filter value n
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import UTC, date, datetime
@@ -118,6 +119,66 @@ def contains_pattern(value: str, dialect: str) -> str:
     _check_dialect(dialect)
     pattern = string_literal("%" + like_text(value.lower()) + "%")
     return f"LIKE {pattern} ESCAPE {string_literal(LIKE_ESCAPE)}"
+
+
+_JSON_SPACE = " \t\n\r"
+
+
+def json_minified(text: str) -> str:
+    """JSON text without the whitespace between its tokens (inside strings it is kept), as the ETL stores
+    Before/After and their Changes values. Only for text `json.loads` accepted.
+
+    >>> print(json_minified(' { "a b" : [1, 2] } '))
+    {"a b":[1,2]}
+    """
+    out: list[str] = []
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            out.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch not in _JSON_SPACE:
+            out.append(ch)
+            in_string = ch == '"'
+    return "".join(out)
+
+
+def typed_json_texts(value: str) -> tuple[str, ...]:
+    """The stored JSON texts (a Changes entry's Before or After) that `value`, typed as a person reads it,
+    matches: `value` itself when it is JSON (minified: `5`, `true`, `null`, `"x"`, `{"a":1}`), and `value`
+    as a JSON string (`Cancelled` is `"Cancelled"`, `5` is also `"5"`), non-ASCII as typed and \\u-escaped.
+
+    >>> typed_json_texts("Cancelled"), typed_json_texts("5"), typed_json_texts("null")
+    (('"Cancelled"',), ('5', '"5"'), ('null', '"null"'))
+    >>> print(*typed_json_texts('Köln "Süd"'))
+    "Köln \\"Süd\\"" "K\\u00f6ln \\"S\\u00fcd\\""
+    """
+    texts: list[str] = []
+    try:
+        json.loads(value)
+    except ValueError:
+        pass
+    else:
+        texts.append(json_minified(value))
+    texts.append(json.dumps(value, ensure_ascii=False))
+    texts.append(json.dumps(value, ensure_ascii=True))
+    return tuple(dict.fromkeys(texts))
+
+
+def json_value_in(value: str, dialect: str) -> str:
+    """`IN (...)` of the SQL string literals of `typed_json_texts(value)`: the one path a changed-from or
+    changed-to value takes into SQL.
+
+    >>> print(json_value_in("it's 5", "athena"))
+    IN ('"it''s 5"')
+    """
+    _check_dialect(dialect)
+    return "IN (" + ", ".join(string_literal(t) for t in typed_json_texts(value)) + ")"
 
 
 def identifier(name: str) -> str:

@@ -41,7 +41,7 @@ from etl.errors import ConfigurationError
 from etl.settings import Settings, read_json_setting, setting
 
 from .client import AuditLogClient
-from .model import GROUP_BY_COLUMNS, AuditLogQuery, AuditRecord, CountRow, Page, Rows
+from .model import GROUP_BY_COLUMNS, AuditLogQuery, AuditRecord, CountRow, FieldChange, Page, Rows
 
 MASK = "(masked)"
 CHANGED_MASK = "changed (masked)"
@@ -145,6 +145,19 @@ def _walk(value: Any, other: Any, path: tuple[str, ...], rules: SourceRules, cha
 _NONE = object()
 
 
+def _mask_value(
+    text: str | None, twin: str | None, path: tuple[str, ...], rules: SourceRules, changed_side: bool
+) -> str | None:
+    """One side of a Changes entry (the value at `path`) masked; `twin` is the other side's text."""
+    if text is None:
+        return None
+    value = _parse(text)
+    if value is _NONE:  # not JSON: only a masked field hides it whole
+        return _dump(MASK) if path and rules.masks_path(path) else text
+    masked = _walk(value, _parse(twin), path, rules, changed_side)
+    return text if masked == value else _dump(masked)
+
+
 class _Number(str):
     """A JSON number kept as its text, so unmasked numbers read back exactly (1.10 stays 1.10)."""
 
@@ -224,13 +237,34 @@ class MaskingRules:
 
         return side(before, old, new, False), side(after, new, old, True)
 
+    def mask_changes(
+        self, source: str, changes: Sequence[FieldChange] | None
+    ) -> tuple[FieldChange, ...] | None:
+        """A row's Changes entries with personal values masked as in Before/After: a masked field's entry
+        reads "(masked)" before and "changed (masked)" after; personal keys inside a value are masked too.
+
+        >>> MaskingRules.from_dict({"*": {"fields": ["email"]}}).mask_changes(
+        ...     "shop.users", [("email", '"a@x.io"', '"b@x.io"'), ("n", "1", "2")])
+        (('email', '"(masked)"', '"changed (masked)"'), ('n', '1', '2'))
+        """
+        rules = self.for_source(source)
+        if changes is None or not rules.fields:
+            return None if changes is None else tuple(changes)
+        out = []
+        for name, before, after in changes:
+            path = tuple(name.split(".")) if name else ()
+            masked_before = _mask_value(before, after, path, rules, False)
+            out.append((name, masked_before, _mask_value(after, before, path, rules, True)))
+        return tuple(out)
+
     def mask_record(self, record: AuditRecord) -> AuditRecord:
-        """A row as a reader without `pii` may see it."""
+        """A row as a reader without `pii` may see it (Before, After and their Changes entries)."""
         rules = self.for_source(record.source)
         if not rules.fields and not rules.columns:
             return record
         before, after = self.mask_pair(record.source, record.Before, record.After)
         changes: dict[str, Any] = {"Before": before, "After": after}
+        changes["Changes"] = self.mask_changes(record.source, record.Changes)
         for column in rules.columns:
             value = getattr(record, column)
             if column == "ActorName" and record.ActorType in SYSTEM_ACTORS:
@@ -250,7 +284,7 @@ class MaskedClient(AuditLogClient):
 
     #: Public methods that return no row data, so need no masking; every other public method of
     #: AuditLogClient must be overridden here (tests/audit_query/test_masking.py checks it).
-    UNMASKED = frozenset({"count", "sources", "close", "unreadable_files"})
+    UNMASKED = frozenset({"count", "sources", "default_sources", "close", "unreadable_files"})
 
     def __init__(self, client: AuditLogClient, rules: MaskingRules) -> None:
         super().__init__(client.backend, client.settings)

@@ -38,6 +38,9 @@ from .settings import QuerySettings
 
 SOURCE_PATTERN = re.compile(schema.SOURCE_PATTERN.removesuffix("$") + r"\Z")
 Direction = Literal["next", "prev"]
+Order = Literal["newest", "oldest"]
+#: The orders a view can be read in (`--order`, the Search form): by (Timestamp, Id), either way.
+ORDERS: tuple[Order, ...] = ("newest", "oldest")
 
 
 def check_text(value: object, field_name: str, max_length: int) -> str:
@@ -161,6 +164,8 @@ class AuditLogQuery:
 
     Construction normalises types (lists to tuples, strings to enums, ISO strings to dates); `validate()`
     checks every limit against `QuerySettings`. Both raise QueryValidationError naming field and rule.
+    `order` says which rows come first: "newest" (the default) or "oldest"; "next" pages follow that order.
+    `include_explorer_events` only matters where sources are defaulted (`filters.default_sources`).
     """
 
     date_from: date
@@ -176,8 +181,13 @@ class AuditLogQuery:
     channel_codes: tuple[str, ...] = ()
     actor_contains: str | None = None
     entity_name_contains: str | None = None
+    changed_fields: tuple[str, ...] = ()
+    changed_from: str | None = None
+    changed_to: str | None = None
+    include_explorer_events: bool = False
     time_from: datetime | None = None
     time_to: datetime | None = None
+    order: Order = "newest"
     limit: int = 100
     cursor: str | None = None
     direction: Direction = "next"
@@ -194,15 +204,18 @@ class AuditLogQuery:
                     raise QueryValidationError(name, "type", "expected a date-time (YYYY-MM-DDTHH:MM:SS)")
                 put(self, name, when)
         for f in _filters.FILTERS:
-            if f.kind != "set":
+            if not f.many:
                 continue
             values = _as_tuple(getattr(self, f.name), f.name)
             if f.choices is not None:
                 put(self, f.name, _as_enum(values, f.choices, f.name))
             else:
                 put(self, f.name, tuple(dict.fromkeys(values)))
-        if not isinstance(self.include_children, bool):
-            raise QueryValidationError("include_children", "type", "expected true or false")
+        for f in _filters.FILTERS:
+            if f.kind == "flag" and not isinstance(getattr(self, f.name), bool):
+                raise QueryValidationError(f.name, "type", "expected true or false")
+        if self.order not in ORDERS:
+            raise QueryValidationError("order", "enum", f"{self.order!r} is not one of: {', '.join(ORDERS)}")
         if self.direction not in ("next", "prev"):
             raise QueryValidationError("direction", "enum", f"{self.direction!r} is not one of: next, prev")
         if isinstance(self.limit, bool) or not isinstance(self.limit, int):
@@ -245,7 +258,7 @@ class AuditLogQuery:
             raise QueryValidationError("sources", "required", "at least one source")
         for f in _filters.FILTERS:
             value = getattr(self, f.name)
-            if f.kind == "set":
+            if f.many:
                 if len(value) > s.max_filter_values:
                     raise QueryValidationError(
                         f.name, "max_values", f"{len(value)} values; at most {s.max_filter_values} allowed"
@@ -253,8 +266,17 @@ class AuditLogQuery:
                 if f.choices is None:
                     for v in value:
                         check_text(v, f.name, s.max_string_length)
-            elif f.kind in ("exact", "contains") and value is not None:
+            elif f.kind in ("exact", "contains", "changed") and value is not None:
                 check_text(value, f.name, s.max_string_length)
+        for name in ("changed_from", "changed_to"):
+            if getattr(self, name) is not None and not self.changed_fields:
+                raise QueryValidationError(
+                    name,
+                    "requires_changed_field",
+                    f"say which field changed: give {_filters.CHANGED_FIELD_FLAG} F "
+                    f"(\"{_filters.by_name('changed_fields').label}\" on the Search form) with "
+                    f"{_filters.by_name(name).flag}",
+                )
         for src in self.sources:
             if not SOURCE_PATTERN.match(src):
                 raise QueryValidationError(
@@ -274,7 +296,8 @@ class AuditLogQuery:
         return self
 
     def filters(self) -> dict[str, Any]:
-        """The filters as plain JSON data: everything except limit, cursor and direction.
+        """The filters as plain JSON data: everything except limit, cursor and direction (the order is in:
+        a cursor is bound to it).
 
         >>> AuditLogQuery("2026-11-26", "2026-11-26", ("b", "a")).filters()["sources"]
         ['a', 'b']
@@ -297,20 +320,35 @@ class AuditLogQuery:
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:32]
 
     def next_query(self, page: Page) -> AuditLogQuery | None:
-        """The query for the page after `page` (older rows), or None on the last page."""
+        """The query for the page after `page` (older rows, or newer ones in oldest-first order), or None on
+        the last page."""
         if page.next_cursor is None:
             return None
         return replace(self, cursor=page.next_cursor, direction="next")
 
     def prev_query(self, page: Page) -> AuditLogQuery | None:
-        """The query for the page before `page` (newer rows), or None on the first page."""
+        """The query for the page before `page` (newer rows, or older in oldest-first order), or None on the
+        first page."""
         if page.prev_cursor is None:
             return None
         return replace(self, cursor=page.prev_cursor, direction="prev")
 
     def first_query(self) -> AuditLogQuery:
-        """The same filters, back to the first (newest) page."""
+        """The same filters and order, back to the first page."""
         return replace(self, cursor=None, direction="next")
+
+
+FieldChange = tuple[str, str | None, str | None]
+"""One entry of the Changes column: (Field, Before JSON text, After JSON text)."""
+
+
+def _field_changes(value: Any) -> tuple[FieldChange, ...] | None:
+    """The Changes column as an engine returns it (a list of {Field, Before, After}) as hashable tuples."""
+    if value is None:
+        return None
+    return tuple(
+        (c["Field"], c["Before"], c["After"]) if isinstance(c, Mapping) else (c[0], c[1], c[2]) for c in value
+    )
 
 
 @dataclass(frozen=True)
@@ -338,6 +376,8 @@ class AuditRecord:
     Before: str | None
     After: str | None
     CorrelationId: str | None
+    Changes: tuple[FieldChange, ...] | None = field(default=None, kw_only=True)
+    """(Field, Before, After) per changed field (etl.rules.changes); None in files older than the column."""
     dt: str
     source: str
 
@@ -353,6 +393,7 @@ class AuditRecord:
         values["Timestamp"] = ts
         if isinstance(values["dt"], date):
             values["dt"] = values["dt"].isoformat()
+        values["Changes"] = _field_changes(values["Changes"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -422,7 +463,8 @@ class Count(int):
 
 @dataclass(frozen=True)
 class Page:
-    """One page of rows, newest first. `next_cursor` leads to older rows, `prev_cursor` to newer rows.
+    """One page of rows in the query's order (newest first unless `order="oldest"`). `next_cursor` leads
+    to the rows after the page in that order (older ones, newest first), `prev_cursor` to those before it.
 
     `has_more` is true when more rows exist in the direction the page was fetched. `unreadable` names the
     stored files the page's query had to leave out (their rows are missing from it).

@@ -5,8 +5,9 @@ reference comes from the backend. Rules (DESIGN §4-§5):
 - `dt` is compared as a string ('YYYY-MM-DD' literals, BETWEEN): Athena's date projection and DuckDB's
   hive partitions (read as VARCHAR) both prune partitions on it.
 - `source` is always a literal equality or IN list: Athena's injected projection requires it.
-- Keyset pagination on (Timestamp DESC, Id DESC): "next" reads rows after the cursor, "prev" reverses
-  the comparison and the order (the client flips the rows back); `limit + 1` rows say whether there is more.
+- Keyset pagination on (Timestamp, Id), DESC for newest first (the default) or ASC for oldest first: "next"
+  reads rows after the cursor in that order, "prev" reverses the comparison and the order (the client flips
+  the rows back); `limit + 1` rows say whether there is more.
 - An entity with its children is a UNION ALL of `EntityId = x` and `EntityParentId = x AND EntityId <> x`:
   each branch is a plain conjunction, so DuckDB pushes the equality into the Parquet scan as a table filter
   (row-group min/max pruning) and Athena into its reader, where `EntityId = x OR EntityParentId = x` stays
@@ -30,7 +31,7 @@ from etl import schema
 
 from . import filters as _filters
 from .cursor import Keyset
-from .formatter import _check_dialect, contains_pattern, identifier, literal
+from .formatter import _check_dialect, contains_pattern, identifier, json_value_in, literal
 from .model import GROUP_BY_COLUMNS, AuditLogQuery
 
 _ALIAS = "u"
@@ -72,19 +73,63 @@ def _conditions(query: AuditLogQuery, dialect: str) -> list[str]:
             conds.append(f"{identifier(f.column)} = {literal(value, dialect)}")
         elif f.kind == "contains":
             conds.append(f"lower({identifier(f.column)}) {contains_pattern(value, dialect)}")
+        elif f.kind == "changed":  # the field rows and their from/to values make one condition
+            if f.many:
+                conds.append(changed_condition(query, dialect))
         else:  # a new kind must say how it becomes SQL here
             raise ValueError(f"filter {f.name!r}: no SQL for kind {f.kind!r}")
     return conds
 
 
-def keyset_condition(position: Keyset, dialect: str) -> str:
-    r"""Rows strictly after `position` in the direction it reads: older for "next", newer for "prev".
+#: A Changes entry's parts as each engine names them: DuckDB keeps the Parquet (Arrow) names, Athena's Hive
+#: struct lower-cases them (etl.schema CHANGE_TYPE and the Athena DDL).
+_CHANGE_PARTS = {
+    "duckdb": {"Field": '"Field"', "Before": '"Before"', "After": '"After"'},
+    "athena": {"Field": '"field"', "Before": '"before"', "After": '"after"'},
+}
+_ENTRY = "chg"  # the lambda's parameter: one Changes entry
+
+
+def changed_condition(query: AuditLogQuery, dialect: str) -> str:
+    r"""True for a row with one Changes entry whose Field is one of `query.changed_fields` and, when given,
+    whose Before matches `changed_from` and After `changed_to` (typed as read: formatter.typed_json_texts).
+    A row of a file older than the column (Changes NULL) never matches.
+
+    >>> from audit_query.model import AuditLogQuery
+    >>> q = AuditLogQuery("2026-11-26", "2026-11-26", ("a",), changed_fields=("status",), changed_to="5")
+    >>> print(changed_condition(q, "athena"))
+    any_match("Changes", chg -> chg."field" = 'status' AND chg."after" IN ('5', '"5"'))
+    >>> print(changed_condition(q, "duckdb"))
+    len(list_filter("Changes", lambda chg: chg."Field" = 'status' AND chg."After" IN ('5', '"5"'))) > 0
+    """
+    _check_dialect(dialect)
+    part = {name: f"{_ENTRY}.{quoted}" for name, quoted in _CHANGE_PARTS[dialect].items()}
+    names = sorted(query.changed_fields)
+    if len(names) == 1:
+        conds = [f"{part['Field']} = {literal(names[0], dialect)}"]
+    else:
+        conds = [f"{part['Field']} IN ({', '.join(literal(n, dialect) for n in names)})"]
+    if query.changed_from is not None:
+        conds.append(f"{part['Before']} {json_value_in(query.changed_from, dialect)}")
+    if query.changed_to is not None:
+        conds.append(f"{part['After']} {json_value_in(query.changed_to, dialect)}")
+    body = " AND ".join(conds)
+    column = identifier("Changes")
+    if dialect == "duckdb":
+        return f"len(list_filter({column}, lambda {_ENTRY}: {body})) > 0"
+    return f"any_match({column}, {_ENTRY} -> {body})"
+
+
+def keyset_condition(position: Keyset, dialect: str, order: str = "newest") -> str:
+    r"""Rows strictly after `position` in the direction it reads: in newest-first `order` older rows for
+    "next" and newer for "prev"; in oldest-first order the other way round.
 
     >>> print(keyset_condition(Keyset(0, "a:0", "next"), "duckdb").replace(" OR ", "\n OR "))
     ("Timestamp" < TIMESTAMP '1970-01-01 00:00:00.000'
      OR ("Timestamp" = TIMESTAMP '1970-01-01 00:00:00.000' AND "Id" < 'a:0'))
     """
-    op = "<" if position.direction == "next" else ">"
+    ascending = (order == "oldest") != (position.direction == "prev")
+    op = ">" if ascending else "<"
     ts = literal(position.timestamp(), dialect)
     t, i = identifier("Timestamp"), identifier("Id")
     return f"({t} {op} {ts} OR ({t} = {ts} AND {i} {op} {literal(position.id, dialect)}))"
@@ -125,7 +170,8 @@ def build_page_sql(
 ) -> str:
     """One page of rows: filters, the keyset condition when `position` is given, `limit + 1` rows.
 
-    Rows come newest first, except for a "prev" position where they come oldest first (flip them).
+    Rows come in `query.order` (newest first by default), except for a "prev" position where they come the
+    other way round (flip them).
     Two phases in one statement: `k` takes the page's keys with a Top-N over four narrow columns, then
     the full rows of just those keys are joined in. DuckDB pushes the join's key range into the second
     scan, so whole rows are read only where the page lies (bench/RESULTS.md: the first page at 365 days
@@ -133,8 +179,9 @@ def build_page_sql(
     Both parts carry every filter, so Athena's injected `source` projection sees its literals in each.
     """
     _check_dialect(dialect)
-    extra = [keyset_condition(position, dialect)] if position is not None else []
-    order = "ASC" if position is not None and position.direction == "prev" else "DESC"
+    extra = [keyset_condition(position, dialect, query.order)] if position is not None else []
+    backwards = position is not None and position.direction == "prev"
+    order = "ASC" if (query.order == "oldest") != backwards else "DESC"
     t, i = identifier("Timestamp"), identifier("Id")
     n = literal(query.limit + 1, dialect)
     keys = _source(query, dialect, table_ref, ", ".join(identifier(c) for c in _PAGE_KEY), extra)

@@ -39,6 +39,7 @@ from etl.rules import (
     MESSAGES,
     OBJECT_REASONS,
     REASONS,
+    changes,
     format_event_time,
     has_control_character,
     parse_event_time,
@@ -46,6 +47,7 @@ from etl.rules import (
 )
 from etl.schema import (
     ACTOR_TYPE_NAMES,
+    CHANGE_FIELDS,
     COLUMN_NAMES,
     INDEX_COLUMN_NAMES,
     INDEX_ROW_GROUP_SIZE,
@@ -151,6 +153,7 @@ def _prepared(rec: Any) -> str:
     entities = []
     for item in _get(detail, "entities").value:
         entity, parent = _get(item, "entity"), _get(item, "parent")
+        before, after = _json_text(_get(item, "before")), _json_text(_get(item, "after"))
         entities.append(
             {
                 "entity_id": _text(_get(entity, "id")),
@@ -160,8 +163,9 @@ def _prepared(rec: Any) -> str:
                 "parent_type": _text(_get(parent, "type")),
                 "channel_code": _text(_get(item, "channel_code")),
                 "channel_account_code": _text(_get(item, "channel_account_code")),
-                "before": _json_text(_get(item, "before")),
-                "after": _json_text(_get(item, "after")),
+                "before": before,
+                "after": after,
+                "changes": [{"Field": f, "Before": b, "After": a} for f, b, a in changes(before, after)],
             }
         )
     return json.dumps(
@@ -309,6 +313,7 @@ def _prepared_schema() -> Any:
                 "after",
             )
         ]
+        + [T.StructField("changes", T.ArrayType(T.StructType([T.StructField(n, s) for n in CHANGE_FIELDS])))]
     )
     top = [
         T.StructField(n, s)
@@ -425,6 +430,7 @@ def transform(
         F.col("e.before").alias("Before"),
         F.col("e.after").alias("After"),
         F.col("correlation_id").alias("CorrelationId"),
+        F.col("e.changes").alias("Changes"),
         F.date_format(F.col("ts"), "yyyy-MM-dd").alias("dt"),
         F.col("source"),
     ).cache()

@@ -34,6 +34,7 @@ from etl.manifest import write_local_manifest
 from etl.rules import (
     MESSAGES,
     REASONS,
+    changes,
     format_event_time,
     has_control_character,
     parse_event_time,
@@ -167,6 +168,8 @@ def python_record(rec: raw.Raw) -> tuple[str | None, str | None, list[dict[str, 
     rows = []
     for p, item in enumerate(entities.value):
         before, after = _get(item, "before"), _get(item, "after")
+        before_text = None if before is None or before.kind == "null" else before.text
+        after_text = None if after is None or after.kind == "null" else after.text
         row = {
             "Id": f"{key or ''}:{p}",
             "EntityId": _text(_get(item, "entity", "id")),
@@ -176,9 +179,12 @@ def python_record(rec: raw.Raw) -> tuple[str | None, str | None, list[dict[str, 
             "EntityParentType": _text(_get(item, "parent", "type")),
             "ChannelCode": _text(_get(item, "channel_code")),
             "ChannelAccountCode": _text(_get(item, "channel_account_code")),
-            "Before": None if before is None or before.kind == "null" else before.text,
-            "After": None if after is None or after.kind == "null" else after.text,
+            "Before": before_text,
+            "After": after_text,
             **common,
+            "Changes": [
+                {"Field": f, "Before": b, "After": a} for f, b, a in changes(before_text, after_text)
+            ],
         }
         rows.append(row)
     return None, key, rows, ts

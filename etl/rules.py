@@ -13,9 +13,12 @@ True
 
 from __future__ import annotations
 
+import json.decoder
+import json.scanner
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from etl.schema import SOURCE_PATTERN
 
@@ -165,3 +168,116 @@ def format_event_time(ts: datetime) -> str:
     '2026-11-27T03:00:00.123Z'
     """
     return ts.isoformat(timespec="milliseconds") + "Z"
+
+
+# --- Field changes (the Changes column) ---------------------------------------------------------------------
+
+
+class _ScanContext:
+    """What json's C scanner reads from a decoder: strict strings, numbers and constants kept as text."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    memo: dict[str, object] = {}
+    parse_float = parse_int = parse_constant = staticmethod(str)
+
+
+_json_scanner: Any = json.scanner
+_json_decoder: Any = json.decoder
+_scan_value = _json_scanner.make_scanner(_ScanContext())
+_scan_string = _json_decoder.scanstring
+_WS = " \t\r\n"
+_WS_OUTSIDE_STRINGS = re.compile(r'("(?:[^"\\]|\\.)*")|[ \t\r\n]+', re.DOTALL)
+
+Change = tuple[str, str | None, str | None]
+"""One entry of the Changes column: (Field, Before value, After value), the values as JSON text or None."""
+
+
+def _minified(text: str) -> str:
+    """JSON text without insignificant whitespace (the stored Before/After are minified already)."""
+    if not any(c in text for c in _WS):
+        return text
+    return _WS_OUTSIDE_STRINGS.sub(lambda m: m.group(1) or "", text)
+
+
+def _members(text: str) -> dict[str, str] | None:
+    """The top-level members of a minified JSON object text, {key: value text}, the first of duplicate keys
+    winning (SEMANTICS edge case 3); None when the text is not an object."""
+    if not text.startswith("{"):
+        return None
+    out: dict[str, str] = {}
+    i = 1
+    if text[i] == "}":
+        return out
+    while True:
+        key, i = _scan_string(text, i + 1, True)  # text[i] is the key's opening quote
+        i += 1  # the ':'
+        _, end = _scan_value(text, i)
+        out.setdefault(key, text[i:end])
+        if text[end] == "}":
+            return out
+        i = end + 1  # the ',' ; text[i] is the next key's quote
+
+
+def changes(before: str | None, after: str | None) -> list[Change]:
+    """The field changes between a row's stored Before and After texts (None = no object): the Changes column.
+
+    For each top-level key of before ∪ after whose value text differs: (key, before value, after value),
+    each value the exact JSON text of that member inside the stored (minified) Before/After, None when the
+    key is absent on that side; a JSON null is the text "null". When both sides hold an object under a key,
+    its sub-keys are compared the same way, one level deep, giving "key.sub" entries instead of "key"
+    (deeper values are compared whole, as text, so a reordering at depth 2 or more counts as a change; at
+    depth 1 it does not). A Create (no before) lists every key of after, a Delete every key of before. When
+    either side is present but not an object (an array, a string, a number), the two texts are compared
+    whole under field "". Duplicate keys: the first one wins. Entries are sorted by Field (code points); a
+    top-level key spelled "a.b" sorts before the nested "a"."b" it collides with.
+
+    >>> changes('{"status":"paid","n":5}', '{"status":"packed","n":5.0}')
+    [('n', '5', '5.0'), ('status', '"paid"', '"packed"')]
+    >>> changes(None, '{"a":1,"b":null}')  # a Create lists every key; null is the text "null"
+    [('a', None, '1'), ('b', None, 'null')]
+    >>> changes('{"a":1,"b":2}', '{"b":2}')  # a removed key: After None
+    [('a', '1', None)]
+    >>> changes('{"addr":{"city":"Köln","zip":"1"},"x":[1,2]}',
+    ...         '{"addr":{"zip":"1","city":"Bonn"},"x":[2,1]}')
+    [('addr.city', '"Köln"', '"Bonn"'), ('x', '[1,2]', '[2,1]')]
+    >>> changes('{"a":{"b":{"c":1,"d":2}}}', '{"a":{"b":{"d":2,"c":1}}}')  # depth 2 reordered: a change
+    [('a.b', '{"c":1,"d":2}', '{"d":2,"c":1}')]
+    >>> changes('{"a":{"x":1}}', '{"a":"x"}'), changes('{"s":"\\\\u00e9"}', '{"s":"é"}')
+    ([('a', '{"x":1}', '"x"')], [('s', '"\\\\u00e9"', '"é"')])
+    >>> changes('"draft"', '{"a":1}'), changes('[1]', '[1]'), changes(None, None)
+    ([('', '"draft"', '{"a":1}')], [], [])
+    >>> changes('{"a":1,"a":2}', '{"a":1}')  # duplicate keys: the first wins
+    []
+    """
+    if before is None and after is None:
+        return []
+    b = None if before is None else _minified(before)
+    a = None if after is None else _minified(after)
+    mb = None if b is None else _members(b)
+    ma = None if a is None else _members(a)
+    if (b is not None and mb is None) or (a is not None and ma is None):
+        return [] if b == a else [("", b, a)]
+    out: list[tuple[str, int, str | None, str | None]] = []
+    _diff(mb or {}, ma or {}, "", out, nested=True)
+    out.sort(key=lambda c: (c[0], c[1]))
+    return [(f, bv, av) for f, _, bv, av in out]
+
+
+def _diff(
+    mb: dict[str, str],
+    ma: dict[str, str],
+    prefix: str,
+    out: list[tuple[str, int, str | None, str | None]],
+    nested: bool,
+) -> None:
+    depth = 1 if prefix else 0
+    for key in (*mb, *(k for k in ma if k not in mb)):
+        bv, av = mb.get(key), ma.get(key)
+        if bv == av:
+            continue
+        if nested and bv is not None and av is not None and bv[0] == "{" and av[0] == "{":
+            _diff(_members(bv) or {}, _members(av) or {}, prefix + key + ".", out, nested=False)
+        else:
+            out.append((prefix + key, depth, bv, av))

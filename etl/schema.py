@@ -1,12 +1,16 @@
 """The audit table schema, defined once (DESIGN §2, §4).
 
 Everything else derives from these tuples: the local ETL's column types, the Glue job's schema, the
-Athena DDL in infra/ and the query library's column allowlist. Order matters: it is the file order.
+Athena DDL in infra/ and the query library's column allowlist. Order matters: it is the file order. The
+last column, Changes, is derived by the ETLs from Before/After (etl.rules.changes); the others come from
+the event. Files written before it existed lack it: readers take it as NULL.
 
 >>> [c.name for c in COLUMNS][:3]
 ['Id', 'EventId', 'Timestamp']
 >>> column("Before").athena_type
 'string'
+>>> COLUMNS[-1].name, column("Changes").athena_type
+('Changes', 'array<struct<field:string,before:string,after:string>>')
 >>> [c.name for c in PARTITION_COLUMNS]
 ['dt', 'source']
 >>> index_arrow_schema().names
@@ -37,6 +41,10 @@ def _s(name: str, description: str) -> Column:
     return Column(name, "string", "VARCHAR", pa.string(), description)
 
 
+CHANGE_FIELDS: tuple[str, ...] = ("Field", "Before", "After")
+CHANGE_TYPE: pa.DataType = pa.list_(pa.struct([(name, pa.string()) for name in CHANGE_FIELDS]))
+"""The Changes column's Arrow type: one (Field, Before, After) entry per changed field, sorted by Field."""
+
 COLUMNS: tuple[Column, ...] = (
     _s("Id", "dedup key + ':' + entity position; unique per row"),
     _s("EventId", "dedup key: detail.event_id when present, else the envelope id"),
@@ -62,6 +70,14 @@ COLUMNS: tuple[Column, ...] = (
     _s("Before", "entities[i].before as the original JSON text"),
     _s("After", "entities[i].after as the original JSON text"),
     _s("CorrelationId", "detail.correlation_id"),
+    Column(
+        "Changes",
+        "array<struct<field:string,before:string,after:string>>",
+        'STRUCT("Field" VARCHAR, "Before" VARCHAR, "After" VARCHAR)[]',
+        CHANGE_TYPE,
+        "field changes derived from Before/After (etl.rules.changes): Field (key or key.sub), Before and "
+        "After as JSON text (NULL: absent on that side); empty when nothing differs",
+    ),
 )
 
 PARTITION_COLUMNS: tuple[Column, ...] = (

@@ -61,6 +61,27 @@ CREATE OR REPLACE MACRO time_from_parts(m) AS
          - to_minutes(CASE m.sg WHEN '+' THEN 1 WHEN '-' THEN -1 ELSE 0 END
                       * (CASE WHEN m.z = 'Z' THEN 0 ELSE m.oh::INT * 60 + m.om::INT END)))::TIMESTAMP_MS
     END;
+CREATE OR REPLACE MACRO jget(ks, vs, key) AS vs[list_position(ks, key)]::VARCHAR;
+CREATE OR REPLACE MACRO changes_sub(p, b, a) AS list_transform(
+    list_filter(list_distinct(json_keys(b) || json_keys(a)), lambda cs_:
+        jget(json_keys(b), json_extract(b, '$.*'), cs_)
+        IS DISTINCT FROM jget(json_keys(a), json_extract(a, '$.*'), cs_)),
+    lambda cs_: {{'f': p || '.' || cs_, 'd': 1, 'Before': jget(json_keys(b), json_extract(b, '$.*'), cs_),
+                 'After': jget(json_keys(a), json_extract(a, '$.*'), cs_)}});
+CREATE OR REPLACE MACRO changes_obj(kb, vb, ka, va) AS flatten(list_transform(list_distinct(kb || ka),
+    lambda ck_: CASE WHEN jget(kb, vb, ck_) IS NOT DISTINCT FROM jget(ka, va, ck_) THEN []
+         WHEN json_type(vb[list_position(kb, ck_)]) = 'OBJECT'
+              AND json_type(va[list_position(ka, ck_)]) = 'OBJECT'
+             THEN changes_sub(ck_, vb[list_position(kb, ck_)], va[list_position(ka, ck_)])
+         ELSE [{{'f': ck_, 'd': 0, 'Before': jget(kb, vb, ck_), 'After': jget(ka, va, ck_)}}] END));
+CREATE OR REPLACE MACRO field_changes(b, a) AS list_transform(list_sort(CASE
+    WHEN b IS NULL AND a IS NULL THEN []
+    WHEN coalesce(json_type(b) <> 'OBJECT', false) OR coalesce(json_type(a) <> 'OBJECT', false) THEN
+        CASE WHEN b::VARCHAR IS NOT DISTINCT FROM a::VARCHAR THEN []
+             ELSE [{{'f': '', 'd': 0, 'Before': b::VARCHAR, 'After': a::VARCHAR}}] END
+    ELSE changes_obj(coalesce(json_keys(b), []), coalesce(json_extract(b, '$.*'), []),
+                     coalesce(json_keys(a), []), coalesce(json_extract(a, '$.*'), [])) END),
+    lambda cc_: {{'Field': cc_.f, 'Before': cc_.Before, 'After': cc_.After}});
 CREATE OR REPLACE MACRO canonical_time(t) AS
     CASE WHEN length(t) = 24 AND t[24] = 'Z'
           AND strftime(try_strptime(t, '{CANONICAL_TIME}'), '{CANONICAL_TIME}') = t
@@ -118,6 +139,7 @@ SQL_COLUMNS: dict[str, str] = {
     "Before": "e.before::VARCHAR",
     "After": "e.after::VARCHAR",
     "CorrelationId": "j.detail.correlation_id",
+    "Changes": "field_changes(e.before, e.after)",  # etl.rules.changes in SQL (see MACROS)
 }
 assert tuple(SQL_COLUMNS) == COLUMN_NAMES, "the SQL column map must follow etl.schema.COLUMNS"
 

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from audit_query import AuditLogQuery, QueryValidationError, filters
-from audit_query.model import Direction, parse_when, relative_range
+from audit_query.model import ORDERS, Direction, Order, parse_when, relative_range
 
 Params = Mapping[str, Sequence[str] | str]
 
@@ -156,6 +156,11 @@ class SearchFilters:
     channel_codes: tuple[str, ...] = ()
     actor_contains: str | None = None
     entity_name_contains: str | None = None
+    changed_fields: tuple[str, ...] = ()
+    changed_from: str | None = None
+    changed_to: str | None = None
+    include_explorer_events: bool = False
+    order: str | None = None  # None: newest first (the default), so views that list set values skip it
     cursor: str | None = None
     direction: str = "next"
     selected: str | None = None
@@ -170,6 +175,7 @@ class SearchFilters:
         "date_to": "to",
         "cursor": "cursor",
         "direction": "dir",
+        "order": "order",
         "selected": "sel",
         "offset": "pos",
     }
@@ -196,9 +202,14 @@ class SearchFilters:
         if direction not in ("next", "prev"):
             problems.append(f"dir: {direction!r} is not next or prev; using next")
             direction = "next"
+        order = _one(params, k["order"])
+        if order not in (None, *ORDERS[1:]):
+            if order != ORDERS[0]:
+                problems.append(f"order: {order!r} is not one of {', '.join(ORDERS)}; using {ORDERS[0]}")
+            order = None
         values: dict[str, Any] = {}
         for f in filters.FILTERS:
-            if f.kind == "set":
+            if f.many:
                 values[f.name] = _many(params, f.url_key, comma=f.widget == "list_text")
             elif f.kind == "flag":
                 values[f.name] = _flag(params, f.url_key)
@@ -210,6 +221,7 @@ class SearchFilters:
             date_to=date_to,
             cursor=_one(params, k["cursor"]),
             direction=direction,
+            order=order,
             selected=_one(params, k["selected"]),
             offset=_offset(params, k["offset"]),
             problems=tuple(problems),
@@ -224,7 +236,7 @@ class SearchFilters:
             if f.name == "problems":
                 continue
             value = getattr(self, f.name)
-            if f.name == "range" and value == DEFAULT_RANGE or f.name == "direction" and value == "next":
+            if (f.name, value) in (("range", DEFAULT_RANGE), ("direction", "next")):
                 continue
             if f.name in ("date_from", "date_to") and self.range != "custom":
                 continue
@@ -265,6 +277,17 @@ class SearchFilters:
         """The same filters on the first page with nothing selected (after the filters change)."""
         return replace(self, cursor=None, direction="next", selected=None, offset=None)
 
+    def search_sources(self, allowed: Sequence[str]) -> tuple[str, ...]:
+        """The sources this view searches among the user's `allowed` ones: those chosen, or when none is,
+        every allowed source but the explorer's own access events (unless `include_explorer_events`).
+
+        >>> SearchFilters().search_sources(["auditlog.explorer", "shop"]), SearchFilters(
+        ...     sources=("auditlog.explorer",)).search_sources(["auditlog.explorer", "shop"])
+        (('shop',), ('auditlog.explorer',))
+        """
+        chosen = tuple(s for s in self.sources if s in allowed)
+        return chosen or filters.default_sources(allowed, self.include_explorer_events)
+
     def to_query(self, sources: Sequence[str], limit: int = 100, today: date | None = None) -> AuditLogQuery:
         """The library query for these filters over `sources` (the user's allowed, chosen sources).
 
@@ -285,6 +308,7 @@ class SearchFilters:
             limit=limit,
             cursor=self.cursor,
             direction=cast("Direction", self.direction),  # AuditLogQuery refuses anything but next/prev
+            order=cast("Order", self.order or ORDERS[0]),  # and anything but newest/oldest
             **values,  # AuditLogQuery turns action and actor type names into enums
         )
 

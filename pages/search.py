@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, time
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from audit_query import AuditLogQuery, Page, QueryValidationError, filters
+from audit_query import AuditLogQuery, AuditRecord, Page, QueryValidationError, filters
 from audit_query.export import EXTENSIONS, MEDIA_TYPES, ExportTooLarge, Format, export_command
 from audit_query.export_manifest import SUFFIX
+from audit_query.model import ORDERS
 from explorer import access, data, urlstate
 from explorer.fmt import plural, records_frame
 from explorer.guard import require_app
@@ -20,6 +21,8 @@ from explorer.widgets import change_header, diff_view, entity_links, escape_md
 
 VIEW = "search"
 FORMATS: dict[Format, str] = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
+ORDER_LABELS = {"newest": "Newest first", "oldest": "Oldest first"}
+CHANGED_COLUMN = "Changed fields"
 _LEGACY_KEYS = {
     "sources": "s_sources",
     "entity_types": "s_etypes",
@@ -28,10 +31,16 @@ _LEGACY_KEYS = {
 }
 
 
+def changed_fields(record: AuditRecord) -> str:
+    """The grid's "Changed fields" cell: the names of the record's changed fields, comma-separated (empty
+    for a file written before the Changes column)."""
+    return ", ".join(field for field, _, _ in record.Changes or ())
+
+
 def widget_keys() -> dict[str, str]:
     """Each form widget's session key: the dates', then one per row of the filter table."""
     keys = {"range": "s_range", "date_from": "s_from", "date_to": "s_to"}
-    keys.update({"time_from": "s_tfrom", "time_to": "s_tto"})
+    keys.update({"time_from": "s_tfrom", "time_to": "s_tto", "order": "s_order"})
     keys.update({f.name: _LEGACY_KEYS.get(f.name, f"s_{f.url_key}") for f in filters.FILTERS})
     return keys
 
@@ -54,6 +63,7 @@ def widget_values(f: SearchFilters, sources: list[str], types: list[str]) -> dic
     t_from, t_to = f.times()
     out[keys["time_from"]] = t_from.strftime("%H:%M:%S") if t_from else ""
     out[keys["time_to"]] = t_to.strftime("%H:%M:%S") if t_to else ""
+    out[keys["order"]] = f.order or ORDERS[0]
     for flt in filters.FILTERS:
         value = getattr(f, flt.name)
         if flt.widget == "multiselect":
@@ -106,6 +116,7 @@ def from_widgets() -> SearchFilters:
         range=rng,
         date_from=at_time(ss[keys["date_from"]], ss.get(keys["time_from"])) if rng == "custom" else None,
         date_to=at_time(ss[keys["date_to"]], ss.get(keys["time_to"])) if rng == "custom" else None,
+        order=None if ss.get(keys["order"]) in (None, ORDERS[0]) else ss[keys["order"]],
         **values,  # type: ignore[arg-type]  # one value per filter-table row, typed by its widget
     )
 
@@ -143,16 +154,21 @@ def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
     with st.form("search_form", border=True):
         c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.4])
         c1.selectbox("Date range", list(RANGE_PRESETS), format_func=RANGE_PRESETS.get, key=W["range"])
+        c1.radio("Order", ORDERS, format_func=ORDER_LABELS.get, key=W["order"], horizontal=True)
         typed = "Typing a date here searches exactly the dates typed (custom dates)."
         c2.date_input("From", key=W["date_from"], format="YYYY-MM-DD", help=typed)
         c3.date_input("To", key=W["date_to"], format="YYYY-MM-DD", help=typed)
         c2.text_input("From time (UTC)", key=W["time_from"], placeholder="HH:MM:SS", help="optional")
         c3.text_input("To time (UTC)", key=W["time_to"], placeholder="HH:MM:SS", help="optional; inclusive")
         keys = widget_keys()
-        rows = [flt for flt in filters.FILTERS if flt.name != "sources"]
+        # The changed-field rows (field, from, to) share the last line, the explorer switch in its wide
+        # column; the other rows fill lines of four in table order.
+        last = [f for f in filters.FILTERS if f.kind == "changed" or f.name == "include_explorer_events"]
+        rows = [f for f in filters.FILTERS if f.name != "sources" and f not in last]
         draw(filters.by_name("sources"), c4, keys, sources, types)
-        for i in range(0, len(rows), 4):
-            for flt, col in zip(rows[i : i + 4], st.columns([1.2, 1, 1, 2.4]), strict=False):
+        lines = [rows[i : i + 4] for i in range(0, len(rows), 4)]
+        for line in [*lines, *(last[i : i + 4] for i in range(0, len(last), 4))]:
+            for flt, col in zip(line, st.columns([1.2, 1, 1, 2.4]), strict=False):
                 draw(flt, col, keys, sources, types)
         return st.form_submit_button("Search", type="primary", icon=":material/search:")
 
@@ -290,15 +306,21 @@ def main() -> None:
         go(from_widgets())
     errors = st.container()
 
-    chosen = [s for s in f.sources if s in sources]
     denied = [s for s in f.sources if s not in sources]
     if denied:
         errors.warning(f"Not searched (no data or not in your scope): {escape_md(', '.join(denied))}")
     if not sources:
         errors.info("There is no data you may read yet. Run the ETL, or ask for access to a source.")
         return
+    searched = f.search_sources(sources)
+    if not searched:
+        errors.info(
+            f"Only the explorer's own access events ({filters.EXPLORER_SOURCE}) have data you may read: tick "
+            f"*{filters.by_name('include_explorer_events').label}* or choose that source."
+        )
+        return
     try:
-        q = f.to_query(chosen or sources, data.client()[0].settings.default_limit)
+        q = f.to_query(searched, data.client()[0].settings.default_limit)
         with st.spinner("Searching…"):
             page = data.page(q)
             total = data.count(q)
@@ -330,10 +352,13 @@ def main() -> None:
     first = min((f.offset or 0) + 1, max(1, total - len(page.rows) + 1))
     st.caption(
         f"{plural(total, 'matching row')} between {q.time_from or q.date_from} and "
-        f"{q.time_to or q.date_to} (UTC), newest first · rows {first:,}–{first + len(page.rows) - 1:,}"
+        f"{q.time_to or q.date_to} (UTC), {ORDER_LABELS[q.order].lower()} · "
+        f"rows {first:,}–{first + len(page.rows) - 1:,}"
     )
     grid_key = f"grid_{abs(hash((q.fingerprint(), f.cursor, f.direction))) % 10**12}"
     grid = records_frame(page.rows)
+    at = list(grid.columns).index("Action") + 1
+    grid.insert(at, CHANGED_COLUMN, [changed_fields(r) for r in page.rows])
     pending = data.pending_ids()
     waiting = sum(r.Id in pending for r in page.rows)
     if waiting:  # issue 12: rows served from raw objects no run has read

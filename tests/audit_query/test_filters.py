@@ -92,12 +92,26 @@ def test_every_filter_survives_cli_export_line_and_url_round_trips() -> None:
         channel_codes=("web", "ios"),
         actor_contains="ALICE%",
         entity_name_contains="_x",
+        changed_fields=("status", "-a.b"),
+        changed_from="-1",
+        changed_to="it's \"x\"",
+        include_explorer_events=True,
+        order="oldest",
     )
     line = export_command(q, "csv", "out.csv")
+    assert "--include-explorer-events" in line and "--order oldest" in line
     assert query_from_args(parser().parse_args(shlex.split(line)[2:])) == q
     values = {f.name: getattr(q, f.name) for f in filters.FILTERS}
     values["actions"] = tuple(a.value for a in q.actions)
     values["actor_types"] = tuple(t.value for t in q.actor_types)
-    view = SearchFilters(range="custom", date_from=q.date_from, date_to=q.date_to, **values)
+    view = SearchFilters(range="custom", date_from=q.date_from, date_to=q.date_to, order="oldest", **values)
+    assert view.to_params()["order"] == "oldest" and view.to_params()["xev"] == "1"
     assert SearchFilters.from_params(view.to_params()) == view
     assert view.to_query(q.sources) == q
+
+
+def test_a_bad_order_in_a_link_is_reported_and_newest_first_is_used() -> None:
+    f = SearchFilters.from_params({"order": "sideways"})
+    assert f.order is None and f.to_query(("a",)).order == "newest"
+    assert f.problems == ("order: 'sideways' is not one of newest, oldest; using newest",)
+    assert "order" not in SearchFilters.from_params({"order": "newest"}).to_params()

@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from audit_query.formatter import identifier, literal, qualified_table
+from audit_query.formatter import (
+    identifier,
+    json_minified,
+    json_value_in,
+    literal,
+    qualified_table,
+    typed_json_texts,
+)
 from etl import schema
 
 # text the formatter must accept: anything without control characters (Cc) or surrogates (Cs)
@@ -97,3 +104,41 @@ def test_backslash_quote_cannot_end_the_literal() -> None:
 def test_timestamp_literal_round_trips_in_duckdb() -> None:
     ts = datetime(2026, 11, 26, 23, 59, 59, 999000, tzinfo=UTC)
     assert duckdb.sql(f"SELECT {literal(ts, 'duckdb')}").fetchall() == [(ts.replace(tzinfo=None),)]
+
+
+@pytest.mark.parametrize(
+    ("typed", "texts"),
+    [
+        ("Cancelled", ('"Cancelled"',)),
+        ("5", ("5", '"5"')),
+        ("5.0", ("5.0", '"5.0"')),
+        ("true", ("true", '"true"')),
+        ("null", ("null", '"null"')),
+        ('"quoted"', ('"quoted"', '"\\"quoted\\""')),
+        ('{ "a" : [1, 2] }', ('{"a":[1,2]}', '"{ \\"a\\" : [1, 2] }"')),
+        ("O'Brien \\ x", ('"O\'Brien \\\\ x"',)),
+        ("Köln", ('"Köln"', '"K\\u00f6ln"')),
+        ("in progress", ('"in progress"',)),
+    ],
+)
+def test_typed_json_texts(typed: str, texts: tuple[str, ...]) -> None:
+    assert typed_json_texts(typed) == texts
+
+
+def test_json_minified_keeps_whitespace_and_escapes_inside_strings() -> None:
+    assert json_minified('{ "a \\" b" : "x\\\\" , "c": [ 1 ,2 ] }') == '{"a \\" b":"x\\\\","c":[1,2]}'
+    assert json_minified("\t5\n") == "5"
+
+
+def test_json_value_in_is_string_literals_only() -> None:
+    assert json_value_in("5", "duckdb") == "IN ('5', '\"5\"')"
+    assert json_value_in("x' OR '1'='1", "athena") == "IN ('\"x'' OR ''1''=''1\"')"
+    assert json_value_in("a\x00", "athena") == "IN ('\"a\\u0000\"')"  # JSON escapes it: no raw NUL
+
+
+@given(safe_text)
+def test_json_value_in_parses_to_exactly_the_typed_texts(value: str) -> None:
+    tree = sqlglot.parse_one(f"SELECT 1 WHERE x {json_value_in(value, 'athena')}", read="athena")
+    assert [lit.this for lit in tree.find_all(exp.Literal) if lit.is_string] == list(typed_json_texts(value))
+    got = duckdb.sql(f"SELECT [{json_value_in(value, 'duckdb')[4:-1]}]").fetchall()[0][0]
+    assert got == list(typed_json_texts(value))

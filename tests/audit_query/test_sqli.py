@@ -3,7 +3,9 @@ input unchanged, DuckDB returns only rows whose column equals it, and rejected i
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlglot
@@ -13,10 +15,11 @@ from sqlglot import exp
 
 from audit_query import AuditLogClient, AuditLogQuery, QueryValidationError
 from audit_query import sql as b
-from audit_query.formatter import qualified_table
+from audit_query.backends.duckdb import DuckDBBackend
+from audit_query.formatter import qualified_table, typed_json_texts
 from tests.sqli import sqli_lines
 
-from .conftest import HOSTILE_DAY, HOSTILE_SOURCE, SETTINGS, is_acceptable
+from .conftest import HOSTILE_DAY, HOSTILE_SOURCE, SETTINGS, is_acceptable, make_row, write_rows
 
 LINES = sqli_lines()
 ACCEPTED = [v for v in LINES if is_acceptable(v)]
@@ -128,3 +131,79 @@ def test_nul_and_overlong_are_validation_errors_not_engine_errors(client: AuditL
             assert (info.value.field, info.value.rule) == (field, rule)
     with pytest.raises(QueryValidationError):
         client.history("a\x00", date_from=date(2026, 11, 25), date_to=date(2026, 11, 25))
+
+
+# -- changed-field filters (issue 13): a field name and typed from/to values, each a new literal path ------
+
+CHANGED_DAY = HOSTILE_DAY
+
+
+@pytest.fixture(scope="module")
+def changed_client(tmp_path_factory: pytest.TempPathFactory):
+    """A client over rows whose one Changes entry carries a hostile line as field name and, as JSON text,
+    before and after value; each with a decoy whose entry is the line with an "x" appended."""
+    folder = tmp_path_factory.mktemp("sqli-changed")
+    rows = []
+    base = datetime(CHANGED_DAY.year, CHANGED_DAY.month, CHANGED_DAY.day, 8)
+    for n, line in enumerate(ACCEPTED):
+        for k, text in enumerate((line, line + "x")):
+            value = json.dumps(text, ensure_ascii=False)
+            change = {"Field": text, "Before": value, "After": value}
+            ts = base + timedelta(seconds=n)
+            rows.append(make_row(f"c{n:04d}:{k}", ts, HOSTILE_SOURCE, Changes=[change]))
+    write_rows(folder, rows)
+    backend = DuckDBBackend(folder)
+    yield AuditLogClient(backend, SETTINGS)
+    backend.close()
+
+
+def changed_query(value: str, **extra: object) -> AuditLogQuery:
+    return AuditLogQuery(
+        CHANGED_DAY, CHANGED_DAY, (HOSTILE_SOURCE,), changed_fields=(value,), changed_from=value,
+        changed_to=value, **extra,
+    )
+
+
+def assert_one_select_with_all(text: str, values: list[str]) -> None:
+    trees = sqlglot.parse(text, read="athena")
+    assert len(trees) == 1 and isinstance(trees[0], exp.Select), text
+    strings = [lit.this for lit in trees[0].find_all(exp.Literal) if lit.is_string]
+    assert set(values) <= set(strings), (values, strings)
+
+
+def test_athena_sql_keeps_hostile_changed_fields_and_values_inside_literals() -> None:
+    for value in ACCEPTED:
+        q = changed_query(value).validate(SETTINGS)
+        wanted = [value, *typed_json_texts(value)]
+        assert_one_select_with_all(b.build_page_sql(q, dialect="athena", table_ref=TABLE), wanted)
+        assert_one_select_with_all(b.build_count_sql(q, dialect="athena", table_ref=TABLE), wanted)
+
+
+def test_duckdb_changed_filters_match_each_hostile_line_literally(changed_client: AuditLogClient) -> None:
+    for n, value in enumerate(ACCEPTED):
+        page = changed_client.query(changed_query(value))
+        assert [r.Id for r in page.rows] == [f"c{n:04d}:0"], value
+        fields_only = AuditLogQuery(CHANGED_DAY, CHANGED_DAY, (HOSTILE_SOURCE,), changed_fields=(value,))
+        assert [r.Id for r in changed_client.query(fields_only).rows] == [f"c{n:04d}:0"], value
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=hostile_text, part=st.sampled_from(["changed_fields", "changed_from", "changed_to"]))
+def test_any_changed_text_is_matched_literally_or_rejected(
+    changed_client: AuditLogClient, value: str, part: str
+) -> None:
+    q = replace(changed_query("f"), **{part: (value,) if part == "changed_fields" else value})
+    try:
+        q.validate(SETTINGS)
+    except QueryValidationError as exc:
+        assert exc.field == part and exc.rule in ("control_characters", "max_length")
+        assert not is_acceptable(value)
+        return
+    assert is_acceptable(value)
+    wanted = [value] if part == "changed_fields" else list(typed_json_texts(value))
+    assert_one_select_with_all(b.build_page_sql(q, dialect="athena", table_ref=TABLE), wanted)
+    for r in changed_client.query(q).rows:  # only an entry equal to what was typed can match
+        assert any(
+            f in q.changed_fields and b_ in typed_json_texts(q.changed_from or "")
+            and a in typed_json_texts(q.changed_to or "") for f, b_, a in r.Changes or ()
+        )

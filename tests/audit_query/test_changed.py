@@ -1,0 +1,252 @@
+"""Changed-field filters (issue 13 item 2): "field F changed", optionally "from V" / "to V" on the same change
+entry, V typed as a person reads it. The questions "which orders went to status Cancelled yesterday" and
+"who changed the e-mail of user U" through the library and `auditlog query`, each checked against a plain
+DuckDB query over Before/After of the same Parquet; typed values, added and removed fields, files older than
+the Changes column, the 7-day cap, Athena SQL, masking of Changes values."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from audit_query import AuditLogClient, AuditLogQuery, QueryValidationError
+from audit_query import sql as b
+from audit_query.backends.duckdb import DuckDBBackend
+from audit_query.formatter import qualified_table
+from audit_query.masking import MaskedClient, MaskingRules
+from auditlog.cli import main
+
+from . import changes_data as cd
+from .conftest import SETTINGS
+
+TODAY = date(2026, 11, 27)
+YESTERDAY = TODAY - timedelta(days=1)
+ATHENA_TABLE = qualified_table("auditlog", "auditlog")
+#: audit_query/backends/duckdb.py (not this branch's file) reads the listed files without union_by_name, so a
+#: read that touches a file written before the Changes column fails on the column for every query, filtered
+#: or not; with union_by_name (plus typed NULLs when no file has it) these pass.
+OLD_FILES_XFAIL = pytest.mark.xfail(
+    strict=False, reason="DuckDBBackend reads old files without union_by_name: 'Changes' not found"
+)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("changes")
+    cd.build(folder, TODAY)
+    return folder
+
+
+@pytest.fixture()
+def client(data_dir: Path):
+    backend = DuckDBBackend(data_dir)
+    yield AuditLogClient(backend, SETTINGS)
+    backend.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_access_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDITLOG_ACCESS_LOG", "off")
+
+
+def entities(client: AuditLogClient, **filters: Any) -> list[str]:
+    """Entity ids (newest first) of the rows matching `filters` over both days and the three sources."""
+    filters = {"date_from": YESTERDAY, "date_to": TODAY, "sources": ("shop.orders", "shop.users"), **filters}
+    return [r.EntityId for r in client.query(AuditLogQuery(limit=1000, **filters)).rows]
+
+
+def test_which_orders_went_to_status_cancelled_yesterday(client: AuditLogClient, data_dir: Path) -> None:
+    q = AuditLogQuery(
+        YESTERDAY, YESTERDAY, ("shop.orders",), changed_fields=("status",), changed_to="Cancelled"
+    )
+    got = [(r.Id, r.EntityId, r.ActorName) for r in client.query(q).rows]
+    want = cd.oracle(data_dir, cd.WENT_TO_CANCELLED, [YESTERDAY.isoformat()])
+    assert got == want
+    # o-2 went on another day, o-4 to "cancelled" (values match exactly), o-3 and o-7 left it, o-16's
+    # "Cancelled" is another field's; the Create o-6 went to it from nothing.
+    assert {e for _, e, _ in got} == {"o-1", "o-6"}
+    assert client.count(q) == len(want)
+
+
+def test_who_changed_the_email_of_user_u(client: AuditLogClient, data_dir: Path) -> None:
+    q = AuditLogQuery(YESTERDAY, TODAY, ("shop.users",), entity_id=cd.USER_U, changed_fields=("email",))
+    got = [(r.Id, r.EntityId, r.ActorName) for r in client.query(q).rows]
+    want = cd.oracle(data_dir, cd.CHANGED_EMAIL_OF, [cd.USER_U])
+    assert got == want
+    assert [a for _, _, a in got] == ["alice@example.com", cd.SUPPORT]  # not bob: profile.email is nested
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"changed_fields": ("priority",), "changed_to": "5"}, {"o-8", "o-9"}),  # 5 and "5", not 5.0
+        ({"changed_fields": ("priority",), "changed_to": "5.0"}, {"o-10"}),
+        ({"changed_fields": ("coupon",), "changed_to": "null"}, {"o-11"}),  # a JSON null, not a removal
+        ({"changed_fields": ("coupon",)}, {"o-11", "o-12"}),  # alone: removed fields too
+        ({"changed_fields": ("gift",), "changed_to": "true"}, {"o-13", "o-14"}),
+        ({"changed_fields": ("gift",), "changed_from": "false"}, {"o-13"}),
+        ({"changed_fields": ("coupon", "gift")}, {"o-11", "o-12", "o-13", "o-14"}),  # any of them
+        ({"changed_fields": ("status",), "changed_from": "Cancelled"}, {"o-3", "o-7", "o-15"}),  # removed too
+        ({"changed_fields": ("status",), "changed_from": "Paid", "changed_to": "Cancelled"}, {"o-1", "o-2"}),
+        (
+            {"changed_fields": ("status", "prev"), "changed_from": "Paid", "changed_to": "Cancelled"},
+            {"o-1", "o-2"},
+        ),  # o-16: Paid and Cancelled are two entries, not one change
+        ({"changed_fields": ("status",), "changed_to": '"Cancelled"'}, {"o-1", "o-2", "o-6"}),  # JSON typed
+        ({"changed_fields": ("profile.email",)}, {cd.USER_U}),  # one level down: key.sub
+        ({"changed_fields": ("profile",)}, set()),
+        ({"changed_fields": ("nothing-like-it",)}, set()),
+    ],
+)
+def test_typed_values_added_and_removed_fields(client: AuditLogClient, filters: dict, expected: set) -> None:
+    assert set(entities(client, **filters)) == expected
+
+
+@OLD_FILES_XFAIL
+def test_files_older_than_the_changes_column_give_no_rows_and_no_error(client: AuditLogClient) -> None:
+    sources = (cd.OLD_SOURCE, "shop.orders")  # an old file and new ones in one read
+    q = AuditLogQuery(YESTERDAY, YESTERDAY, sources, changed_fields=("status",), limit=1000)
+    got = client.query(q).rows
+    assert got and cd.OLD_SOURCE not in {r.source for r in got} and client.count(q) == len(got)
+    old = [
+        r
+        for r in client.query(AuditLogQuery(YESTERDAY, YESTERDAY, sources, limit=1000)).rows
+        if r.source == cd.OLD_SOURCE
+    ]
+    assert [r.EntityId for r in old] == ["o-legacy"] and old[0].Changes is None
+
+
+@OLD_FILES_XFAIL
+def test_a_read_of_only_files_older_than_the_changes_column(client: AuditLogClient) -> None:
+    assert [r.EntityId for r in client.query(AuditLogQuery(YESTERDAY, YESTERDAY, (cd.OLD_SOURCE,))).rows] == [
+        "o-legacy"
+    ]
+
+
+def test_value_filters_need_a_field_and_do_not_lift_the_browse_cap() -> None:
+    for name in ("changed_from", "changed_to"):
+        with pytest.raises(QueryValidationError) as info:
+            AuditLogQuery(YESTERDAY, TODAY, ("shop.orders",), **{name: "x"}).validate(SETTINGS)
+        assert (info.value.field, info.value.rule) == (name, "requires_changed_field")
+        assert "--changed-field" in str(info.value)
+    month = AuditLogQuery(TODAY - timedelta(days=29), TODAY, ("shop.orders",), changed_fields=("status",))
+    with pytest.raises(QueryValidationError, match="max_range"):
+        month.validate(SETTINGS)
+
+
+def test_athena_sql_parses_as_one_select_with_the_typed_values() -> None:
+    q = AuditLogQuery(
+        YESTERDAY,
+        TODAY,
+        ("shop.orders",),
+        changed_fields=("status", "a.b"),
+        changed_from="Paid",
+        changed_to="5",
+    )
+    where = b.build_where(q, dialect="athena")
+    assert where.endswith(
+        "any_match(\"Changes\", chg -> chg.\"field\" IN ('a.b', 'status')"
+        ' AND chg."before" IN (\'"Paid"\') AND chg."after" IN (\'5\', \'"5"\'))'
+    )
+    for text in (
+        b.build_page_sql(q, dialect="athena", table_ref=ATHENA_TABLE),
+        b.build_count_sql(q, dialect="athena", table_ref=ATHENA_TABLE),
+        b.build_counts_sql(q, "day", dialect="athena", table_ref=ATHENA_TABLE),
+    ):
+        trees = sqlglot.parse(text, read="athena")
+        assert len(trees) == 1 and isinstance(trees[0], exp.Select)
+        assert list(trees[0].find_all(exp.Lambda))
+
+
+def cli(capsys: Any, data_dir: Path, *argv: str) -> tuple[int, list[dict], str]:
+    code = main(["query", "--data-dir", str(data_dir), "--format", "jsonl", "--all", *argv])
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_cli_which_orders_went_to_status_cancelled_yesterday(capsys: Any, data_dir: Path) -> None:
+    code, rows, err = cli(
+        capsys,
+        data_dir,
+        "--from",
+        YESTERDAY.isoformat(),
+        "--source",
+        "shop.orders",
+        "--changed-field",
+        "status",
+        "--changed-to",
+        "Cancelled",
+    )
+    assert code == 0, err
+    want = cd.oracle(data_dir, cd.WENT_TO_CANCELLED, [YESTERDAY.isoformat()])
+    assert [(r["Id"], r["EntityId"], r["ActorName"]) for r in rows] == want and want
+    assert all(
+        any(c["Field"] == "status" and c["After"] == '"Cancelled"' for c in r["Changes"]) for r in rows
+    )
+
+
+def test_cli_who_changed_the_email_of_user_u(capsys: Any, data_dir: Path) -> None:
+    code, rows, err = cli(
+        capsys,
+        data_dir,
+        "--from",
+        YESTERDAY.isoformat(),
+        "--to",
+        TODAY.isoformat(),
+        "--source",
+        "shop.users",
+        f"--entity-id={cd.USER_U}",
+        "--changed-field",
+        "email",
+    )
+    assert code == 0, err
+    want = cd.oracle(data_dir, cd.CHANGED_EMAIL_OF, [cd.USER_U])
+    assert [(r["Id"], r["EntityId"], r["ActorName"]) for r in rows] == want and want
+
+
+def test_cli_value_without_a_field_is_one_line_naming_the_flag(capsys: Any, data_dir: Path) -> None:
+    code, rows, err = cli(capsys, data_dir, "--from", YESTERDAY.isoformat(), "--changed-to", "Cancelled")
+    assert code == 2 and rows == []
+    assert len(err.strip().splitlines()) == 1 and "--changed-field" in err and "changed_to" in err
+
+
+def test_cli_help_explains_the_changed_flags(capsys: Any) -> None:
+    with pytest.raises(SystemExit):
+        main(["query", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("--changed-field F", "--changed-from V", "--changed-to V", "null: a JSON null", "removed"):
+        assert text in out, text
+
+
+def test_masked_readers_never_see_a_masked_fields_values_in_changes(data_dir: Path) -> None:
+    rules = MaskingRules.from_dict({"*": {"fields": ["email"]}})
+    secrets = ("u7@old.example", "u7@new.example", "u7@third.example", "p@x.example", "p@y.example")
+    q = AuditLogQuery(YESTERDAY, TODAY, ("shop.users",), entity_id=cd.USER_U)
+    with DuckDBBackend(data_dir) as backend:
+        plain = AuditLogClient(backend, SETTINGS).query(q).rows
+        masked = MaskedClient(AuditLogClient(backend, SETTINGS), rules).query(q).rows
+        found = (
+            MaskedClient(AuditLogClient(backend, SETTINGS), rules)
+            .query(
+                AuditLogQuery(
+                    YESTERDAY, TODAY, ("shop.users",), entity_id=cd.USER_U, changed_fields=("email",)
+                )
+            )
+            .rows
+        )
+    shown = repr([r.to_dict() for r in masked + found])
+    seen_by_pii = repr([r.to_dict() for r in plain])
+    for secret in secrets:
+        assert secret not in shown, secret
+        assert secret in seen_by_pii, secret
+    email = next(r for r in masked if r.ActorName == cd.SUPPORT)
+    assert ("email", '"(masked)"', '"changed (masked)"') in email.Changes
+    assert ("name", '"U"', '"U. Seven"') in next(
+        r for r in masked if r.ActorName == "seven@example.com"
+    ).Changes
