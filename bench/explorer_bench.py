@@ -31,7 +31,8 @@ SELECT_ALL = [c.name for c in schema.COLUMNS]  # data columns a SELECT * reads (
 
 @dataclass
 class RowGroup:
-    """One row group of one file: its partition, compressed bytes per column and min/max per column."""
+    """One row group of one file: its partition, compressed bytes per column (a nested column's leaves
+    summed under its name) and min/max per flat column."""
 
     dt: str
     source: str
@@ -52,7 +53,12 @@ def load_row_groups(data_dir: Path) -> list[RowGroup]:
             sizes, stats = {}, {}
             for j in range(rg.num_columns):
                 col = rg.column(j)
-                sizes[col.path_in_schema] = col.total_compressed_size
+                # a nested column (Changes: list<struct>) is several leaf chunks, Changes.list.element.Field
+                # and so on: its bytes are their sum; min/max statistics are kept for flat columns only
+                top = col.path_in_schema.split(".")[0]
+                sizes[top] = sizes.get(top, 0) + col.total_compressed_size
+                if top != col.path_in_schema:
+                    continue
                 st = col.statistics
                 if st is not None and st.has_min_max:
                     stats[col.path_in_schema] = (st.min, st.max)
