@@ -202,13 +202,15 @@ def run(
         f"SELECT ActorName FROM {table} WHERE dt >= '{quarter[0]}' AND ActorName LIKE '%@example.org' "
         "GROUP BY 1 HAVING count(*) BETWEEN 5 AND 30 AND count(DISTINCT dt) >= 5 ORDER BY 1 LIMIT 2000"
     ).fetchall()]
-    rare_actor_names = rng.sample(rare_actors, min(len(rare_actors), 10))
+    rare_actor_names = rng.sample(rare_actors, min(len(rare_actors), 10)) or [BUSY_ACTOR]  # tiny tables
     rare_week = [r[0] for r in pick.execute(
         f"SELECT ActorName FROM {table} WHERE dt >= '{week[0]}' AND ActorName LIKE '%@example.org' "
         "GROUP BY 1 HAVING count(*) BETWEEN 1 AND 20 ORDER BY 1 LIMIT 2000"
     ).fetchall()]
     # typed as a person would: part of the name, in other capitals (the actor name contains it, any case)
-    rare_parts = [a.split("@")[0].title() for a in rng.sample(rare_week, min(len(rare_week), 10))]
+    rare_parts = [a.split("@")[0].title() for a in rng.sample(rare_week, min(len(rare_week), 10))] or [
+        BUSY_ACTOR_PART
+    ]
     pick.close()
     search = AuditLogQuery(week[0], week[1], sources, limit=100)
     changed = replace(search, changed_fields=("status",), changed_to="cancelled")
