@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +135,7 @@ class DuckDBBackend:
         self._footers: dict[str, tuple[_StatKey, str | None]] = {}
         self._listings: dict[str, tuple[int, list[str]]] = {}  # partition folder -> (mtime_ns, its files)
         self._key_filters = KeyFilters(self._connection)
+        self._actor_filters = KeyFilters(self._connection, column="ActorName")
 
     # -- unreadable files ------------------------------------------------------------------------------
 
@@ -329,6 +330,14 @@ class DuckDBBackend:
         in the background after the first lookup (benchmarks, tests); how many were built."""
         return self._key_filters.build((self._index_files() or {}).values())
 
+    def warm_actor_filters(self, date_from: date, date_to: date) -> int:
+        """Build now the actor filter (keyfilter.py over ActorName) of every settled data file dated
+        `date_from`..`date_to` that has none, instead of in the background after the first exact-actor
+        lookup (benchmarks, tests); how many were built."""
+        q = AuditLogQuery(date_from, date_to, tuple(self.list_sources()) or ("none",))
+        parts = self._partitions(q, cap=False) or []
+        return self._actor_filters.build(f for _, _, files in parts for f in files)
+
     def _index_lookup(self, query: AuditLogQuery, paths: list[str]) -> set[tuple[str, str]] | None:
         """The (dt, source) pairs in `query`'s range that the entity index files `paths` name for
         `query`'s index key (_index_key: its entity id, else its correlation id), leaving out index files
@@ -405,11 +414,14 @@ class DuckDBBackend:
                 parts = [p for p in parts if (p[0], p[1]) in keep]
         else:
             must_list = self._unreadable_in_range(query)
-            listed = self._partitions(query, cap=_index_key(query) is None and not must_list)
+            narrowed = _index_key(query) is not None or query.actor_name is not None
+            listed = self._partitions(query, cap=not narrowed and not must_list)
             if listed is None:
                 return None
             parts = listed
         files = self._skip_unreadable([f for _, _, part_files in parts for f in part_files], problems)
+        if query.actor_name is not None:  # an exact actor: only the files whose actor filter may hold it
+            files = self._actor_filters.may_hold(files, query.actor_name)
         return None if len(files) > MAX_LISTED_FILES and not problems else files
 
     def table_ref(self, query: AuditLogQuery | None = None) -> str:
@@ -551,6 +563,7 @@ class DuckDBBackend:
     def close(self) -> None:
         """Close the shared connection (and remove the tail's files)."""
         self._key_filters.stop()
+        self._actor_filters.stop()
         if self._tail_dir is not None:
             import shutil
 
