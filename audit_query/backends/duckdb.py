@@ -13,8 +13,9 @@ or written by hand) it reads every partition in range.
 Nothing about the data is cached that a change could leave stale, so an ETL re-run is seen at once: a
 partition folder's listing is reused only while the folder's mtime is unchanged (a stat costs a fifth of a
 listing), and a lookup skips the index files whose key filter (keyfilter.py: a Bloom filter per file, kept by
-mtime, size and inode) rules its id out, reading every other one afresh. Which files proved unreadable is
-remembered, by mtime and size; see below.
+mtime, size and inode) rules its id out, reading every other one afresh; likewise a query with an exact
+actor reads only the data files whose ActorName filter may hold the name (a customer's few rows in 90 days
+of files). Which files proved unreadable is remembered, by mtime and size; see below.
 
 A broken file degrades a read instead of failing it (`run`). The query is tried as built; only when DuckDB
 fails does the backend look for the culprit: a listed file the error names, else each listed file read in
