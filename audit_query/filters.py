@@ -10,8 +10,8 @@ Kinds: "exact" (column = value), "set" (column IN values), "contains" (case-inse
 F changed", one or more fields, optionally "from V" / "to V" on the same change entry; the three rows make one
 condition), "flag" (a switch the builder reads, e.g. include children or the explorer's own access events).
 A row is `many` (a list of values: repeatable flag, repeated URL key) when its kind is "set" or it says
-`repeatable`. Dates are not rows: they are the partition range
-every query has (`--from/--to`); nor is the order (newest or oldest first, `--order`), which is not a filter.
+`repeatable`. Dates are not rows: they are the partition range every query has (`--from/--to`); nor is the
+order (newest or oldest first, `--order`), which is not a filter.
 
 >>> [f.flag for f in FILTERS if f.kind == "contains"]
 ['--actor-contains', '--entity-name-contains']

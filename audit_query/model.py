@@ -315,8 +315,10 @@ class AuditLogQuery:
         return out
 
     def fingerprint(self) -> str:
-        """A short hash of `filters()`: a cursor is bound to the filters it was issued for."""
-        canonical = json.dumps(self.filters(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        """A short hash of `filters()`: a cursor is bound to the filters it was issued for. Fields added after
+        cursors were first issued count only when set (`_LATER_DEFAULTS`), so older page links still work."""
+        bound = {k: v for k, v in self.filters().items() if _LATER_DEFAULTS.get(k, _UNSET) != v}
+        canonical = json.dumps(bound, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:32]
 
     def next_query(self, page: Page) -> AuditLogQuery | None:
@@ -336,6 +338,17 @@ class AuditLogQuery:
     def first_query(self) -> AuditLogQuery:
         """The same filters and order, back to the first page."""
         return replace(self, cursor=None, direction="next")
+
+
+_UNSET = object()
+#: Query fields added after page cursors were first issued, at their defaults (as `filters()` gives them).
+_LATER_DEFAULTS: dict[str, Any] = {
+    "changed_fields": [],
+    "changed_from": None,
+    "changed_to": None,
+    "include_explorer_events": False,
+    "order": "newest",
+}
 
 
 FieldChange = tuple[str, str | None, str | None]

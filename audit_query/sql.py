@@ -93,12 +93,14 @@ _ENTRY = "chg"  # the lambda's parameter: one Changes entry
 def changed_condition(query: AuditLogQuery, dialect: str) -> str:
     r"""True for a row with one Changes entry whose Field is one of `query.changed_fields` and, when given,
     whose Before matches `changed_from` and After `changed_to` (typed as read: formatter.typed_json_texts).
-    A row of a file older than the column (Changes NULL) never matches.
+    A row of a file older than the column (Changes NULL) never matches. Athena's form (Trino's `filter`
+    and `cardinality`) also runs on DuckDB with `lambda_syntax = 'ENABLE_SINGLE_ARROW'`, as the Athena
+    backend's local merge of the not-yet-processed tail does.
 
     >>> from audit_query.model import AuditLogQuery
     >>> q = AuditLogQuery("2026-11-26", "2026-11-26", ("a",), changed_fields=("status",), changed_to="5")
     >>> print(changed_condition(q, "athena"))
-    any_match("Changes", chg -> chg."field" = 'status' AND chg."after" IN ('5', '"5"'))
+    cardinality(filter("Changes", chg -> chg."field" = 'status' AND chg."after" IN ('5', '"5"'))) > 0
     >>> print(changed_condition(q, "duckdb"))
     len(list_filter("Changes", lambda chg: chg."Field" = 'status' AND chg."After" IN ('5', '"5"'))) > 0
     """
@@ -117,7 +119,7 @@ def changed_condition(query: AuditLogQuery, dialect: str) -> str:
     column = identifier("Changes")
     if dialect == "duckdb":
         return f"len(list_filter({column}, lambda {_ENTRY}: {body})) > 0"
-    return f"any_match({column}, {_ENTRY} -> {body})"
+    return f"cardinality(filter({column}, {_ENTRY} -> {body})) > 0"
 
 
 def keyset_condition(position: Keyset, dialect: str, order: str = "newest") -> str:

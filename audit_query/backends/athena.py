@@ -353,6 +353,7 @@ def _merge_tail(
 
     tail_ref = f"read_parquet({literal(tail_file, 'duckdb')}, hive_partitioning = false)"
     con = duckdb.connect(config={"threads": 1})
+    con.execute("SET lambda_syntax = 'ENABLE_SINGLE_ARROW'")  # the Athena text's `x -> ...` (changed fields)
     try:
         if merge.kind == "rows":
             import pyarrow as pa
