@@ -88,24 +88,36 @@ class AuditLogClient:
         """The page's `limit + 1` rows in reading order, their stats and the files their query left out.
 
         Every row of an older `dt` partition is older (dt is the UTC date of Timestamp) and every row of a
-        newer one newer, so when the one day a page starts in holds `limit + 1` matching rows, they are the
-        page (oldest first: every row of a newer partition is newer). A backend with `probe_first_day` reads
-        that day first and the whole range only when it falls
-        short: a first Search page over a week reads one day, not seven (bench/RESULTS.md). The stats are
-        those of the query whose rows make the page.
+        newer one newer (so, oldest first, the other way round): the rows of the day a page starts in come
+        first, then those of the next days in reading order. A backend with `probe_first_day` reads that day
+        first and, while the rows found fall short of `limit + 1`, the next 2, 4, 8... days for the rest:
+        a first Search page over a week reads one day, not seven (bench/RESULTS.md), and a sparse filter
+        (a changed field with a value) reads its week in three statements instead of one day plus the week.
+        The stats are those of the last statement.
         """
         d = self.backend.dialect
         day = _start_day(q, position) if self.backend.probe_first_day else None
-        if day is not None:
-            probe = replace(q, date_from=day, date_to=day)
-            found = self._records(
-                probe, lambda ref: sql.build_page_sql(probe, position=position, dialect=d, table_ref=ref)
+        if day is None:
+            return self._records(
+                q, lambda ref: sql.build_page_sql(q, position=position, dialect=d, table_ref=ref)
             )
-            if len(found[0]) > q.limit:
-                return found
-        return self._records(
-            q, lambda ref: sql.build_page_sql(q, position=position, dialect=d, table_ref=ref)
-        )
+        ascending = (q.order == "oldest") != (position is not None and position.direction == "prev")
+        rows: list[AuditRecord] = []
+        left_out: dict[UnreadableFile, None] = {}
+        span = 1
+        while True:
+            if ascending:
+                first, last = day, min(q.date_to, day + timedelta(days=span - 1))
+            else:
+                first, last = max(q.date_from, day - timedelta(days=span - 1)), day
+            # limit + 1 rows in all: the probe's own "limit + 1" asks for exactly the rows still missing
+            probe = replace(q, date_from=first, date_to=last, limit=q.limit - len(rows))
+            found, stats, unreadable = self._records(probe, _page_sql(probe, position, d))
+            rows.extend(found)
+            left_out.update(dict.fromkeys(unreadable))
+            if len(rows) > q.limit or (last >= q.date_to if ascending else first <= q.date_from):
+                return rows, stats, tuple(left_out)
+            day, span = (last + timedelta(days=1)) if ascending else (first - timedelta(days=1)), span * 2
 
     # -- public API ------------------------------------------------------------------------------------
 
@@ -276,6 +288,11 @@ class AuditLogClient:
     def close(self) -> None:
         """Close the backend."""
         self.backend.close()
+
+
+def _page_sql(q: AuditLogQuery, position: Keyset | None, dialect: str) -> Callable[[str], str]:
+    """The page statement of `q` at `position` over a table reference (what a backend's `run` calls)."""
+    return lambda ref: sql.build_page_sql(q, position=position, dialect=dialect, table_ref=ref)
 
 
 def _start_day(q: AuditLogQuery, position: Keyset | None) -> date | None:

@@ -9,6 +9,7 @@ Rules come from a JSON file (AUDITLOG_MASKING_RULES), per source, with "*" for e
   dotted path (`profile.birthday`) masks that path from the top; `prefix.*` masks everything under prefix.
   A masked value reads "(masked)"; where it changed between Before and After, the After side reads
   "changed (masked)", so a diff still says *that* it changed, never from what to what.
+  The Changes column is derived again from the masked Before/After, so it says the same and no more.
 - `entity_name`, `parent_name`, `actor_name`: those columns are personal in that source. They become a
   stable pseudonym ("masked-1a2b3c4d", a keyed hash with a per-process key), so a reader can still tell that
   two rows name the same person without learning who. Actor names of Service and Client actors are systems,
@@ -41,7 +42,7 @@ from etl.errors import ConfigurationError
 from etl.settings import Settings, read_json_setting, setting
 
 from .client import AuditLogClient
-from .model import GROUP_BY_COLUMNS, AuditLogQuery, AuditRecord, CountRow, FieldChange, Page, Rows
+from .model import GROUP_BY_COLUMNS, AuditLogQuery, AuditRecord, ChangeEntry, CountRow, Page, Rows
 
 MASK = "(masked)"
 CHANGED_MASK = "changed (masked)"
@@ -238,8 +239,8 @@ class MaskingRules:
         return side(before, old, new, False), side(after, new, old, True)
 
     def mask_changes(
-        self, source: str, changes: Sequence[FieldChange] | None
-    ) -> tuple[FieldChange, ...] | None:
+        self, source: str, changes: Sequence[ChangeEntry] | None
+    ) -> tuple[ChangeEntry, ...] | None:
         """A row's Changes entries with personal values masked as in Before/After: a masked field's entry
         reads "(masked)" before and "changed (masked)" after; personal keys inside a value are masked too.
 

@@ -351,17 +351,31 @@ _LATER_DEFAULTS: dict[str, Any] = {
 }
 
 
-FieldChange = tuple[str, str | None, str | None]
+ChangeEntry = tuple[str, str | None, str | None]
 """One entry of the Changes column: (Field, Before JSON text, After JSON text)."""
 
 
-def _field_changes(value: Any) -> tuple[FieldChange, ...] | None:
-    """The Changes column as an engine returns it (a list of {Field, Before, After}) as hashable tuples."""
+def changes_from_engine(value: Any) -> tuple[ChangeEntry, ...] | None:
+    """The Changes column as an engine returns it, as hashable tuples: DuckDB gives a list of
+    {Field, Before, After}; Athena lower-cases struct fields, and gives JSON text when the query casts the
+    column to JSON (its plain text form cannot be parsed reliably: that reads as None)."""
     if value is None:
         return None
-    return tuple(
-        (c["Field"], c["Before"], c["After"]) if isinstance(c, Mapping) else (c[0], c[1], c[2]) for c in value
-    )
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+        if not isinstance(value, list):
+            return None
+    out = []
+    for c in value:
+        if isinstance(c, Mapping):
+            lower = {str(k).lower(): v for k, v in c.items()}
+            out.append((lower["field"], lower["before"], lower["after"]))
+        else:
+            out.append((c[0], c[1], c[2]))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -389,7 +403,7 @@ class AuditRecord:
     Before: str | None
     After: str | None
     CorrelationId: str | None
-    Changes: tuple[FieldChange, ...] | None = field(default=None, kw_only=True)
+    Changes: tuple[ChangeEntry, ...] | None = field(default=None, kw_only=True)
     """(Field, Before, After) per changed field (etl.rules.changes); None in files older than the column."""
     dt: str
     source: str
@@ -406,7 +420,7 @@ class AuditRecord:
         values["Timestamp"] = ts
         if isinstance(values["dt"], date):
             values["dt"] = values["dt"].isoformat()
-        values["Changes"] = _field_changes(values["Changes"])
+        values["Changes"] = changes_from_engine(values["Changes"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

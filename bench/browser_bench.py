@@ -9,6 +9,10 @@ is loaded once before the timed rounds (results cached, as for a user coming bac
 browser tab; each round visits every view in the same order. Also timed, as the floor every page pays: the
 Entity page with no id (app shell, sidebar and form; no query).
 
+Also counted per view, because wall time on a shared machine mostly measures the other agents: the CPU time
+the view cost (utime + stime from /proc) of the side's `streamlit run` process and of every Chromium
+process (only one tab works at a time), with the `cpu_ms` p50 of their sum and its before/after ratio.
+
 `python -m bench.browser_bench [--rounds N] [--days 365] [--events-per-day 10000] [--before COMMIT]`
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,6 +54,47 @@ TARGETS_MS = {
     "pipeline": 600,
     "floor": None,
 }
+
+
+_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(root: int) -> dict[int, tuple[str, float]]:
+    """Every live process below `root`: pid -> (command line, CPU ms so far, utime + stime)."""
+    parent: dict[int, int] = {}
+    stats: dict[int, tuple[str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        stats[int(entry)] = (cmd, (int(fields[11]) + int(fields[12])) * _TICK_MS)
+    out = {}
+    for pid in stats:
+        p = pid
+        while p in parent and p != root:
+            p = parent[p]
+        if p == root and pid != root:
+            out[pid] = stats[pid]
+    return out
+
+
+def _cpu(ports: dict[str, str]) -> dict[str, float]:
+    """CPU ms so far: each side's server (found by its port in the command line) and all of Chromium."""
+    out = {"browser": 0.0, **{side: 0.0 for side in ports}}
+    for cmd, ms in _descendants(os.getpid()).values():
+        side = next((s for s, port in ports.items() if "streamlit" in cmd and f" {port} " in cmd), None)
+        if side is not None:
+            out[side] += ms
+        elif "chrom" in cmd.split(" ", 1)[0]:  # the browser, its renderers, GPU and network processes
+            out["browser"] += ms
+    return out
 
 
 def _goto(page: Any, address: str, heading: str) -> float:
@@ -102,6 +148,7 @@ def run(rounds: int, days: int, events_per_day: int, before: str | None = None) 
     data_dir = busy_table(days, events_per_day)
     sides = ["after", "before"] if before else ["after"]
     times: dict[str, dict[str, list[float]]] = {side: {k: [] for k in TARGETS_MS} for side in sides}
+    cpu: dict[str, dict[str, list[float]]] = {side: {k: [] for k in TARGETS_MS} for side in sides}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         dirs = {"after": REPO}
         if before:
@@ -111,6 +158,7 @@ def run(rounds: int, days: int, events_per_day: int, before: str | None = None) 
             for side in sides
         }
         timed = {side: views(bases[side], days) for side in sides}
+        ports = {side: bases[side].rsplit(":", 1)[1] for side in sides}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             pages = {side: browser.new_page(viewport={"width": 1500, "height": 1100}) for side in sides}
@@ -121,7 +169,10 @@ def run(rounds: int, days: int, events_per_day: int, before: str | None = None) 
                 order = sides if r % 2 == 0 else sides[::-1]
                 for name in TARGETS_MS:  # each tab's Previous follows its own Next
                     for side in order:
+                        used = _cpu(ports)
                         times[side][name].append(timed[side][name](pages[side]))
+                        now = _cpu(ports)
+                        cpu[side][name].append(now["browser"] - used["browser"] + now[side] - used[side])
                 data.log(f"  round {r + 1}/{rounds} done")
             browser.close()
     out: dict[str, object] = {"days": days, "events_per_day": events_per_day, "rounds": rounds}
@@ -137,11 +188,15 @@ def run(rounds: int, days: int, events_per_day: int, before: str | None = None) 
             "target_p50_ms": target,
             "met": None if target is None else p50 <= target,
             "all_ms": [round(t) for t in ts],
+            "cpu_p50_ms": round(percentile(cpu["after"][name], 50)),
         }
         if before:
             b50 = percentile(times["before"][name], 50)
             row["before_p50_ms"] = round(b50)
             row["ratio_after_before"] = round(p50 / b50, 2)
+            c50 = percentile(cpu["before"][name], 50)
+            row["before_cpu_p50_ms"] = round(c50)
+            row["cpu_ratio_after_before"] = round(row["cpu_p50_ms"] / c50, 2) if c50 else None
         out[name] = row
     return out
 

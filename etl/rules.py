@@ -230,8 +230,9 @@ def changes(before: str | None, after: str | None) -> list[Change]:
     (deeper values are compared whole, as text, so a reordering at depth 2 or more counts as a change; at
     depth 1 it does not). A Create (no before) lists every key of after, a Delete every key of before. When
     either side is present but not an object (an array, a string, a number), the two texts are compared
-    whole under field "". Duplicate keys: the first one wins. Entries are sorted by Field (code points); a
-    top-level key spelled "a.b" sorts before the nested "a"."b" it collides with.
+    whole under field "". Duplicate keys: the first one wins. Entries are sorted by (Field, Before, After),
+    strings by code point and None after any text, as DuckDB sorts them (Field alone ties only when a
+    top-level key spelled "a.b" meets the nested "a"."b").
 
     >>> changes('{"status":"paid","n":5}', '{"status":"packed","n":5.0}')
     [('n', '5', '5.0'), ('status', '"paid"', '"packed"')]
@@ -259,20 +260,18 @@ def changes(before: str | None, after: str | None) -> list[Change]:
     ma = None if a is None else _members(a)
     if (b is not None and mb is None) or (a is not None and ma is None):
         return [] if b == a else [("", b, a)]
-    out: list[tuple[str, int, str | None, str | None]] = []
+    out: list[Change] = []
     _diff(mb or {}, ma or {}, "", out, nested=True)
-    out.sort(key=lambda c: (c[0], c[1]))
-    return [(f, bv, av) for f, _, bv, av in out]
+    out.sort(key=_change_order)
+    return out
 
 
-def _diff(
-    mb: dict[str, str],
-    ma: dict[str, str],
-    prefix: str,
-    out: list[tuple[str, int, str | None, str | None]],
-    nested: bool,
-) -> None:
-    depth = 1 if prefix else 0
+def _change_order(c: Change) -> tuple[str, bool, str, bool, str]:
+    """(Field, Before, After) with None after any text: DuckDB's list_sort order of the struct."""
+    return (c[0], c[1] is None, c[1] or "", c[2] is None, c[2] or "")
+
+
+def _diff(mb: dict[str, str], ma: dict[str, str], prefix: str, out: list[Change], nested: bool) -> None:
     for key in (*mb, *(k for k in ma if k not in mb)):
         bv, av = mb.get(key), ma.get(key)
         if bv == av:
@@ -280,4 +279,4 @@ def _diff(
         if nested and bv is not None and av is not None and bv[0] == "{" and av[0] == "{":
             _diff(_members(bv) or {}, _members(av) or {}, prefix + key + ".", out, nested=False)
         else:
-            out.append((prefix + key, depth, bv, av))
+            out.append((prefix + key, bv, av))

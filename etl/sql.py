@@ -61,27 +61,35 @@ CREATE OR REPLACE MACRO time_from_parts(m) AS
          - to_minutes(CASE m.sg WHEN '+' THEN 1 WHEN '-' THEN -1 ELSE 0 END
                       * (CASE WHEN m.z = 'Z' THEN 0 ELSE m.oh::INT * 60 + m.om::INT END)))::TIMESTAMP_MS
     END;
-CREATE OR REPLACE MACRO jget(ks, vs, key) AS vs[list_position(ks, key)]::VARCHAR;
-CREATE OR REPLACE MACRO changes_sub(p, b, a) AS list_transform(
-    list_filter(list_distinct(json_keys(b) || json_keys(a)), lambda cs_:
-        jget(json_keys(b), json_extract(b, '$.*'), cs_)
-        IS DISTINCT FROM jget(json_keys(a), json_extract(a, '$.*'), cs_)),
-    lambda cs_: {{'f': p || '.' || cs_, 'd': 1, 'Before': jget(json_keys(b), json_extract(b, '$.*'), cs_),
-                 'After': jget(json_keys(a), json_extract(a, '$.*'), cs_)}});
-CREATE OR REPLACE MACRO changes_obj(kb, vb, ka, va) AS flatten(list_transform(list_distinct(kb || ka),
-    lambda ck_: CASE WHEN jget(kb, vb, ck_) IS NOT DISTINCT FROM jget(ka, va, ck_) THEN []
-         WHEN json_type(vb[list_position(kb, ck_)]) = 'OBJECT'
-              AND json_type(va[list_position(ka, ck_)]) = 'OBJECT'
-             THEN changes_sub(ck_, vb[list_position(kb, ck_)], va[list_position(ka, ck_)])
-         ELSE [{{'f': ck_, 'd': 0, 'Before': jget(kb, vb, ck_), 'After': jget(ka, va, ck_)}}] END));
-CREATE OR REPLACE MACRO field_changes(b, a) AS list_transform(list_sort(CASE
-    WHEN b IS NULL AND a IS NULL THEN []
-    WHEN coalesce(json_type(b) <> 'OBJECT', false) OR coalesce(json_type(a) <> 'OBJECT', false) THEN
-        CASE WHEN b::VARCHAR IS NOT DISTINCT FROM a::VARCHAR THEN []
-             ELSE [{{'f': '', 'd': 0, 'Before': b::VARCHAR, 'After': a::VARCHAR}}] END
-    ELSE changes_obj(coalesce(json_keys(b), []), coalesce(json_extract(b, '$.*'), []),
-                     coalesce(json_keys(a), []), coalesce(json_extract(a, '$.*'), [])) END),
-    lambda cc_: {{'Field': cc_.f, 'Before': cc_.Before, 'After': cc_.After}});
+-- etl.rules.changes over a row's Before/After texts (btx, atx) and their member lists (CHANGE_LISTS:
+-- keys kb/ka, member texts vb/va in object order). A key's value is its first member (list_position);
+-- pairs are structs (k, i, b, a), b/a NULL where the key is absent. Lambda parameter names differ across
+-- the macros (a macro argument is pasted into the body, so a shared name would capture it).
+CREATE OR REPLACE MACRO change_pairs(uk, kb, vb, ka, va) AS list_filter(list_transform(uk, lambda k_, i_:
+        {{'k': k_, 'i': i_, 'b': vb[list_position(kb, k_)], 'a': va[list_position(ka, k_)]}}),
+    lambda p_: p_.b IS DISTINCT FROM p_.a AND list_position(uk, p_.k) = p_.i);
+CREATE OR REPLACE MACRO same_key_pairs(kb, vb, va) AS list_transform(list_filter(list_zip(kb, vb, va),
+        lambda z_, i_: z_[2] <> z_[3] AND list_position(kb, z_[1]) = i_),
+    lambda z_: {{'k': z_[1], 'i': 0, 'b': z_[2], 'a': z_[3]}});
+CREATE OR REPLACE MACRO change_sub(k, b, a) AS list_transform(change_pairs(
+        json_keys(b) || json_keys(a), json_keys(b), json_extract(b, '$.*')::VARCHAR[],
+        json_keys(a), json_extract(a, '$.*')::VARCHAR[]),
+    lambda q_: {{'Field': k || '.' || q_.k, 'Before': q_.b, 'After': q_.a}});
+CREATE OR REPLACE MACRO expand_pairs(pairs) AS flatten(list_transform(pairs, lambda o_:
+        CASE WHEN o_.b[1] = '{{' AND o_.a[1] = '{{' THEN change_sub(o_.k, o_.b, o_.a)
+             ELSE [{{'Field': o_.k, 'Before': o_.b, 'After': o_.a}}] END));
+CREATE OR REPLACE MACRO field_changes(btx, atx, kb, vb, ka, va) AS CASE
+    WHEN btx IS NULL AND atx IS NULL THEN []
+    WHEN coalesce(btx[1] <> '{{', false) OR coalesce(atx[1] <> '{{', false) THEN
+        CASE WHEN btx IS NOT DISTINCT FROM atx THEN [] ELSE [{{'Field': '', 'Before': btx, 'After': atx}}] END
+    WHEN btx IS NULL THEN list_sort(list_transform(
+        list_filter(list_zip(ka, va), lambda z_, i_: list_position(ka, z_[1]) = i_),
+        lambda z_: {{'Field': z_[1], 'Before': NULL::VARCHAR, 'After': z_[2]}}))
+    WHEN atx IS NULL THEN list_sort(list_transform(
+        list_filter(list_zip(kb, vb), lambda z_, i_: list_position(kb, z_[1]) = i_),
+        lambda z_: {{'Field': z_[1], 'Before': z_[2], 'After': NULL::VARCHAR}}))
+    WHEN kb = ka THEN list_sort(expand_pairs(same_key_pairs(kb, vb, va)))
+    ELSE list_sort(expand_pairs(change_pairs(kb || ka, kb, vb, ka, va))) END;
 CREATE OR REPLACE MACRO canonical_time(t) AS
     CASE WHEN length(t) = 24 AND t[24] = 'Z'
           AND strftime(try_strptime(t, '{CANONICAL_TIME}'), '{CANONICAL_TIME}') = t
@@ -117,7 +125,16 @@ assert tuple(SQL_RULES) == PARSED_REASONS, "SQL_RULES must follow etl.rules.RULE
 REASON_CASES = " ".join(f"WHEN {cond} THEN '{reason}'" for reason, cond in SQL_RULES.items())
 """The CASE arms deciding a fast-path record's reason (NULL: stored)."""
 
-# Expression per output column over `e` (one entities item), `p` (its position), `k` (dedup key), `ts`, `j`.
+CHANGE_LISTS = (
+    "e.before::VARCHAR AS before_text, e.after::VARCHAR AS after_text, "
+    "json_keys(e.before) AS keys_b, json_extract(e.before, '$.*')::VARCHAR[] AS values_b, "
+    "json_keys(e.after) AS keys_a, json_extract(e.after, '$.*')::VARCHAR[] AS values_a"
+)
+"""Per entity item: the stored Before/After texts and their top-level keys and member texts (in object
+order, duplicates kept: the macros take the first), parsed once and shared by the field_changes macro."""
+
+# Expression per output column over `e` (one entities item), `p` (its position), `k` (dedup key), `ts`, `j`,
+# and the CHANGE_LISTS columns.
 SQL_COLUMNS: dict[str, str] = {
     "Id": "coalesce(k, '') || ':' || p",  # no event_id and no id: ":p", as on the Python path
     "EventId": "k",
@@ -136,10 +153,11 @@ SQL_COLUMNS: dict[str, str] = {
     "ChannelCode": "e.channel_code",
     "ChannelAccountCode": "e.channel_account_code",
     "Action": "j.detail.action",
-    "Before": "e.before::VARCHAR",
-    "After": "e.after::VARCHAR",
+    "Before": "before_text",
+    "After": "after_text",
     "CorrelationId": "j.detail.correlation_id",
-    "Changes": "field_changes(e.before, e.after)",  # etl.rules.changes in SQL (see MACROS)
+    # etl.rules.changes in SQL (see MACROS), over the member lists CHANGE_LISTS computes once per row
+    "Changes": "field_changes(before_text, after_text, keys_b, values_b, keys_a, values_a)",
 }
 assert tuple(SQL_COLUMNS) == COLUMN_NAMES, "the SQL column map must follow etl.schema.COLUMNS"
 
@@ -261,10 +279,12 @@ COUNTS_SQL = (
 FAST_OUT_SQL = f"""
     SELECT {", ".join(f'{expr} AS "{name}"' for name, expr in SQL_COLUMNS.items())},
         strftime(ts::TIMESTAMP, '%Y-%m-%d') AS dt, src AS source FROM (
-        SELECT fast.*, u.e, u.p FROM fast
-        JOIN winners w ON w.file_idx = fast.file_idx AND w.line_no = fast.line_no AND w.pos = 0,
-        LATERAL (SELECT unnest(list_transform(fast.j.detail.entities,
-            lambda e, i: {{'e': e, 'p': i - 1}}), recursive := false) AS u)
+        SELECT *, {CHANGE_LISTS} FROM (
+            SELECT fast.*, u.e, u.p FROM fast
+            JOIN winners w ON w.file_idx = fast.file_idx AND w.line_no = fast.line_no AND w.pos = 0,
+            LATERAL (SELECT unnest(list_transform(fast.j.detail.entities,
+                lambda e, i: {{'e': e, 'p': i - 1}}), recursive := false) AS u)
+        )
     )"""  # noqa: S608 (schema names only)
 """The fast path's output rows (one per entity item of each winner). `strftime` gets a microsecond
 TIMESTAMP: on TIMESTAMP_MS DuckDB converts to nanoseconds and fails past 2262-04-11 for the whole day."""

@@ -15,7 +15,7 @@ from .fmt import (
     FULL_FIELDS,
     display_value,
     entity_label,
-    escape_html,  # noqa: F401  (pages import both escapes from here)
+    escape_html,
     escape_md,
     full_text,
     pretty_json,
@@ -36,6 +36,34 @@ CORRELATION_LINK_DAYS = 7
 _MARK = {"added": "+ added", "removed": "− removed", "changed": "✎ changed", "unchanged": "unchanged"}
 
 
+_PRE_STYLE = (
+    "white-space:pre-wrap;overflow-wrap:anywhere;margin:0 0 0.5rem;padding:0.75rem 1rem;border-radius:0.5rem;"
+    "background:rgba(172,177,195,0.15);font-family:'Source Code Pro',monospace;font-size:0.85rem"
+)
+
+
+def preformatted(text: str) -> None:
+    """`text` whole, in a monospaced block that keeps its line breaks and indents and wraps long lines
+    (pretty-printed JSON, a raw record). Not st.code: its syntax-highlighting component cost every page
+    showing one about 0.7 s of browser CPU to open (bench/RESULTS.md). HTML-escaped: data stays text."""
+    st.html(f'<pre style="{_PRE_STYLE}">{escape_html(text)}</pre>')
+
+
+_CELL = "padding:0.25rem 0.5rem;border-bottom:1px solid rgba(49,51,63,0.1);text-align:left;vertical-align:top"
+
+
+def field_table(rows: list[tuple[str, str]]) -> None:
+    """Two columns, field and value, each value whole and wrapped. One HTML block, not st.table: st.table
+    renders every cell as Markdown, which made a record's 20 fields about 0.2 s of browser CPU per card
+    (bench/RESULTS.md). HTML-escaped: data stays text, never markup or a link."""
+    body = "".join(
+        f'<tr><th style="{_CELL};font-weight:600;white-space:nowrap">{escape_html(label)}</th>'
+        f'<td style="{_CELL};white-space:pre-wrap;overflow-wrap:anywhere">{escape_html(value)}</td></tr>'
+        for label, value in rows
+    )
+    st.html(f'<table style="border-collapse:collapse;width:100%;font-size:0.875rem">{body}</table>')
+
+
 def _table(rows: list[dict[str, str]]) -> None:
     # st.table wraps long values (st.dataframe would cut them). It renders cells as Markdown, so every value
     # is escaped: data shows as the text it is, never as formatting, images or links made by markup.
@@ -53,12 +81,11 @@ def diff_view(record: AuditRecord, key: str) -> None:
 def full_record(record: AuditRecord, key: str) -> None:
     """An expander with every field of the record as whole, wrapped text: the grid clips long values."""
     with st.expander("Every field in full", icon=":material/notes:"):
-        rows = [{"Field": label, "Value": full_text(getattr(record, attr))} for label, attr in FULL_FIELDS]
-        _table(rows)
+        field_table([(label, full_text(getattr(record, attr))) for label, attr in FULL_FIELDS])
         for label, raw in (("Before", record.Before), ("After", record.After)):
             if raw is not None:
                 st.caption(label)
-                st.code(pretty_json(raw), language="json", wrap_lines=True)
+                preformatted(pretty_json(raw))
 
 
 def _diff(record: AuditRecord) -> None:
@@ -89,7 +116,7 @@ def _diff(record: AuditRecord) -> None:
     same = [c for c in changes if c.kind == "unchanged"]
     if same:
         with st.expander(f"{len(same)} unchanged fields"):
-            _table([{"Field": c.path, "Value": display_value(c.after)} for c in same])
+            field_table([(c.path, display_value(c.after)) for c in same])
 
 
 def record_day(record: AuditRecord) -> date:

@@ -11,6 +11,7 @@ from audit_query.runs import QuarantinedRecord
 from explorer import access, data
 from explorer.fmt import escape_md, pretty_json, time_text
 from explorer.guard import require_app
+from explorer.widgets import preformatted
 
 VIEW = "pipeline"
 RUNS_SHOWN = 30
@@ -229,8 +230,7 @@ def quarantine_record(q: QuarantinedRecord) -> None:
         if q.raw is None:
             st.caption("No raw text was kept for this record.")
         else:
-            text = pretty_json(q.raw)  # JSON indented; anything else as it is
-            st.code(text, language="json" if text != q.raw else None, wrap_lines=True)
+            preformatted(pretty_json(q.raw))  # JSON indented; anything else as it is
 
 
 # --- Tamper evidence: the manifest chain, checked on demand (etl/verify.py) ---------------------------------

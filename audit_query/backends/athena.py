@@ -40,7 +40,7 @@ from etl.errors import ConfigurationError
 
 from ..errors import BackendError, QueryLimitExceeded
 from ..formatter import qualified_table
-from ..model import AuditLogQuery, QueryStats
+from ..model import AuditLogQuery, QueryStats, changes_from_engine
 from ..s3_tail import S3Tail, data_uri_of
 from ..settings import QuerySettings
 from .base import ROWS, Merge, ResultSet
@@ -360,6 +360,10 @@ def _merge_tail(
 
             fields = [pa.field(c.name, c.arrow_type) for c in schema.ALL_COLUMNS]
             columns = {c.name: [r.get(c.name) for r in stored] for c in schema.ALL_COLUMNS}
+            columns["Changes"] = [  # Athena's text or struct list, as the Arrow column
+                None if v is None else [dict(zip(schema.CHANGE_FIELDS, e, strict=True)) for e in v]
+                for v in map(changes_from_engine, columns["Changes"])
+            ]
             con.register("athena_rows", pa.table(columns, schema=pa.schema(fields)))
             cols = ", ".join(identifier(c) for c in schema.ALL_COLUMN_NAMES)
             both = f"(SELECT {cols} FROM athena_rows UNION ALL SELECT {cols} FROM {tail_ref})"  # noqa: S608

@@ -134,6 +134,7 @@ class DuckDBBackend:
         self._readable: dict[str, _StatKey] = {}
         self._unreadable: dict[str, tuple[_StatKey, str]] = {}
         self._footers: dict[str, tuple[_StatKey, str | None]] = {}
+        self._older_files: bool | None = None  # some data file lacks a column (written before it existed)
         self._listings: dict[str, tuple[int, list[str]]] = {}  # partition folder -> (mtime_ns, its files)
         self._key_filters = KeyFilters(self._connection)
         self._actor_filters = KeyFilters(self._connection, column="ActorName")
@@ -483,15 +484,38 @@ class DuckDBBackend:
             listed = literal(str(self.root / "**" / "*.parquet"), self.dialect)
         else:
             listed = ""
-        if not listed or listed == "[]":
-            cols = ", ".join(
-                f"CAST(NULL AS {c.duckdb_type}) AS {identifier(c.name)}" for c in schema.ALL_COLUMNS
-            )
-            return f"(SELECT {cols} WHERE FALSE)"
-        return (
-            f"read_parquet({listed}, hive_partitioning = true, "
-            "hive_types = {'dt': VARCHAR, 'source': VARCHAR})"
+        nulls = ", ".join(
+            f"CAST(NULL AS {c.duckdb_type}) AS {identifier(c.name)}" for c in schema.ALL_COLUMNS
         )
+        empty = f"(SELECT {nulls} WHERE FALSE)"
+        if not listed or listed == "[]":
+            return empty
+        hive = "hive_partitioning = true, hive_types = {'dt': VARCHAR, 'source': VARCHAR}"
+        if not self._has_older_files():
+            return f"read_parquet({listed}, {hive})"
+        # Older files: columns by name, and the typed empty relation supplies a column no read file has
+        # (a read of only files written before Changes existed), as NULL.
+        read = f"read_parquet({listed}, {hive}, union_by_name = true)"
+        return f"(SELECT * FROM {read} UNION ALL BY NAME SELECT * FROM {empty})"  # noqa: S608
+
+    def _has_older_files(self) -> bool:
+        """Whether some data file predates a column of the schema (Changes): then every read takes columns by
+        name (union_by_name), a missing one as NULL. Checked once per backend from the file footers: files
+        written later always hold every column, and union_by_name opens every footer of a glob read, so a
+        table without older files never pays for it (re-running the ETL over old days rewrites them)."""
+        if self._older_files is None:
+            wanted = set(schema.COLUMN_NAMES)
+            older = False
+            for path in self.root.glob("dt=*/source=*/*.parquet"):
+                try:
+                    names = pq.read_schema(path).names
+                except Exception:  # noqa: BLE001, S112 (an unreadable file is the read's business, not this check's)
+                    continue
+                if not wanted <= set(names):
+                    older = True
+                    break
+            self._older_files = older
+        return self._older_files
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         with self._lock:

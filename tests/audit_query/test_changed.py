@@ -32,11 +32,6 @@ ATHENA_TABLE = qualified_table("auditlog", "auditlog")
 #: audit_query/backends/duckdb.py (not this branch's file) reads the listed files without union_by_name, so a
 #: read that touches a file written before the Changes column fails on the column for every query, filtered
 #: or not; with union_by_name (plus typed NULLs when no file has it) these pass.
-OLD_FILES_XFAIL = pytest.mark.xfail(
-    strict=False, reason="DuckDBBackend reads old files without union_by_name: 'Changes' not found"
-)
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("changes")
@@ -109,7 +104,6 @@ def test_typed_values_added_and_removed_fields(client: AuditLogClient, filters: 
     assert set(entities(client, **filters)) == expected
 
 
-@OLD_FILES_XFAIL
 def test_files_older_than_the_changes_column_give_no_rows_and_no_error(client: AuditLogClient) -> None:
     sources = (cd.OLD_SOURCE, "shop.orders")  # an old file and new ones in one read
     q = AuditLogQuery(YESTERDAY, YESTERDAY, sources, changed_fields=("status",), limit=1000)
@@ -123,7 +117,6 @@ def test_files_older_than_the_changes_column_give_no_rows_and_no_error(client: A
     assert [r.EntityId for r in old] == ["o-legacy"] and old[0].Changes is None
 
 
-@OLD_FILES_XFAIL
 def test_a_read_of_only_files_older_than_the_changes_column(client: AuditLogClient) -> None:
     assert [r.EntityId for r in client.query(AuditLogQuery(YESTERDAY, YESTERDAY, (cd.OLD_SOURCE,))).rows] == [
         "o-legacy"

@@ -27,6 +27,7 @@ from audit_query.masking import (
     pseudonym,
 )
 from etl.errors import ConfigurationError
+from etl.rules import changes
 from tests.audit_query.conftest import make_row, write_rows
 
 DAY = date(2026, 11, 25)
@@ -41,6 +42,14 @@ RULES = {
 }
 
 
+ORDER_AFTER = '{"contact": {"email": "' + EMAIL_NEW + '"}, "status": "New", "total": 1.10}'
+
+
+def _changes(before: str | None, after: str | None) -> list[dict[str, str | None]]:
+    """The Changes column the ETL stores for these texts (etl.rules.changes)."""
+    return [{"Field": f, "Before": b, "After": a} for f, b, a in changes(before, after)]
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("masking")
@@ -49,6 +58,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(30):
         before = {"email": EMAIL_OLD, "phone": PHONE, "address": {"city": CITY}, "plan": "basic", "n": i}
         after = {"email": EMAIL_NEW, "phone": PHONE, "address": {"city": CITY}, "plan": "gold", "n": i}
+        if i % 2:  # the Changes column names the changed email: it must be masked as Before/After are
+            after["address"] = {"city": CITY + " Nord"}
         rows.append(
             make_row(
                 f"u{i}:0",
@@ -63,6 +74,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 Before=json.dumps(before, ensure_ascii=False),
                 After=json.dumps(after, ensure_ascii=False),
                 CorrelationId="req-1",
+                Changes=_changes(*(json.dumps(v, ensure_ascii=False) for v in (before, after))),
             )
         )
     rows.append(
@@ -76,8 +88,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ActorName="order-service",
             ActorType="Service",
             Action="Create",
-            After='{"contact": {"email": "' + EMAIL_NEW + '"}, "status": "New", "total": 1.10}',
+            After=ORDER_AFTER,
             CorrelationId="req-1",
+            Changes=_changes(None, ORDER_AFTER),
         )
     )
     write_rows(data, rows)
@@ -106,6 +119,14 @@ def text_of(records) -> str:
 def test_the_unmasked_client_shows_the_personal_values_so_the_checks_below_can_fail(raw):
     shown = text_of(r for p in raw.iter_pages(QUERY) for r in p.rows)
     assert all(secret in shown for secret in SECRETS)
+    in_changes = json.dumps([r.Changes for p in raw.iter_pages(QUERY) for r in p.rows], ensure_ascii=False)
+    assert EMAIL_OLD in in_changes and CITY in in_changes and EMAIL_NEW in in_changes
+
+
+def test_the_changes_column_is_masked_like_before_and_after(masked):
+    row = masked.query(AuditLogQuery(DAY, DAY, ("shop.users",), entity_id="user-1", limit=1)).rows[0]
+    assert ("email", '"(masked)"', '"changed (masked)"') in row.Changes
+    assert ("plan", '"basic"', '"gold"') in row.Changes
 
 
 def test_no_personal_value_leaves_any_read_path(masked):

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl import glue_job, layout, local
+from etl.schema import CHANGE_TYPE
 from tests.etl.conftest import make_event
 
 ARRIVAL_DAY = date(2026, 11, 27)
@@ -51,6 +52,28 @@ def _dumps(obj: object) -> str:
 def _gz(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(data))
+
+
+def _change_line(event_id: str, before: str | None, after: str | None) -> str:
+    """An event whose one entity holds `before`/`after` as written (pasted in, not re-serialised)."""
+    parts = "" if before is None else f',"before":{before}'
+    parts += "" if after is None else f',"after":{after}'
+    line = _dumps(event(event_id, entities=[{"entity": {"id": "PLACEHOLDER"}}]))
+    return line.replace('{"entity":{"id":"PLACEHOLDER"}}', f'{{"entity":{{"id":"ch-{event_id}"}}{parts}}}')
+
+
+CHANGES = {  # event id -> (before, after, the Changes both ETLs must store)
+    "ch1": ('{"status":"paid","n":5}', '{"status":"Cancelled","n":5.0}', [("n", "5", "5.0"),
+                                                                        ("status", '"paid"', '"Cancelled"')]),
+    "ch2": ('{"a":{"x":1,"y":{"p":1,"q":2}}}', '{"a":{"y":{"q":2,"p":1},"x":1}}',
+            [("a.y", '{"p":1,"q":2}', '{"q":2,"p":1}')]),
+    "ch3": (None, '{"b":null,"a":"\\u00e9"}', [("a", None, '"\\u00e9"'), ("b", None, "null")]),
+    "ch4": ('{"a":1,"a":2,"gone":true}', '{"a":1}', [("gone", "true", None)]),
+    "ch5": ('"draft"', '[1,2]', [("", '"draft"', "[1,2]")]),
+    "ch6": ('{ "n" : 1e2 , "s":"x" }', '{"n":100.0,"s":"x"}', [("n", "1e2", "100.0")]),
+    "ch7": ('{"a.b":1,"a":{"b":2}}', '{"a.b":3,"a":{"b":4}}', [("a.b", "1", "3"), ("a.b", "2", "4")]),
+}
+CHANGE_LINES = [_change_line(k, b, a) for k, (b, a, _) in CHANGES.items()]
 
 
 def write_raw_day(data_dir: Path, day: date = ARRIVAL_DAY) -> None:
@@ -106,6 +129,7 @@ def write_raw_day(data_dir: Path, day: date = ARRIVAL_DAY) -> None:
         _dumps(event("nl-id", entities=[{"entity": {"id": "o\n1"}}])),  # control characters in ids
         _dumps(event("nul-parent", entities=[{"entity": {"id": "o-1"}, "parent": {"id": "p\u0000"}}])),
         _dumps(event("huge", note="x" * (1100 * 1024))),  # over AUDITLOG_ETL_MAX_RECORD_BYTES
+        *CHANGE_LINES,
     ]
     _gz(day_dir / "hour=05" / "stream-1-a.json.gz", ("\r\n".join(lines_a) + "\r\n").encode())
     lines_b = [
@@ -190,6 +214,11 @@ def test_glue_job_and_local_etl_store_identical_rows_and_counts(
     assert list(glue_rows) == list(duck_rows)  # same files: dt=/source=/<run_id>.parquet
     for key in duck_rows:
         assert glue_rows[key] == duck_rows[key], key  # every column, same order of rows
+    stored = {r["EventId"]: r for rows in glue_rows.values() for r in rows}
+    for event_id, (_, _, expected) in CHANGES.items():  # the Changes column holds what a reader expects
+        assert [(c["Field"], c["Before"], c["After"]) for c in stored[event_id]["Changes"]] == expected
+    for key in glue_rows:  # and Spark writes it with the schema's type
+        assert pq.read_schema(spark_dir / key).field("Changes").type == CHANGE_TYPE
     assert sum(len(r) for r in duck_rows.values()) == duck["rows_out"] > 15  # e2 has 2 entities
 
     duck_index, glue_index = index_rows(duck_dir), index_rows(spark_dir)

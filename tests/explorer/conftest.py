@@ -10,6 +10,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,48 @@ def app(demo, monkeypatch):
 def texts(elements) -> list[str]:
     """The `.value` of every element of a list (errors, infos, captions, markdown)."""
     return [str(e.value) for e in elements]
+
+
+class _Cells(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.cells: list[str] = []
+        self.tags: list[str] = []
+        self._open = 0
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.tags.append(tag)
+        if tag in ("th", "td", "pre"):
+            self._open += 1
+            self.cells.append("")
+
+    def handle_endtag(self, tag) -> None:
+        if tag in ("th", "td", "pre"):
+            self._open -= 1
+
+    def handle_data(self, data) -> None:
+        if self._open:
+            self.cells[-1] += data
+
+
+def html_cells(elements) -> list[str]:
+    """The text a reader sees in each table cell and preformatted block of `st.html` elements."""
+    out: list[str] = []
+    for e in elements:
+        parser = _Cells()
+        parser.feed(e.value)
+        out += parser.cells
+    return out
+
+
+def html_tags(elements) -> set[str]:
+    """Every tag name in the bodies of `st.html` elements (data must never add one)."""
+    out: set[str] = set()
+    for e in elements:
+        parser = _Cells()
+        parser.feed(e.value)
+        out |= set(parser.tags)
+    return out
 
 
 def widget(at: AppTest, kind: str, key: str):

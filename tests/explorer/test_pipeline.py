@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from explorer.fmt import escape_md
-from tests.explorer.conftest import texts
+from tests.explorer.conftest import html_cells, texts
 from tests.explorer.signin import with_sign_in, write_mapping
 
 PAGE = "pages/pipeline.py"
@@ -90,7 +90,7 @@ def test_the_selected_quarantined_record_is_shown_in_full_and_pretty_printed(app
     assert not at.exception
     raw = grid["Raw record"][last]
     assert last > 0 and raw != grid["Raw record"][0]  # the selection, not the first row, is shown
-    code = [c.value for c in at.code]
+    code = html_cells(at.html)
     try:
         expected = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
     except ValueError:

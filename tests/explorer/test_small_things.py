@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from streamlit.testing.v1 import AppTest
 
-from tests.explorer.conftest import texts
+from tests.explorer.conftest import html_cells, html_tags, texts
 
 LONG = "word " * 499 + "END"  # 2,499 characters: a grid cell shows about 65 of them
 
@@ -49,10 +49,54 @@ def test_a_2500_character_value_can_be_read_whole():
     at.run()
     assert not at.exception, at.exception
     expander = next(e for e in at.expander if e.label == "Every field in full")
-    cells = [str(v) for t in expander.table for v in t.value.to_numpy().ravel()]
-    assert any(c.replace("\\", "") == LONG for c in cells)  # the entity name whole (Markdown-escaped)
-    assert any(LONG in c.value for c in expander.code)  # the After JSON, indented, with the whole note
-    assert any('\n  "note": ' in c.value for c in expander.code)
+    cells = html_cells(expander.html)
+    assert LONG in cells  # the entity name whole, as its own cell
+    after = [c for c in cells if c.startswith("{")]
+    assert any(LONG in c and '\n  "note": ' in c for c in after)  # the After JSON indented, the note whole
+
+
+def _change_with_markup() -> None:
+    from datetime import UTC, datetime
+
+    from audit_query import AuditRecord
+    from explorer.widgets import full_record
+
+    markup = "<b>bold</b> <a href='http://evil.example'>click</a> <img src=x onerror=alert(1)>"
+    full_record(
+        AuditRecord(
+            Id="r2:0",
+            EventId="r2",
+            Timestamp=datetime(2026, 11, 27, 5, 1, 2, tzinfo=UTC),
+            DetailType="OrderUpdated",
+            ActorName=markup,
+            ActorType="User",
+            EntityId="o-2",
+            EntityName=markup,
+            EntityType="Order",
+            EntityParentId=None,
+            EntityParentName=None,
+            EntityParentType=None,
+            ChannelCode="web",
+            ChannelAccountCode=None,
+            Action="Update",
+            Before=None,
+            After='{"note": "' + markup.replace("'", "") + '"}',
+            CorrelationId="req-2",
+            dt="2026-11-27",
+            source="shop.orders",
+        ),
+        "t",
+    )
+
+
+def test_markup_in_event_data_shows_as_text_in_every_field_in_full():
+    at = AppTest.from_function(_change_with_markup, args=(), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    assert html_tags(at.html) <= {"table", "tr", "th", "td", "pre"}  # no tag from the data: no link, no image
+    cells = html_cells(at.html)
+    assert "<b>bold</b> <a href='http://evil.example'>click</a> <img src=x onerror=alert(1)>" in cells
+    assert any("<a href=http://evil.example>click</a>" in c for c in cells)  # the After JSON, as text
 
 
 def test_a_date_order_message_names_the_form_fields_not_date_from(app):

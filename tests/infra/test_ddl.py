@@ -11,7 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from etl import athena
-from etl.schema import COLUMN_NAMES, arrow_schema
+from etl.schema import CHANGE_TYPE, COLUMN_NAMES, arrow_schema
 
 # Athena (Hive) type of each Arrow type a Parquet file of ours may hold.
 ARROW_TO_ATHENA = {
@@ -21,11 +21,18 @@ ARROW_TO_ATHENA = {
 }
 
 
+def athena_type(t: pa.DataType) -> str:
+    """The Athena type of a file column (a list's element name, "element" in Parquet, does not matter)."""
+    if t == CHANGE_TYPE:
+        return "array<struct<field:string,before:string,after:string>>"
+    return ARROW_TO_ATHENA[t]
+
+
 def ddl_columns(ddl: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(data columns, partition columns) of a CREATE TABLE, parsed by sqlglot (an independent parser)."""
     tree = sqlglot.parse_one(ddl, read="athena")
     schema = tree.this
-    cols = [(c.name, c.args["kind"].sql("hive").lower()) for c in schema.expressions]
+    cols = [(c.name, c.args["kind"].sql("hive").lower().replace(" ", "")) for c in schema.expressions]
     part_prop = tree.find(exp.PartitionedByProperty)
     parts = [(c.name, c.args["kind"].sql("hive").lower()) for c in part_prop.this.expressions]
     return cols, parts
@@ -36,7 +43,7 @@ def test_parquet_written_with_the_schema_matches_the_ddl(tmp_path: Path) -> None
     pq.write_table(arrow_schema().empty_table(), path)
     file_schema = pq.read_schema(path)
     cols, parts = ddl_columns(athena.create_table_ddl("s3://bucket/analytics/auditlog/", "auditlog_db"))
-    assert cols == [(f.name, ARROW_TO_ATHENA[f.type]) for f in file_schema]
+    assert cols == [(f.name, athena_type(f.type)) for f in file_schema]
     assert [n for n, _ in parts] == ["dt", "source"] and all(t == "string" for _, t in parts)
     assert not set(COLUMN_NAMES) & {n for n, _ in parts}
 

@@ -263,7 +263,7 @@ def test_dead_letter_queue_and_log_group_use_the_data_key(template: dict[str, An
     assert resources(template, "AWS::KMS::Key")["DataKey"]["EnableKeyRotation"] is True
 
 
-def test_the_glue_job_bounds_are_parameters_defaulting_to_the_local_settings(template: dict[str, Any]) -> None:
+def test_the_glue_job_bounds_are_stack_parameters_with_the_local_defaults(template: dict[str, Any]) -> None:
     """An operator sets the object/record bounds in the stack, not by editing the job; by default the Glue
     job quarantines exactly what the local ETL does."""
     from etl.glue_job import LIMIT_ARGUMENTS
