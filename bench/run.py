@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="Glue comparison and 7/90/365-day explorer")
     parser.add_argument("--skip-etl", action="store_true", help="explorer benchmark only")
     parser.add_argument("--days", type=int, nargs="*", help="explorer table sizes (default 7, or 7 90 365)")
+    parser.add_argument("--events-per-day", type=int, default=100_000,
+                        help="events a day of the explorer tables (default 100,000)")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"mode": "full" if args.full else "quick", "machine": machine()}
     data.log(f"bench: {results['mode']} mode; cache {data.CACHE}")
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     days = args.days or ([7, 90, 365] if args.full else [7])
     results["explorer"] = []
     for n in days:
-        folder = data.table(n)
+        folder = data.table(n, args.events_per_day)
         reps, naive_reps = (30, 5) if args.full else (15, 3)
         results["explorer"].append(explorer_bench.run(n, folder, reps=reps, naive_reps=naive_reps))
     if args.full:

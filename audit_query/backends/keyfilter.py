@@ -1,4 +1,6 @@
-"""Bloom filters over the run index files' keys, so a lookup reads only the index files that may hold its id.
+"""Bloom filters over the run index files' keys, so a lookup reads only the index files that may hold its id
+(and over the data files' ActorName, so an exact actor over a long range reads only the files that may hold
+the name: a customer's few rows in a year of files).
 
 A year of runs is ~370 index files (etl.layout.ENTITY_INDEX_PREFIX), each a single row group at 10K events a
 day, so DuckDB reading every one for each lookup was most of a year-old correlation lookup's time
@@ -50,10 +52,17 @@ def _positions(h1: int, h2: int, m: int) -> list[int]:
 
 
 class KeyFilters:
-    """Per index file, a Bloom filter of its Key column; `may_hold` narrows a lookup's files with them."""
+    """Per file, a Bloom filter of one column's values (the run index files' Key by default, or a data
+    column such as ActorName); `may_hold` narrows a lookup's files with them."""
 
-    def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection]) -> None:
-        """`cursor()` gives a DuckDB cursor (one per call, closed by the caller) to hash with."""
+    def __init__(
+        self, cursor: Callable[[], duckdb.DuckDBPyConnection], column: str = schema.INDEX_COLUMN_NAMES[0]
+    ) -> None:
+        """`cursor()` gives a DuckDB cursor (one per call, closed by the caller) to hash with; `column` is a
+        VARCHAR column of the files, named by the schema (etl.schema)."""
+        if column not in schema.INDEX_COLUMN_NAMES + schema.ALL_COLUMN_NAMES:
+            raise ValueError(f"{column!r} is not a column of the audit table or its run index")
+        self._column = column
         self._cursor = cursor
         self._filters: dict[str, tuple[_StatKey, np.ndarray | None]] = {}
         """path -> (its stat key when read, its bits; None: unreadable, always read)."""
@@ -139,8 +148,8 @@ class KeyFilters:
     def _bits(self, path: str) -> np.ndarray | None:
         cur = self._cursor()
         try:
-            hashes = cur.execute(
-                f'SELECT hash("{schema.INDEX_COLUMN_NAMES[0]}") AS h FROM read_parquet($p)',  # noqa: S608
+            hashes = cur.execute(  # the column is a schema name (checked in __init__)
+                f'SELECT DISTINCT hash("{self._column}") AS h FROM read_parquet($p)',  # noqa: S608
                 {"p": path},
             ).fetchnumpy()["h"]
         except duckdb.Error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pyarrow.parquet as pq
@@ -96,3 +97,32 @@ def test_entity_index_of_a_built_table_is_what_the_etl_writes(small_table: Path,
     (index_dir / f"{run}.parquet").unlink()
     data.table(10, events_per_day=40)
     assert _index_rows(index_dir / f"{run}.parquet") == _index_rows(etl_index)
+
+
+def test_nested_changes_column_is_counted_under_its_name(small_table: Path) -> None:
+    groups = explorer_bench.load_row_groups(small_table)
+    assert all("Changes" in rg.bytes_by_column and "Changes" not in rg.stats for rg in groups)
+    only_changes = explorer_bench.bytes_read(groups, lambda rg: True, ["Changes"])
+    assert 0 < only_changes < explorer_bench.bytes_read(groups, lambda rg: True, explorer_bench.SELECT_ALL)
+
+
+def test_same_rows_check_stops_a_naive_plan_that_answers_something_else() -> None:
+    def page(*ids: str) -> SimpleNamespace:
+        return SimpleNamespace(rows=[SimpleNamespace(Id=i) for i in ids])
+
+    def naive(*ids: str) -> list[tuple[str, ...]]:
+        width = explorer_bench._ID + 1
+        return [tuple(i if n == explorer_bench._ID else "" for n in range(width)) for i in ids]
+
+    counter = {"a": 0}
+    explorer_bench._check_same_rows("same", (lambda: page("b", "a"), lambda: naive("b", "a", "z")), counter)
+    with pytest.raises(AssertionError, match="differ"):
+        explorer_bench._check_same_rows("other", (lambda: page("b", "a"), lambda: naive("a", "b")), counter)
+
+
+def test_explorer_mix_runs_every_filter_beside_its_naive_plan(small_table: Path) -> None:
+    names = {"changed_field_to_value", "time_window_one_hour", "actor_contains", "actor_contains_rare",
+             "actor_90_days", "actor_90_days_rare", "correlation_300_days_old"}
+    out = explorer_bench.run(10, small_table, reps=2, naive_reps=1, log=lambda msg: None, only=names)
+    assert set(out["queries"]) == names  # and each first page equalled its naive plan's rows (else raised)
+    assert all(0 <= q["bytes_ours_pct"] <= q["bytes_naive_pct"] <= 100 for q in out["queries"].values())
