@@ -117,3 +117,31 @@ def test_cursors_outside_the_range_read_what_the_whole_range_reads(data_dir: Pat
         assert (got.has_more, got.next_cursor, got.prev_cursor) == (
             want.has_more, want.next_cursor, want.prev_cursor
         )
+
+
+@pytest.mark.parametrize("order", ["newest", "oldest"])
+@pytest.mark.parametrize("limit", [1, 2, 3, 7])
+def test_an_exact_actor_reads_the_rest_of_its_range_in_one_statement(
+    tmp_path: Path, limit: int, order: str
+) -> None:
+    """A key the backend narrows by (an exact actor: only files that may hold the name are opened) does not
+    double its span day by day: after the first day the rest of the range is one statement, and every page
+    forward and back is still the whole-range query's."""
+    rows = [
+        make_row(f"a{d:02d}-{k}:0", datetime(2026, 10, d, 3 + k), "shop.orders",
+                 ActorName="ann" if (d + k) % 9 == 0 else "bob")
+        for d in range(1, 31)
+        for k in range(3)
+    ]
+    write_rows(tmp_path, rows)
+    q = AuditLogQuery(
+        "2026-10-01", "2026-10-30", ("shop.orders",), actor_name="ann", limit=limit, order=order
+    )
+    with Counting(tmp_path) as probed, FullRange(tmp_path) as full:
+        got = pages(AuditLogClient(probed, SETTINGS), q)
+        want = pages(AuditLogClient(full, SETTINGS), q)
+        assert got == want
+        assert {i for ids, _, _ in got for i in ids} == {r["Id"] for r in rows if r["ActorName"] == "ann"}
+        probed.runs = 0
+        AuditLogClient(probed, SETTINGS).query(q)
+        assert probed.runs <= 2  # the first day, then the rest of the 30 days (doubling took five)
