@@ -42,7 +42,8 @@ from etl.errors import ConfigurationError
 from etl.settings import Settings, read_json_setting, setting
 
 from .client import AuditLogClient
-from .model import GROUP_BY_COLUMNS, AuditLogQuery, AuditRecord, ChangeEntry, CountRow, Page, Rows
+from .errors import QueryValidationError
+from .model import GROUP_BY_COLUMNS, AuditLogQuery, AuditRecord, ChangeEntry, Count, CountRow, Page, Rows
 
 MASK = "(masked)"
 CHANGED_MASK = "changed (masked)"
@@ -285,7 +286,7 @@ class MaskedClient(AuditLogClient):
 
     #: Public methods that return no row data, so need no masking; every other public method of
     #: AuditLogClient must be overridden here (tests/audit_query/test_masking.py checks it).
-    UNMASKED = frozenset({"count", "sources", "default_sources", "close", "unreadable_files"})
+    UNMASKED = frozenset({"sources", "default_sources", "close", "unreadable_files"})
 
     def __init__(self, client: AuditLogClient, rules: MaskingRules) -> None:
         super().__init__(client.backend, client.settings)
@@ -295,8 +296,32 @@ class MaskedClient(AuditLogClient):
         """Masked rows, still saying which files the read left out."""
         return Rows((self.rules.mask_record(r) for r in rows), getattr(rows, "unreadable", ()))
 
+    def _refuse_masked_values(self, q: AuditLogQuery) -> None:
+        """Filters run on the real values; a value filter on a masked field would confirm a guessed value
+        by its count, so without the pii role it is refused (the changed field alone is allowed)."""
+        if q.changed_from is None and q.changed_to is None:
+            return
+        for source in q.sources:
+            rules = self.rules.for_source(source)
+            for name in q.changed_fields:
+                path = tuple(name.split("."))
+                if any(rules.masks_path(path[:i]) for i in range(1, len(path) + 1)):
+                    which = "changed_to" if q.changed_to is not None else "changed_from"
+                    raise QueryValidationError(
+                        which,
+                        "masked",
+                        f"{name!r} is a masked field in {source}: searching its values needs the pii role "
+                        "(search for the field changing without a value, or ask for the pii role)",
+                    )
+
+    def count(self, q: AuditLogQuery) -> Count:
+        """`AuditLogClient.count`, refusing value filters on masked fields (_refuse_masked_values)."""
+        self._refuse_masked_values(q)
+        return super().count(q)
+
     def query(self, q: AuditLogQuery) -> Page:
         """`AuditLogClient.query`, masked (cursors are built from the real rows, so paging is unchanged)."""
+        self._refuse_masked_values(q)
         page = super().query(q)
         return replace(page, rows=self._rows(page.rows))
 
@@ -306,6 +331,7 @@ class MaskedClient(AuditLogClient):
 
     def counts(self, q: AuditLogQuery, group_by: str | Sequence[str]) -> Rows[CountRow]:
         """`AuditLogClient.counts` with personal group keys (actor names) pseudonymised."""
+        self._refuse_masked_values(q)
         rows = super().counts(q, group_by)
         groups = [group_by] if isinstance(group_by, str) else list(group_by)
         masked = [self.rules.masks_column(GROUP_BY_COLUMNS.get(g, ""), q.sources) for g in groups]
