@@ -9,7 +9,8 @@ Rules come from a JSON file (AUDITLOG_MASKING_RULES), per source, with "*" for e
   dotted path (`profile.birthday`) masks that path from the top; `prefix.*` masks everything under prefix.
   A masked value reads "(masked)"; where it changed between Before and After, the After side reads
   "changed (masked)", so a diff still says *that* it changed, never from what to what.
-  The Changes column is derived again from the masked Before/After, so it says the same and no more.
+  The Changes entries are masked the same way (mask_changes), and a value filter on a masked field is
+  refused (MaskedClient._refuse_masked_values), since its count would confirm a guessed value.
 - `entity_name`, `parent_name`, `actor_name`: those columns are personal in that source. They become a
   stable pseudonym ("masked-1a2b3c4d", a keyed hash with a per-process key), so a reader can still tell that
   two rows name the same person without learning who. Actor names of Service and Client actors are systems,
