@@ -127,8 +127,8 @@ FILTERS: tuple[Filter, ...] = (
            "null: a JSON null); never matches a field that was added", "V",
            placeholder="value before, e.g. Paid"),
     Filter("changed_to", "changed", "Changes", "--changed-to", "chto", "Changed to",
-           f"with {CHANGED_FIELD_FLAG}: its value after, typed as read (Cancelled matches \"Cancelled\", 5 "
-           "matches 5 and \"5\"); never matches a field that was removed", "V",
+           f"with {CHANGED_FIELD_FLAG}: its value after, typed as read (Cancelled matches \"Cancelled\" in "
+           "any case, 5 matches 5 and \"5\"); never matches a field that was removed", "V",
            placeholder="value after, e.g. Cancelled"),
     Filter("include_explorer_events", "flag", None, "--include-explorer-events", "xev",
            "Include explorer access events",

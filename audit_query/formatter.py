@@ -170,6 +170,18 @@ def typed_json_texts(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(texts))
 
 
+def json_value_in_any_case(value: str, dialect: str) -> str:
+    """`IN (lower(...), ...)` of `typed_json_texts(value)`, for a condition on `lower(<stored text>)`: a
+    changed-from/to value matches whatever its letters' case (`Cancelled` finds "cancelled" too). The
+    engine lowers both sides, so Python's and the engine's case rules never have to agree.
+
+    >>> print(json_value_in_any_case("Paid", "duckdb"))
+    IN (lower('"Paid"'))
+    """
+    _check_dialect(dialect)
+    return "IN (" + ", ".join(f"lower({string_literal(t)})" for t in typed_json_texts(value)) + ")"
+
+
 def json_value_in(value: str, dialect: str) -> str:
     """`IN (...)` of the SQL string literals of `typed_json_texts(value)`: the one path a changed-from or
     changed-to value takes into SQL.

@@ -31,7 +31,7 @@ from etl import schema
 
 from . import filters as _filters
 from .cursor import Keyset
-from .formatter import _check_dialect, contains_pattern, identifier, json_value_in, literal
+from .formatter import _check_dialect, contains_pattern, identifier, json_value_in_any_case, literal
 from .model import GROUP_BY_COLUMNS, AuditLogQuery
 
 _ALIAS = "u"
@@ -92,17 +92,20 @@ _ENTRY = "chg"  # the lambda's parameter: one Changes entry
 
 def changed_condition(query: AuditLogQuery, dialect: str) -> str:
     r"""True for a row with one Changes entry whose Field is one of `query.changed_fields` and, when given,
-    whose Before matches `changed_from` and After `changed_to` (typed as read: formatter.typed_json_texts).
+    whose Before matches `changed_from` and After `changed_to` (typed as read: formatter.typed_json_texts;
+    in any case of letters, `Cancelled` also finds "cancelled").
     A row of a file older than the column (Changes NULL) never matches. Athena's form (Trino's `filter`
     and `cardinality`) also runs on DuckDB with `lambda_syntax = 'ENABLE_SINGLE_ARROW'`, as the Athena
     backend's local merge of the not-yet-processed tail does.
 
     >>> from audit_query.model import AuditLogQuery
     >>> q = AuditLogQuery("2026-11-26", "2026-11-26", ("a",), changed_fields=("status",), changed_to="5")
-    >>> print(changed_condition(q, "athena"))
-    cardinality(filter("Changes", chg -> chg."field" = 'status' AND chg."after" IN ('5', '"5"'))) > 0
-    >>> print(changed_condition(q, "duckdb"))
-    len(list_filter("Changes", lambda chg: chg."Field" = 'status' AND chg."After" IN ('5', '"5"'))) > 0
+    >>> print(changed_condition(q, "athena").replace(" AND ", "\n AND "))
+    cardinality(filter("Changes", chg -> chg."field" = 'status'
+     AND lower(chg."after") IN (lower('5'), lower('"5"')))) > 0
+    >>> print(changed_condition(q, "duckdb").replace(" AND ", "\n AND "))
+    len(list_filter("Changes", lambda chg: chg."Field" = 'status'
+     AND lower(chg."After") IN (lower('5'), lower('"5"')))) > 0
     """
     _check_dialect(dialect)
     part = {name: f"{_ENTRY}.{quoted}" for name, quoted in _CHANGE_PARTS[dialect].items()}
@@ -112,9 +115,9 @@ def changed_condition(query: AuditLogQuery, dialect: str) -> str:
     else:
         conds = [f"{part['Field']} IN ({', '.join(literal(n, dialect) for n in names)})"]
     if query.changed_from is not None:
-        conds.append(f"{part['Before']} {json_value_in(query.changed_from, dialect)}")
+        conds.append(f"lower({part['Before']}) {json_value_in_any_case(query.changed_from, dialect)}")
     if query.changed_to is not None:
-        conds.append(f"{part['After']} {json_value_in(query.changed_to, dialect)}")
+        conds.append(f"lower({part['After']}) {json_value_in_any_case(query.changed_to, dialect)}")
     body = " AND ".join(conds)
     column = identifier("Changes")
     if dialect == "duckdb":

@@ -139,11 +139,11 @@ def oracle(data_dir: Path, where: str, params: list[Any]) -> list[tuple[str, str
         con.close()
 
 
-#: "Which orders went to status Cancelled on day D": After's status is the JSON string "Cancelled" and
-#: Before's is not (or Before has none).
+#: "Which orders went to status Cancelled on day D": After's status is the JSON string "Cancelled" in any
+#: case of letters, and it changed (Before has another status text, or none).
 WENT_TO_CANCELLED = (
-    "source = 'shop.orders' AND dt = ? AND json_extract(After, '$.status') = '\"Cancelled\"'"
-    " AND (Before IS NULL OR json_extract(Before, '$.status') IS DISTINCT FROM '\"Cancelled\"')"
+    "source = 'shop.orders' AND dt = ? AND lower(json_extract(After, '$.status')) = '\"cancelled\"'"
+    " AND json_extract(Before, '$.status') IS DISTINCT FROM json_extract(After, '$.status')"
 )
 #: "Who changed the e-mail of user U": U's rows whose top-level email differs between Before and After.
 CHANGED_EMAIL_OF = (
