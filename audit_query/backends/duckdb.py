@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -135,6 +135,7 @@ class DuckDBBackend:
         self._unreadable: dict[str, tuple[_StatKey, str]] = {}
         self._footers: dict[str, tuple[_StatKey, str | None]] = {}
         self._older_files: bool | None = None  # some data file lacks a column (written before it existed)
+        self._complete: dict[str, bool] = {}  # data file -> whether it holds every schema column
         self._listings: dict[str, tuple[int, list[str]]] = {}  # partition folder -> (mtime_ns, its files)
         self._key_filters = KeyFilters(self._connection)
         self._actor_filters = KeyFilters(self._connection, column="ActorName")
@@ -491,31 +492,38 @@ class DuckDBBackend:
         if not listed or listed == "[]":
             return empty
         hive = "hive_partitioning = true, hive_types = {'dt': VARCHAR, 'source': VARCHAR}"
-        if not self._has_older_files():
+        if not self._has_older_files(files):
             return f"read_parquet({listed}, {hive})"
         # Older files: columns by name, and the typed empty relation supplies a column no read file has
         # (a read of only files written before Changes existed), as NULL.
         read = f"read_parquet({listed}, {hive}, union_by_name = true)"
         return f"(SELECT * FROM {read} UNION ALL BY NAME SELECT * FROM {empty})"  # noqa: S608
 
-    def _has_older_files(self) -> bool:
-        """Whether some data file predates a column of the schema (Changes): then every read takes columns by
-        name (union_by_name), a missing one as NULL. Checked once per backend from the file footers: files
-        written later always hold every column, and union_by_name opens every footer of a glob read, so a
-        table without older files never pays for it (re-running the ETL over old days rewrites them)."""
-        if self._older_files is None:
-            wanted = set(schema.COLUMN_NAMES)
-            older = False
-            for path in self.root.glob("dt=*/source=*/*.parquet"):
+    def _has_older_files(self, files: list[str] | None) -> bool:
+        """Whether a file of `files` (None: every data file) predates a column of the schema (Changes): then
+        the read takes columns by name (union_by_name), a missing one as NULL; union_by_name opens every
+        footer of a read, so a read without older files never pays for it. Each file's footer is read once
+        per backend: a file at a path can only be rewritten by the ETL, which writes every column (an older
+        answer stays True: slower, not wrong). The whole-table answer is kept once found."""
+        if files is None:
+            if self._older_files is None:
+                self._older_files = self._any_older(str(p) for p in self.root.glob("dt=*/source=*/*.parquet"))
+            return self._older_files
+        return self._any_older(files)
+
+    def _any_older(self, paths: Iterable[str]) -> bool:
+        wanted = set(schema.COLUMN_NAMES)
+        for path in paths:
+            complete = self._complete.get(path)
+            if complete is None:
                 try:
-                    names = pq.read_schema(path).names
+                    complete = wanted <= set(pq.read_schema(path).names)
                 except Exception:  # noqa: BLE001, S112 (an unreadable file is the read's business, not this check's)
                     continue
-                if not wanted <= set(names):
-                    older = True
-                    break
-            self._older_files = older
-        return self._older_files
+                self._complete[path] = complete
+            if not complete:
+                return True
+        return False
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
