@@ -170,27 +170,20 @@ def typed_json_texts(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(texts))
 
 
-def json_value_in_any_case(value: str, dialect: str) -> str:
-    """`IN (lower(...), ...)` of `typed_json_texts(value)`, for a condition on `lower(<stored text>)`: a
-    changed-from/to value matches whatever its letters' case (`Cancelled` finds "cancelled" too). The
-    engine lowers both sides, so Python's and the engine's case rules never have to agree.
-
-    >>> print(json_value_in_any_case("Paid", "duckdb"))
-    IN (lower('"Paid"'))
-    """
-    _check_dialect(dialect)
-    return "IN (" + ", ".join(f"lower({string_literal(t)})" for t in typed_json_texts(value)) + ")"
-
-
-def json_value_in(value: str, dialect: str) -> str:
+def json_value_in(value: str, dialect: str, *, any_case: bool = False) -> str:
     """`IN (...)` of the SQL string literals of `typed_json_texts(value)`: the one path a changed-from or
-    changed-to value takes into SQL.
+    changed-to value takes into SQL. With `any_case` each literal is wrapped in `lower()`, for a condition
+    on `lower(<stored text>)`: the value matches whatever its letters' case (`Cancelled` finds "cancelled");
+    the engine lowers both sides, so Python's and the engine's case rules never have to agree.
 
     >>> print(json_value_in("it's 5", "athena"))
     IN ('"it''s 5"')
+    >>> print(json_value_in("Paid", "duckdb", any_case=True))
+    IN (lower('"Paid"'))
     """
     _check_dialect(dialect)
-    return "IN (" + ", ".join(string_literal(t) for t in typed_json_texts(value)) + ")"
+    texts = (string_literal(t) for t in typed_json_texts(value))
+    return "IN (" + ", ".join(f"lower({t})" if any_case else t for t in texts) + ")"
 
 
 def identifier(name: str) -> str:

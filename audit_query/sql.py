@@ -31,7 +31,7 @@ from etl import schema
 
 from . import filters as _filters
 from .cursor import Keyset
-from .formatter import _check_dialect, contains_pattern, identifier, json_value_in_any_case, literal
+from .formatter import _check_dialect, contains_pattern, identifier, json_value_in, literal
 from .model import GROUP_BY_COLUMNS, AuditLogQuery
 
 _ALIAS = "u"
@@ -115,9 +115,9 @@ def changed_condition(query: AuditLogQuery, dialect: str) -> str:
     else:
         conds = [f"{part['Field']} IN ({', '.join(literal(n, dialect) for n in names)})"]
     if query.changed_from is not None:
-        conds.append(f"lower({part['Before']}) {json_value_in_any_case(query.changed_from, dialect)}")
+        conds.append(f"lower({part['Before']}) {json_value_in(query.changed_from, dialect, any_case=True)}")
     if query.changed_to is not None:
-        conds.append(f"lower({part['After']}) {json_value_in_any_case(query.changed_to, dialect)}")
+        conds.append(f"lower({part['After']}) {json_value_in(query.changed_to, dialect, any_case=True)}")
     body = " AND ".join(conds)
     column = identifier("Changes")
     if dialect == "duckdb":
