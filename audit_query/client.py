@@ -101,9 +101,7 @@ class AuditLogClient:
         d = self.backend.dialect
         day = _start_day(q, position) if self.backend.probe_first_day else None
         if day is None:
-            return self._records(
-                q, lambda ref: sql.build_page_sql(q, position=position, dialect=d, table_ref=ref)
-            )
+            return self._records(q, _page_sql(q, position, d))
         ascending = (q.order == "oldest") != (position is not None and position.direction == "prev")
         rows: list[AuditRecord] = []
         left_out: dict[UnreadableFile, None] = {}

@@ -357,8 +357,9 @@ ChangeEntry = tuple[str, str | None, str | None]
 
 def changes_from_engine(value: Any) -> tuple[ChangeEntry, ...] | None:
     """The Changes column as an engine returns it, as hashable tuples: DuckDB gives a list of
-    {Field, Before, After}; Athena lower-cases struct fields, and gives JSON text when the query casts the
-    column to JSON (its plain text form cannot be parsed reliably: that reads as None)."""
+    {Field, Before, After}; Athena lower-cases struct fields, and a JSON text (a list of objects or of
+    [field, before, after] arrays) is parsed; other text (Athena's plain struct-list form) reads as None,
+    which changes_of_row derives again from Before/After."""
     if value is None:
         return None
     if isinstance(value, str):
