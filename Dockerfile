@@ -18,7 +18,7 @@ COPY etl/ etl/
 COPY auditlog/ auditlog/
 COPY explorer/ explorer/
 COPY pages/ pages/
-COPY app.py ./
+COPY app.py serve.py ./
 COPY .streamlit/config.toml .streamlit/config.toml
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --create-home --uid 10001 explorer

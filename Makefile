@@ -47,7 +47,7 @@ run: $(BIN)/.installed-run
 	if [ "$(LIVE)" = 1 ]; then $(BIN)/auditlog demo --live --rate $(LIVE_RATE) --data-dir $(DATA_DIR) & live=$$!; fi; \
 	trap 'kill $$watcher $$live 2>/dev/null; wait $$watcher $$live 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	AUDITLOG_CURSOR_SECRET="$${AUDITLOG_CURSOR_SECRET:-$$(cat $(CURSOR_SECRET_FILE))}" \
-		AUDITLOG_DATA_DIR=$(DATA_DIR) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+		AUDITLOG_DATA_DIR=$(DATA_DIR) $(BIN)/streamlit run serve.py --server.port $(PORT) --server.headless true
 
 ## system-deps: the Debian packages the tests need (Chromium, a JRE, make, CJK and emoji fonts); installs the
 ## missing ones as root, otherwise prints the one command to run

@@ -1,6 +1,7 @@
 """The audit log explorer (Streamlit entry point): settings, the sign-in gate, navigation over the pages.
 
-Run with `streamlit run app.py` (`make run` does it). Configuration comes from the environment:
+Served by `streamlit run serve.py` (`make run` does it; `streamlit run app.py` works too, without the page
+shell of explorer/shell.py). Configuration comes from the environment:
 AUDITLOG_BACKEND (duckdb | athena), AUDITLOG_DATA_DIR, AUDITLOG_AUTH_MAPPING (see explorer/auth.py),
 AUDITLOG_EXPORT_MAX_ROWS, AUDITLOG_CACHE_TTL_SECONDS, AUDITLOG_RUNS_LOCATION and the query library's
 AUDITLOG_* limits (audit_query.settings).
@@ -15,6 +16,7 @@ import streamlit as st
 from explorer.auth import LOCAL_USER, AuthSettings, ClaimMapping, User, is_loopback, token_expired
 from explorer.config import ExplorerSettings
 from explorer.guard import mark_app_run
+from explorer.menu import PAGES
 from explorer.signin import remember_return_to, restore_return_to
 
 st.set_page_config(page_title="Audit log explorer", page_icon=":material/manage_search:", layout="wide")
@@ -81,11 +83,8 @@ def signed_in_user(auth: AuthSettings) -> User:
 
 
 pages = [
-    st.Page("pages/search.py", title="Search", icon=":material/search:", default=True),
-    st.Page("pages/entity.py", title="Entity", icon=":material/history:", url_path="entity"),
-    st.Page("pages/correlation.py", title="Correlation", icon=":material/hub:", url_path="correlation"),
-    st.Page("pages/activity.py", title="Activity", icon=":material/bar_chart:", url_path="activity"),
-    st.Page("pages/pipeline.py", title="Pipeline", icon=":material/conveyor_belt:", url_path="pipeline"),
+    st.Page(p.script, title=p.title, icon=p.icon, default=not p.url_path, url_path=p.url_path or None)
+    for p in PAGES
 ]
 # Registered before the sign-in gate, so a shared link's page is still the one shown after signing in.
 # The menu is drawn below with page links: with a pages/ folder beside app.py, Streamlit's built-in menu can

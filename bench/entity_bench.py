@@ -1,5 +1,5 @@
 """Entity page in the browser (issue 14 item 5): how long an entity with 250 changes over a year takes to
-settle in headless Chromium against a real `streamlit run app.py`, for two copies of the app in the same run
+settle in headless Chromium against a real `streamlit run serve.py`, for two copies of the app in the same run
 (by default the code before the compact change list, as `git archive` of BEFORE_COMMIT, and this worktree).
 
 Also timed, as a floor: the same server's Entity page with no id (what any page costs to load and settle
@@ -124,7 +124,8 @@ def before_copy(commit: str, into: Path) -> Path:
 
 @contextlib.contextmanager
 def server(app_dir: Path, data_dir: Path, log: Path) -> Iterator[str]:
-    """`streamlit run app.py` from `app_dir` over `data_dir`; yields its base URL."""
+    """`streamlit run serve.py` (app.py for a commit before serve.py) from `app_dir` over `data_dir`;
+    yields its base URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -143,7 +144,7 @@ def server(app_dir: Path, data_dir: Path, log: Path) -> Iterator[str]:
                 "-m",
                 "streamlit",
                 "run",
-                "app.py",
+                "serve.py" if (app_dir / "serve.py").exists() else "app.py",
                 "--server.port",
                 str(port),
                 "--server.headless",

@@ -1,5 +1,5 @@
 """The explorer container's entrypoint: settings from the environment (ECS injects the secrets from Secrets
-Manager as variables), written where Streamlit reads them, then `streamlit run app.py` on every interface.
+Manager as variables), written where Streamlit reads them, then `streamlit run serve.py` on every interface.
 
 Streamlit's `st.login` reads the OIDC client from a secrets.toml file, not from the environment, so this
 writes one (owner-only, outside the image's code folder) from AUDITLOG_OIDC_* variables; the claim mapping and
@@ -21,7 +21,7 @@ from pathlib import Path
 from etl.errors import ConfigurationError
 from etl.settings import Settings, setting
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+APP = Path(__file__).resolve().parents[1] / "serve.py"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""A real explorer for browser tests: demo data + ETL in a temp folder, `streamlit run app.py` on a free port,
-and headless Chromium (the system one at /usr/bin/chromium; never downloaded) through Playwright."""
+"""A real explorer for browser tests: demo data + ETL in a temp folder, `streamlit run serve.py` on a free
+port, and headless Chromium (the system one at /usr/bin/chromium; never downloaded) through Playwright."""
 
 from __future__ import annotations
 
@@ -107,9 +107,15 @@ def demo_data(tmp_path_factory):
 
 @contextlib.contextmanager
 def running_explorer(
-    data_dir: Path, log_dir: Path, *, port: int | None = None, args: tuple[str, ...] = (), **env_vars: str
+    data_dir: Path,
+    log_dir: Path,
+    *,
+    port: int | None = None,
+    args: tuple[str, ...] = (),
+    health_path: str = "_stcore/health",
+    **env_vars: str,
 ):
-    """`streamlit run app.py` on `port` (default: a free one) over `data_dir`, with extra command-line
+    """`streamlit run serve.py` on `port` (default: a free one) over `data_dir`, with extra command-line
     `args`; yields the base URL, stops the server after."""
     port = port or free_port()
     log_path = log_dir / f"streamlit-{port}.log"
@@ -123,7 +129,7 @@ def running_explorer(
                 "-m",
                 "streamlit",
                 "run",
-                "app.py",
+                "serve.py",
                 "--server.port",
                 str(port),
                 "--server.headless",
@@ -144,7 +150,7 @@ def running_explorer(
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    with urllib.request.urlopen(f"{base}/{health_path}", timeout=2) as r:
                         if r.status == 200:
                             break
                 except OSError:

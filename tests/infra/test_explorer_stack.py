@@ -123,7 +123,7 @@ def test_the_entrypoint_writes_owner_only_settings_and_serves_on_every_interface
     assert json.loads(Path(env["AUDITLOG_AUTH_MAPPING"]).read_text())["groups"]["ops"]["roles"] == [
         "operator"
     ]
-    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("app.py")
+    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("serve.py")
     assert argv[argv.index("--server.address") + 1] == "0.0.0.0"
     assert argv[argv.index("--secrets.files") + 1] == str(secrets)
     assert "AUDITLOG_OIDC_CLIENT_SECRET" not in env and "AUDITLOG_OIDC_COOKIE_SECRET" not in env
