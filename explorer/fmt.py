@@ -167,8 +167,9 @@ _LINKABLE = re.compile(r"@|www\.|[a-z][a-z0-9+.-]*:/", re.IGNORECASE)
 
 
 def escape_html(text: str) -> str:
-    """Escape `&`, `<` and `>` in data-derived plotly text (labels, categories, hover), which plotly would
-    otherwise read as its HTML subset (<b>, <a href>, <br>).
+    """Escape `&`, `<` and `>` in data-derived text put into an HTML element's content (the st.html blocks
+    of widgets.py), so data never becomes markup. Not for attribute values (quotes are left as they are).
+    Not for chart labels either: Vega-Lite draws them as SVG text, where "&lt;" would show as typed.
 
     >>> escape_html('<a href="https://e.example">x</a> & co')
     '&lt;a href="https://e.example"&gt;x&lt;/a&gt; &amp; co'

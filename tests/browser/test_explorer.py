@@ -166,7 +166,7 @@ def test_correlation_activity_and_pipeline_pages_render(page, server, lib, demo_
     screenshot(page, "correlation")
 
     open_page(page, f"{server}/activity")
-    page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()
+    page.locator('[data-testid="stVegaLiteChart"]').nth(2).wait_for()
     assert page.locator('[data-testid="stMetricValue"]').first.inner_text() == f"{lib.count(week(lib)):,}"
     no_traceback(page)
     screenshot(page, "activity")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import pyarrow as pa
+import pytest
+
 from audit_query import AuditLogQuery
 from explorer.fmt import escape_md
 from explorer.state import SearchFilters
@@ -13,39 +16,25 @@ from tests.explorer.conftest import texts
 PAGE = "pages/activity.py"
 
 
-def chart_totals(at, key: str) -> int:
-    chart = next(
-        c for c in at.get("plotly_chart") if json.loads(c.proto.spec)["layout"]["title"]["text"] == key
-    )
-    figure = json.loads(chart.proto.spec)
-    total = 0
-    for trace in figure["data"]:
-        values = trace["x"] if trace.get("orientation") == "h" else trace["y"]
-        if isinstance(values, dict):  # plotly's typed-array encoding
-            import base64
-
-            import numpy as np
-
-            values = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
-        total += sum(values)
-    return total
+def chart(at, title: str) -> tuple[dict, list[dict]]:
+    """The Vega-Lite spec of the chart titled `title` and its rows (Streamlit sends a chart's data as Arrow
+    beside the spec)."""
+    for c in at.get("vega_lite_chart"):
+        spec = json.loads(c.proto.spec)
+        if spec["title"] == title:
+            (dataset,) = c.proto.datasets
+            return spec, pa.ipc.open_stream(dataset.data.data).read_all().to_pylist()
+    raise AssertionError(f"no chart titled {title!r}")
 
 
-def figure(at, title: str) -> dict:
-    """The plotly figure (as JSON) of the chart titled `title`."""
-    return next(
-        f
-        for c in at.get("plotly_chart")
-        if (f := json.loads(c.proto.spec))["layout"]["title"]["text"] == title
-    )
+def chart_totals(at, title: str) -> int:
+    """The events the bars of the chart titled `title` add up to."""
+    return sum(row["count"] for row in chart(at, title)[1])
 
 
-def chart_names(at, key: str) -> set[str]:
-    """The trace names (one per colour) of the chart titled `key`."""
-    chart = next(
-        c for c in at.get("plotly_chart") if json.loads(c.proto.spec)["layout"]["title"]["text"] == key
-    )
-    return {trace["name"] for trace in json.loads(chart.proto.spec)["data"]}
+def chart_names(at, title: str) -> set[str]:
+    """The stack names (one per colour) of the chart titled `title`."""
+    return {row["stack"] for row in chart(at, title)[1]}
 
 
 def test_charts_follow_the_search_filters(app, lib):
@@ -92,7 +81,10 @@ def test_each_action_has_one_colour_on_every_page(app):
     from explorer.palette import ACTION_COLOURS
 
     at = app(PAGE).run()
-    drawn = {t["name"]: t["marker"]["color"] for t in figure(at, "By action")["data"]}
+    spec, rows = chart(at, "By action")
+    scale = spec["encoding"]["color"]["scale"]
+    drawn = dict(zip(scale["domain"], scale["range"], strict=True))
+    assert {r["stack"] for r in rows} == set(drawn)
     assert drawn and all(drawn[a] == ACTION_COLOURS[a] for a in drawn)
     assert drawn.get("Delete") == "#c62828"
 
@@ -101,9 +93,9 @@ def test_actor_types_are_broken_down(app, lib):
     today = datetime.now(UTC).date()
     q = AuditLogQuery(today - timedelta(days=6), today, tuple(lib.sources()))
     at = app(PAGE).run()
-    fig = figure(at, "By actor type")
+    _, rows = chart(at, "By actor type")
     assert chart_totals(at, "By actor type") == lib.count(q)
-    assert set(fig["data"][0]["x"]) == {r.key for r in lib.counts(q, "actor_type")}
+    assert {r["label"] for r in rows} == {r.key for r in lib.counts(q, "actor_type")}
 
 
 def test_two_days_are_drawn_by_hour(app, lib):
@@ -112,32 +104,44 @@ def test_two_days_are_drawn_by_hour(app, lib):
     at = app(PAGE, range="2d").run()
     assert not at.exception
     assert chart_totals(at, "Events by hour and source") == lib.count(q)
-    hours = {x for t in figure(at, "Events by hour and source")["data"] for x in t["x"]}
+    hours = {r["label"] for r in chart(at, "Events by hour and source")[1]}
     assert hours == {r.key for r in lib.counts(q, "hour")} and len(hours) > 2
     assert all(len(h) == 16 and h.endswith(":00") for h in hours)
 
 
 def test_a_single_actor_is_a_bar_not_a_hairline(app, lib):
+    from pages.activity import ACTOR_BAR_PX, ACTOR_CHART_FRAME_PX, ACTOR_CHART_MIN_PX
+
     at = app(PAGE, actor="bob@example.com").run()
-    fig = figure(at, "Top 1 actors")
-    assert fig["layout"]["height"] >= 260  # 140 px total left the one bar a few pixels tall
-    assert fig["layout"]["yaxis"]["type"] == "category"
+    spec, rows = chart(at, "Top 1 actors")
+    assert [r["label"] for r in rows] == ["bob@example.com"]
+    assert spec["height"] == ACTOR_CHART_MIN_PX >= ACTOR_CHART_FRAME_PX + 2 * ACTOR_BAR_PX  # not a strip
+    assert spec["mark"]["size"] == ACTOR_BAR_PX - 8  # a bar as thick as with 15 actors, not a block
+    assert spec["encoding"]["y"]["type"] == "nominal"
+
+
+def test_the_actor_chart_grows_per_bar_largest_on_top(app, lib):
+    from pages.activity import ACTOR_BAR_PX, ACTOR_CHART_FRAME_PX, TOP_ACTORS
+
+    today = datetime.now(UTC).date()
+    q = AuditLogQuery(today - timedelta(days=6), today, tuple(lib.sources()))
+    at = app(PAGE).run()
+    spec, rows = chart(at, f"Top {TOP_ACTORS} actors")
+    assert spec["height"] == ACTOR_CHART_FRAME_PX + ACTOR_BAR_PX * TOP_ACTORS
+    assert [r["label"] for r in rows] == [r.key for r in lib.counts(q, "actor")[:TOP_ACTORS]]
+    assert spec["encoding"]["y"]["sort"] is None  # drawn in that order, top down
+
+
+def click(at, key: str, row) -> None:
+    """Send what Streamlit's frontend sends for a click on the bar of `row` of chart widget `key`."""
+    at.session_state[key] = {"selection": {"bar": [{"row": row}]}}
+    at.run()
 
 
 def test_a_clicked_bar_opens_search_with_its_filter(app):
-    import base64
-
-    import numpy as np
-
     at = app(PAGE, atype="User").run()
-    (bar,) = [t for t in figure(at, "By action")["data"] if t["name"] == "Delete"]
-    custom = bar["customdata"]  # [[row index]], maybe in plotly's typed-array encoding
-    if isinstance(custom, dict):
-        index = int(np.frombuffer(base64.b64decode(custom["bdata"]), dtype=custom["dtype"])[0])
-    else:
-        index = int(custom[0][0])
-    at.session_state["chart_action-0"] = {"selection": {"points": [{"x": "Delete", "customdata": [index]}]}}
-    at.run()
+    (index,) = [r["row"] for r in chart(at, "By action")[1] if r["label"] == "Delete"]
+    click(at, "chart_action-0", index)
     assert not at.exception
     # Search is shown, filtered to the clicked action on top of the page's filters
     view = at.session_state["_views"]["search"]
@@ -147,6 +151,24 @@ def test_a_clicked_bar_opens_search_with_its_filter(app):
     at.switch_page(PAGE).run()
     assert at.title[0].value == "Activity"
     assert "actions\\: Delete" in texts(at.caption)[0]
+
+
+@pytest.mark.parametrize("row", [99, -1, "0"])
+def test_a_click_names_a_row_of_the_servers_list_or_nothing(app, row):
+    at = app(PAGE).run()
+    click(at, "chart_action-0", row)
+    assert not at.exception
+    assert at.title[0].value == "Activity"  # no such bar: nothing is opened
+
+
+def test_no_click_is_an_empty_selection():
+    from pages.activity import _clicked
+
+    assert _clicked({"selection": {"bar": {}}}) is None
+    assert _clicked({"selection": {"bar": [{"row": 2}]}}) == 2
+    assert _clicked({"selection": {"bar": [{"label": "Delete"}]}}) is None  # never the browser's text
+    assert _clicked({"selection": {"bar": [{"row": True}]}}) is None
+    assert _clicked({}) is None and _clicked(None) is None
 
 
 def test_drill_down_narrows_the_filters_to_the_bar():

@@ -1,15 +1,15 @@
 """Reviewed problems (AppTest over real data): links keep the record's dates, a paged preset link survives
-UTC midnight, ids and names from URLs and data render as text (Markdown and plotly HTML), the Entity page's
+UTC midnight, ids and names from URLs and data render as text (Markdown, HTML, chart data), the Entity page's
 "Show more" belongs to one entity."""
 
 from __future__ import annotations
 
 import html
-import json
 import re
 from datetime import date, timedelta
 from urllib.parse import parse_qs
 
+import pyarrow as pa
 import pytest
 
 import audit_query.diff
@@ -131,31 +131,22 @@ def test_markdown_in_event_data_shows_as_text_on_every_page(app, lib):
     assert_no_markup(at)
 
 
-def figure_strings(chart) -> list[str]:
-    """Every text value of a plotly chart's traces (categories, hover data, legend names)."""
-    found: list[str] = []
-
-    def walk(v) -> None:
-        if isinstance(v, str):
-            found.append(v)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-        elif isinstance(v, dict):
-            for k, x in v.items():
-                if k != "hovertemplate":  # plotly express's own template (with its <br>)
-                    walk(x)
-
-    walk(json.loads(chart.proto.spec)["data"])
-    return found
+def chart_rows(chart) -> list[dict]:
+    """The rows of a Vega-Lite chart's data (Streamlit sends them as Arrow beside the spec)."""
+    return [r for d in chart.proto.datasets for r in pa.ipc.open_stream(d.data.data).read_all().to_pylist()]
 
 
-def test_html_in_event_data_is_escaped_in_charts(app):
+def test_html_in_event_data_is_plain_data_in_charts(app):
+    # Vega-Lite draws labels as SVG text and vega-tooltip escapes what it shows, so the charts get data as
+    # typed, unescaped (escaped, it would show as "&lt;"); tests/browser/test_activity_pages.py checks
+    # what the browser draws of it
     at = app(ACTIVITY, eid=HOSTILE.entity_id).run()
     assert not at.exception and not at.error
-    strings = [s for c in at.get("plotly_chart") for s in figure_strings(c)]
-    assert escape_html(HOSTILE.actor) in strings
-    assert not any("<b>" in s or "<a " in s for s in strings)
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 4
+    labels = [r["label"] for c in charts for r in chart_rows(c)]
+    assert HOSTILE.actor in labels
+    assert escape_html(HOSTILE.actor) not in labels and not any("&lt;" in x for x in labels)
 
     at = app(ENTITY, eid=HOSTILE.entity_id).run()
     (timeline,) = [h.proto.body for h in at.get("html") if "entity-timeline" in h.proto.body]
