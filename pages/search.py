@@ -161,42 +161,16 @@ def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
         c2.text_input("From time (UTC)", key=W["time_from"], placeholder="HH:MM:SS", help="optional")
         c3.text_input("To time (UTC)", key=W["time_to"], placeholder="HH:MM:SS", help="optional; inclusive")
         keys = widget_keys()
+        # The changed-field rows (field, from, to) share the last line, the explorer switch in its wide
+        # column; the other rows fill lines of four in table order.
+        last = [f for f in filters.FILTERS if f.kind == "changed" or f.name == "include_explorer_events"]
+        rows = [f for f in filters.FILTERS if f.name != "sources" and f not in last]
         draw(filters.by_name("sources"), c4, keys, sources, types)
-        first, *more = form_lines()
-        draw_line(first, keys, sources, types)
-        # The browser draws a collapsed expander's widgets only when it is opened: the eleven filters here
-        # cost ~100 ms of every Search open and Next click when drawn (bench/RESULTS.md).
-        set_here = [flt.label for line in more for flt in line if is_set(flt, getattr(f, flt.name))]
-        label = "More filters" + (f" ({', '.join(set_here)})" if set_here else ": " + MORE_HINT)
-        with st.expander(label, expanded=bool(set_here), icon=":material/tune:"):
-            for line in more:
-                draw_line(line, keys, sources, types)
+        lines = [rows[i : i + 4] for i in range(0, len(rows), 4)]
+        for line in [*lines, *(last[i : i + 4] for i in range(0, len(last), 4))]:
+            for flt, col in zip(line, st.columns([1.2, 1, 1, 2.4]), strict=False):
+                draw(flt, col, keys, sources, types)
         return st.form_submit_button("Search", type="primary", icon=":material/search:")
-
-
-#: What "More filters" holds, said on its collapsed label.
-MORE_HINT = "correlation id, channel, contains, entity id, changed fields, explorer events"
-
-
-def form_lines() -> list[list[filters.Filter]]:
-    """The form's filter rows after the sources, in lines of four: the first line is always shown, the rest
-    go under "More filters". The changed-field rows (field, from, to) share the last line, the explorer
-    switch in its wide column; the other rows fill lines of four in table order."""
-    last = [f for f in filters.FILTERS if f.kind == "changed" or f.name == "include_explorer_events"]
-    rows = [f for f in filters.FILTERS if f.name != "sources" and f not in last]
-    lines = [rows[i : i + 4] for i in range(0, len(rows), 4)]
-    return [*lines, *(last[i : i + 4] for i in range(0, len(last), 4))]
-
-
-def is_set(flt: filters.Filter, value: object) -> bool:
-    """Whether a filter's value narrows the search (what opens "More filters" and names it)."""
-    return value not in (None, "", (), [], False)
-
-
-def draw_line(line: list[filters.Filter], keys: dict[str, str], sources: list[str], types: list[str]) -> None:
-    """One line of the form: up to four filters in the form's column widths."""
-    for flt, col in zip(line, st.columns([1.2, 1, 1, 2.4]), strict=False):
-        draw(flt, col, keys, sources, types)
 
 
 def pager(f: SearchFilters, q: AuditLogQuery, page: Page) -> None:

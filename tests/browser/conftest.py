@@ -217,12 +217,6 @@ def wait_idle(pg) -> None:
     pg.wait_for_timeout(150)
 
 
-def more_filters(pg) -> None:
-    """Open the Search form's "More filters" (its fields are drawn only once it is open), as a user does."""
-    pg.get_by_text("More filters", exact=False).first.click()
-    pg.get_by_label("Correlation id").wait_for()
-
-
 def url(pg) -> str:
     """The current address (Playwright's page.url can lag behind Streamlit's history updates)."""
     return str(pg.evaluate("location.href"))

@@ -234,26 +234,3 @@ def test_each_page_says_which_rows_of_the_total_it_shows(app, lib):
     assert total > len(first)
     at.button(key="page_prev").click().run()
     assert grid_ids(at) == first and any(f"rows 1–{len(first):,}" in c for c in texts(at.caption))
-
-
-def more_filters(at):
-    """The form's "More filters" expander."""
-    (expander,) = [e for e in at.expander if e.label.startswith("More filters")]
-    return expander
-
-
-def test_more_filters_is_closed_until_one_of_its_filters_is_set(app, lib):
-    at = app().run()
-    assert not more_filters(at).proto.expanded
-    assert more_filters(at).label.startswith("More filters: correlation id")
-    # a link (or a search) that sets one of its filters opens it and names what is set there
-    at = app(corr="req-none", chf="status").run()
-    assert not at.exception
-    assert more_filters(at).proto.expanded
-    assert more_filters(at).label == "More filters (Correlation id, Changed field)"
-    # the fields are still the form's: typing in one searches with it
-    at = app().run()
-    at.text_input(key="s_corr").input("req-none")
-    at.button(key="FormSubmitter:search_form-Search").click().run()
-    assert at.query_params["corr"] == "req-none"
-    assert more_filters(at).proto.expanded
