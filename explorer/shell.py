@@ -10,7 +10,6 @@ Without it, Streamlit's frontend guesses the server from the address: for /entit
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 
 from starlette.requests import Request
@@ -51,18 +50,16 @@ def shell_html(index_html: str, base: str) -> str:
     return index_html.replace("<script", line + "<script", 1)
 
 
-@cache
-def _page(base: str) -> str:
-    return shell_html((Path(file_util.get_static_dir()) / "index.html").read_text(encoding="utf-8"), base)
-
-
 def page_routes(base_url_path: str) -> list[Route]:
     """One route per page of the menu (the root for the start page) answering with the shell; every other
-    path is Streamlit's as before."""
+    path is Streamlit's as before. The shell is built here, at server start, so a Streamlit whose
+    index.html this cannot read fails then, with its message, not on the first page open."""
     base = base_path(base_url_path)
+    index = Path(file_util.get_static_dir()) / "index.html"
+    html = shell_html(index.read_text(encoding="utf-8"), base)
 
     async def shell(request: Request) -> HTMLResponse:
-        return HTMLResponse(_page(base), headers=_HEADERS)
+        return HTMLResponse(html, headers=_HEADERS)
 
     paths = {(base + p.url_path).rstrip("/") or "/" for p in PAGES}
     return [Route(path, shell, methods=["GET"]) for path in sorted(paths)]
