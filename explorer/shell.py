@@ -4,7 +4,7 @@ server's base URL, so a page opened by its address connects at once.
 Without it, Streamlit's frontend guesses the server from the address: for /entity it first asks
 /entity/_stcore/health, gets a 404, waits its 100 ms retry timer and then asks /_stcore/health (measured:
 ~85 ms of every non-root page open in Chromium, bench/RESULTS.md). The frontend reads
-`window.__streamlit.BACKEND_BASE_URL` (its documented hook for hosts that embed it) before it connects.
+`window.__streamlit.BACKEND_BASE_URL` (the hook it has for hosts that embed it) before it connects.
 """
 
 from __future__ import annotations
@@ -44,10 +44,19 @@ def shell_html(index_html: str, base: str) -> str:
     if "<script" not in index_html:
         raise ValueError("Streamlit's index.html has no <script>: this Streamlit version is not supported")
     line = (
-        f"<script>window.__streamlit = {{BACKEND_BASE_URL: new URL({json.dumps(base)}, "
+        f"<script>window.__streamlit = {{BACKEND_BASE_URL: new URL({_js_string(base)}, "
         "window.location.origin).href};</script>"
     )
     return index_html.replace("<script", line + "<script", 1)
+
+
+def _js_string(text: str) -> str:
+    """`text` as a JavaScript string literal that cannot end the inline <script> it stands in.
+
+    >>> print(_js_string("/a</script>/"))
+    "/a\\u003c/script>/"
+    """
+    return json.dumps(text).replace("<", "\\u003c")
 
 
 def page_routes(base_url_path: str) -> list[Route]:
