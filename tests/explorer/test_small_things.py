@@ -11,23 +11,20 @@ from tests.explorer.conftest import html_cells, html_tags, texts
 LONG = "word " * 499 + "END"  # 2,499 characters: a grid cell shows about 65 of them
 
 
-def _change_with_long_values() -> None:
-    import json
-    from datetime import UTC, datetime
-
+def order_change(event_id: str, entity_id: str, *, name: str, actor: str, before, after):
+    """An Order update of 2026-11-27 05:01:02 UTC by a User on the web channel, with these values (the
+    AppTest scripts below import it: a script function carries no module globals)."""
     from audit_query import AuditRecord
-    from explorer.widgets import diff_view
 
-    long = "word " * 499 + "END"
-    record = AuditRecord(
-        Id="r1:0",
-        EventId="r1",
+    return AuditRecord(
+        Id=f"{event_id}:0",
+        EventId=event_id,
         Timestamp=datetime(2026, 11, 27, 5, 1, 2, tzinfo=UTC),
         DetailType="OrderUpdated",
-        ActorName="alice",
+        ActorName=actor,
         ActorType="User",
-        EntityId="order-1",
-        EntityName=long,
+        EntityId=entity_id,
+        EntityName=name,
         EntityType="Order",
         EntityParentId=None,
         EntityParentName=None,
@@ -35,11 +32,28 @@ def _change_with_long_values() -> None:
         ChannelCode="web",
         ChannelAccountCode=None,
         Action="Update",
-        Before=json.dumps({"note": "short"}),
-        After=json.dumps({"note": long}),
-        CorrelationId="req-1",
+        Before=before,
+        After=after,
+        CorrelationId=f"req-{event_id[1:]}",
         dt="2026-11-27",
         source="shop.orders",
+    )
+
+
+def _change_with_long_values() -> None:
+    import json
+
+    from explorer.widgets import diff_view
+    from tests.explorer.test_small_things import order_change
+
+    long = "word " * 499 + "END"
+    record = order_change(
+        "r1",
+        "order-1",
+        name=long,
+        actor="alice",
+        before=json.dumps({"note": "short"}),
+        after=json.dumps({"note": long}),
     )
     diff_view(record, "t")
 
@@ -56,37 +70,12 @@ def test_a_2500_character_value_can_be_read_whole():
 
 
 def _change_with_markup() -> None:
-    from datetime import UTC, datetime
-
-    from audit_query import AuditRecord
     from explorer.widgets import full_record
+    from tests.explorer.test_small_things import order_change
 
     markup = "<b>bold</b> <a href='http://evil.example'>click</a> <img src=x onerror=alert(1)>"
-    full_record(
-        AuditRecord(
-            Id="r2:0",
-            EventId="r2",
-            Timestamp=datetime(2026, 11, 27, 5, 1, 2, tzinfo=UTC),
-            DetailType="OrderUpdated",
-            ActorName=markup,
-            ActorType="User",
-            EntityId="o-2",
-            EntityName=markup,
-            EntityType="Order",
-            EntityParentId=None,
-            EntityParentName=None,
-            EntityParentType=None,
-            ChannelCode="web",
-            ChannelAccountCode=None,
-            Action="Update",
-            Before=None,
-            After='{"note": "' + markup.replace("'", "") + '"}',
-            CorrelationId="req-2",
-            dt="2026-11-27",
-            source="shop.orders",
-        ),
-        "t",
-    )
+    after = '{"note": "' + markup.replace("'", "") + '"}'
+    full_record(order_change("r2", "o-2", name=markup, actor=markup, before=None, after=after), "t")
 
 
 def test_markup_in_event_data_shows_as_text_in_every_field_in_full():
