@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -147,6 +148,11 @@ def html_cells(elements) -> list[str]:
         parser.feed(e.value)
         out += parser.cells
     return out
+
+
+def chart_rows(chart) -> list[dict]:
+    """The rows of a Vega-Lite chart element's data (Streamlit sends them as Arrow beside the spec)."""
+    return [r for d in chart.proto.datasets for r in pa.ipc.open_stream(d.data.data).read_all().to_pylist()]
 
 
 def html_tags(elements) -> set[str]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-import pyarrow as pa
 import pytest
 
 from audit_query import AuditLogQuery
 from explorer.fmt import escape_md
 from explorer.state import SearchFilters
-from tests.explorer.conftest import texts
+from tests.explorer.conftest import chart_rows, texts
 
 PAGE = "pages/activity.py"
 
@@ -22,8 +21,8 @@ def chart(at, title: str) -> tuple[dict, list[dict]]:
     for c in at.get("vega_lite_chart"):
         spec = json.loads(c.proto.spec)
         if spec["title"] == title:
-            (dataset,) = c.proto.datasets
-            return spec, pa.ipc.open_stream(dataset.data.data).read_all().to_pylist()
+            assert len(c.proto.datasets) == 1, title
+            return spec, chart_rows(c)
     raise AssertionError(f"no chart titled {title!r}")
 
 

@@ -9,13 +9,12 @@ import re
 from datetime import date, timedelta
 from urllib.parse import parse_qs
 
-import pyarrow as pa
 import pytest
 
 import audit_query.diff
 import explorer.state
 from explorer.widgets import escape_html, escape_md
-from tests.explorer.conftest import HOSTILE, IMAGE_MD, LINK_MD, OLD, OLD_DAYS, texts
+from tests.explorer.conftest import HOSTILE, IMAGE_MD, LINK_MD, OLD, OLD_DAYS, chart_rows, texts
 
 SEARCH, ENTITY = "pages/search.py", "pages/entity.py"
 CORRELATION, ACTIVITY = "pages/correlation.py", "pages/activity.py"
@@ -129,11 +128,6 @@ def test_markdown_in_event_data_shows_as_text_on_every_page(app, lib):
     assert not at.exception and not at.error and at.dataframe
     assert escape_md(f"Entity: Order {HOSTILE.entity_id}") in [p.proto.label for p in at.get("page_link")]
     assert_no_markup(at)
-
-
-def chart_rows(chart) -> list[dict]:
-    """The rows of a Vega-Lite chart's data (Streamlit sends them as Arrow beside the spec)."""
-    return [r for d in chart.proto.datasets for r in pa.ipc.open_stream(d.data.data).read_all().to_pylist()]
 
 
 def test_html_in_event_data_is_plain_data_in_charts(app):
