@@ -211,12 +211,21 @@ def screenshot(pg, name: str) -> Path:
 
 
 def wait_idle(pg) -> None:
-    """Wait until the app's script run has finished (Streamlit marks stApp with its script state)."""
+    """Wait until the app's script run has finished (Streamlit marks stApp with its script state) and
+    every widget is drawn (a widget whose code is still loading shows a skeleton in its place)."""
     pg.wait_for_timeout(250)  # let a just-triggered rerun start
     pg.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=30_000)
+    pg.locator('[data-testid="stSkeleton"]').first.wait_for(state="detached", timeout=30_000)
     pg.wait_for_timeout(150)
 
 
 def url(pg) -> str:
     """The current address (Playwright's page.url can lag behind Streamlit's history updates)."""
     return str(pg.evaluate("location.href"))
+
+
+def open_more_filters(pg) -> None:
+    """Click Search's "More filters" header and wait for the section's fields (drawn only once open)."""
+    pg.locator('[data-testid="stExpander"] summary').filter(has_text="More filters").click()
+    pg.get_by_label("Actor contains").wait_for()
+    wait_idle(pg)

@@ -6,14 +6,14 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pyarrow.parquet as pq
 import pytest
 
 from audit_query import AuditLogQuery
 from explorer.fmt import entity_label, time_text
-from tests.browser.conftest import screenshot, url, wait_idle
+from tests.browser.conftest import open_more_filters, screenshot, url, wait_idle
 from tests.sqli import sqli_lines
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -140,10 +140,31 @@ def hostile_samples() -> list[str]:
     return [quotes[0], quotes[len(quotes) // 2], max(lines, key=len)]
 
 
+def test_a_closed_more_filters_section_stays_closed_and_its_filter_applied(page, server, lib):
+    """A link using a filter of "More filters" opens the section; once the user closes it, a search from
+    the form keeps that filter and leaves the section closed (Streamlit forgets the state of widgets a run
+    did not draw: only those are set again from the link)."""
+    actor = next(r.ActorName for r in lib.query(week(lib)).rows if r.ActorName)
+    part = actor[1:4]
+    open_page(page, f"{server}/?{urlencode({'actorq': part})}")
+    assert page.get_by_label("Actor contains").input_value() == part
+    more = page.locator('[data-testid="stExpander"] summary').filter(has_text="More filters · 1 in use")
+    more.click()
+    page.get_by_label("Actor contains").wait_for(state="detached")
+    wait_idle(page)
+    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+    expected = lib.count(week(lib, actor_contains=part))
+    page.get_by_text(f"{expected:,} matching rows").wait_for()
+    wait_idle(page)
+    assert f"actorq={part}" in url(page)
+    assert page.get_by_label("Actor contains").count() == 0, "the section the user closed opened again"
+
+
 @pytest.mark.parametrize("hostile", hostile_samples())
 def test_a_hostile_text_filter_gives_results_or_a_validation_message(page, server, hostile):
     open_page(page, server)
     page.get_by_label("Actor name").fill(hostile)
+    open_more_filters(page)
     page.get_by_label("Correlation id").fill(hostile)
     page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
     page.wait_for_function("() => location.search.includes('actor=')")
@@ -194,13 +215,19 @@ def test_the_back_button_returns_to_the_previous_page_of_results(page, server, l
 
 def test_everything_alice_did_typed_as_part_of_the_name_in_any_case(page, server, lib):
     """Issue 13: "everything alice did" typed as `ALICE` in the Actor contains field finds every name holding
-    it (any case), as an oracle over the library's own rows says."""
+    it (any case), as an oracle over the library's own rows says. The field is in "More filters", which is
+    drawn only once opened; opening it keeps what was already typed in the form."""
     counts = lib.counts(week(lib), "actor")
     actor = next(r.key for r in counts if r.key and "@" in r.key and r.count > 10)
     part = actor.split("@")[0][1:].upper()  # not the whole name, not its case
     expected = sum(r.count for r in counts if r.key and part.lower() in r.key.lower())
     assert lib.count(week(lib, actor_contains=part)) == expected
     open_page(page, server)
+    assert page.get_by_label("Actor contains").count() == 0  # closed: not drawn at all
+    page.get_by_label("Entity id").fill("typed before opening")
+    open_more_filters(page)
+    assert page.get_by_label("Entity id").input_value() == "typed before opening"
+    page.get_by_label("Entity id").fill("")
     page.get_by_label("Actor contains").fill(part)
     page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
     page.get_by_text(f"{expected:,} matching rows").wait_for()

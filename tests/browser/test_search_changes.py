@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.audit_query import changes_data as cd
-from tests.browser.conftest import running_explorer, screenshot, url, wait_idle
+from tests.browser.conftest import open_more_filters, running_explorer, screenshot, url, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -31,6 +31,7 @@ def test_orders_that_went_to_cancelled_this_week_from_the_form(page, changes_ser
     page.goto(base)
     page.locator('[data-testid="stSidebar"]').get_by_text("Pipeline", exact=True).wait_for()
     wait_idle(page)
+    open_more_filters(page)
     page.get_by_label("Changed field").fill("status")
     page.get_by_label("Changed to").fill("Cancelled")
     page.get_by_test_id("stBaseButton-primaryFormSubmit").click()

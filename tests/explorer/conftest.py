@@ -113,6 +113,13 @@ def app(demo, monkeypatch):
     return make
 
 
+def open_more_filters(at: AppTest) -> AppTest:
+    """Open Search's "More filters" section as a click on its header does (AppTest cannot click an
+    expander): its open state set, the page run again, which draws the section's widgets."""
+    at.session_state["s_more"] = True
+    return at.run()
+
+
 def texts(elements) -> list[str]:
     """The `.value` of every element of a list (errors, infos, captions, markdown)."""
     return [str(e.value) for e in elements]

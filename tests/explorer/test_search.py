@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from audit_query import AuditLogQuery
-from tests.explorer.conftest import texts
+from tests.explorer.conftest import open_more_filters, texts
 from tests.sqli import sqli_lines
 
 PAGE = "pages/search.py"
@@ -174,7 +174,7 @@ def test_a_row_changed_in_the_filter_table_is_a_form_widget(app, lib, monkeypatc
     monkeypatch.setattr(
         filters, "FILTERS", tuple(renamed if f.name == "correlation_id" else f for f in filters.FILTERS)
     )
-    at = app().run()
+    at = open_more_filters(app().run())
     assert "Request id" in [w.label for w in at.text_input]
     corr = next(r.CorrelationId for r in lib.query(lib_query(lib)).rows if r.CorrelationId)
     at.text_input(key="s_rid").input(corr)
@@ -186,7 +186,7 @@ def test_a_row_changed_in_the_filter_table_is_a_form_widget(app, lib, monkeypatc
 
 
 def test_everything_alice_did_typed_in_any_case_from_the_form(app, lib):
-    at = app().run()
+    at = open_more_filters(app().run())
     at.text_input(key="s_actorq").input("ALICE")
     at.button(key="FormSubmitter:search_form-Search").click().run()
     assert not at.exception and not at.error
@@ -234,3 +234,37 @@ def test_each_page_says_which_rows_of_the_total_it_shows(app, lib):
     assert total > len(first)
     at.button(key="page_prev").click().run()
     assert grid_ids(at) == first and any(f"rows 1–{len(first):,}" in c for c in texts(at.caption))
+
+
+def labels(at) -> set[str]:
+    """The labels of the form's text fields and multiselects as drawn."""
+    return {w.label for w in [*at.text_input, *at.multiselect]}
+
+
+def test_more_filters_are_drawn_only_when_open_and_a_link_using_one_opens_them(app):
+    at = app().run()
+    assert {"Actor name", "Entity id", "Actions", "Entity types"} <= labels(at)
+    assert not {"Actor contains", "Correlation id", "Changed field"} & labels(at)
+    assert "More filters" in [e.label for e in at.expander]
+
+    linked = app(actorq="alice", chf="status").run()
+    assert not linked.exception and not linked.error
+    assert "More filters · 2 in use" in [e.label for e in linked.expander]
+    assert linked.text_input(key="s_actorq").value == "alice"
+    assert linked.text_input(key="s_chf").value == "status"
+
+
+def test_closing_more_filters_keeps_its_filters_applied_and_the_section_closed(app, lib):
+    actor = next(r.ActorName for r in lib.query(lib_query(lib)).rows if r.ActorName)
+    part = actor[1:4]
+    at = app(actorq=part).run()
+    assert at.text_input(key="s_actorq").value == part
+    at.session_state["s_more"] = False  # the user closes the section
+    at.run()
+    assert "Actor contains" not in labels(at), "a closed section must stay closed"
+    at.multiselect(key="s_actions").select("Update")
+    at.button(key="FormSubmitter:search_form-Search").click().run()
+    assert not at.exception and not at.error
+    assert at.query_params["actorq"] == part and at.query_params["act"] == "Update"
+    expected = lib.query(lib_query(lib, actor_contains=part, actions=["Update"]))
+    assert grid_ids(at) == [r.EntityId for r in expected.rows]

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from audit_query import AuditLogClient, AuditLogQuery, QuerySettings
 from audit_query.backends.duckdb import DuckDBBackend
 from tests.audit_query import changes_data as cd
-from tests.explorer.conftest import APP, texts
+from tests.explorer.conftest import APP, open_more_filters, texts
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -51,7 +51,7 @@ def grid(at: AppTest):
 
 
 def test_which_orders_went_to_status_cancelled_yesterday(app, data_dir: Path) -> None:
-    at = app()
+    at = open_more_filters(app())
     at.date_input(key="s_from").set_value(YESTERDAY)
     at.date_input(key="s_to").set_value(YESTERDAY)
     at.text_input(key="s_chf").input("status")
@@ -66,7 +66,7 @@ def test_which_orders_went_to_status_cancelled_yesterday(app, data_dir: Path) ->
 
 
 def test_who_changed_the_email_of_user_u(app, data_dir: Path) -> None:
-    at = app()
+    at = open_more_filters(app())
     at.text_input(key="s_eid").input(cd.USER_U)
     at.text_input(key="s_chf").input("email")
     at.button(key=SUBMIT).click().run()

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from audit_query import filters
 from tests.audit_query.conftest import make_row, write_rows
-from tests.explorer.conftest import APP, texts
+from tests.explorer.conftest import APP, open_more_filters, texts
 
 EXPLORER = filters.EXPLORER_SOURCE
 LIMIT = 4
@@ -111,7 +111,7 @@ def test_explorer_events_are_left_out_unless_the_toggle_or_their_source_asks(app
     at = app()
     assert grid(at) == oracle(data_dir, ("shop.orders",))[:LIMIT]
     assert any("10 matching rows" in c for c in texts(at.caption))
-    toggle = at.checkbox(key="s_xev")
+    toggle = open_more_filters(at).checkbox(key="s_xev")
     assert toggle.label == "Include explorer access events" and not toggle.value
     toggle.check()
     at.button(key="FormSubmitter:search_form-Search").click().run()
