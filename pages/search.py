@@ -339,7 +339,8 @@ def main() -> None:
     if not searched:
         errors.info(
             f"Only the explorer's own access events ({filters.EXPLORER_SOURCE}) have data you may read: tick "
-            f"*{filters.by_name('include_explorer_events').label}* or choose that source."
+            f"*{filters.by_name('include_explorer_events').label}* (under *More filters*) or choose that "
+            "source."
         )
         return
     try:
@@ -363,7 +364,8 @@ def main() -> None:
         start, end = q.date_from, q.date_to
         exact = (
             f"Actor names match exactly, the whole name as stored (e.g. `alice@example.com`, not `alice`): "
-            f"check {escape_md(repr(f.actor_name))}, or type part of it in *Actor contains*. "
+            f"check {escape_md(repr(f.actor_name))}, or type part of it in *Actor contains* (under *More "
+            "filters*). "
             if f.actor_name
             else ""
         )
