@@ -1,6 +1,7 @@
-"""Explorer server memory: a real `streamlit run app.py` over a benchmark table, driven through the query mix
-in headless Chromium (Search first page and three Next pages, entity histories, correlations, Activity),
-then the server process's resident memory read from /proc (VmRSS now, VmHWM the peak).
+"""Explorer server memory: a real `streamlit run serve.py` (as `make run` serves it) over a benchmark
+table, driven through the query mix in headless Chromium (Search first page and three Next pages, entity
+histories, correlations, Activity), then the server process's resident memory read from /proc (VmRSS now,
+VmHWM the peak).
 
 `python -m bench.server_rss [DAYS]` (default 365; the table is built or reused by bench.data.table).
 """
@@ -68,7 +69,7 @@ def run(days: int = 365, rounds: int = 3) -> dict[str, object]:
     env = {**os.environ, "AUDITLOG_DATA_DIR": str(folder), "AUDITLOG_ACCESS_LOG": "off",
            "AUDITLOG_CURSOR_SECRET": "bench"}
     env.pop("AUDITLOG_AUTH_MAPPING", None)
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
