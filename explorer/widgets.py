@@ -6,6 +6,7 @@ from datetime import UTC, date
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from audit_query import AuditRecord
 from audit_query.diff import diff_json, summarize
@@ -18,6 +19,7 @@ from .fmt import (
     escape_html,
     escape_md,
     full_text,
+    plural,
     pretty_json,
     time_text,
 )
@@ -71,16 +73,29 @@ def _table(rows: list[dict[str, str]]) -> None:
     st.table(pd.DataFrame(safe, dtype="string"), hide_index=True)
 
 
+def lazy_expander(label: str, key: str, icon: str | None = None) -> DeltaGenerator | None:
+    """An expander whose content is drawn only while it is open: the container, or None when closed.
+
+    A closed `st.expander` still sends and renders all it holds, and every element drawn costs the page
+    open in the browser (bench/RESULTS.md); this one reruns the page when opened or closed instead."""
+    box = st.expander(label, key=key, icon=icon, on_change="rerun")
+    return box if box.open else None
+
+
 def diff_view(record: AuditRecord, key: str) -> None:
     """The record's before/after field by field (added, removed, changed first; unchanged collapsed), then
-    every field of the record in full on demand (a grid cell clips a long value)."""
-    _diff(record)
+    every field of the record in full on demand (a grid cell clips a long value). `key` names the
+    expanders (unique per page run)."""
+    _diff(record, key)
     full_record(record, key)
 
 
 def full_record(record: AuditRecord, key: str) -> None:
     """An expander with every field of the record as whole, wrapped text: the grid clips long values."""
-    with st.expander("Every field in full", icon=":material/notes:"):
+    box = lazy_expander("Every field in full", f"{key}_full", icon=":material/notes:")
+    if box is None:
+        return
+    with box:
         field_table([(label, full_text(getattr(record, attr))) for label, attr in FULL_FIELDS])
         for label, raw in (("Before", record.Before), ("After", record.After)):
             if raw is not None:
@@ -88,7 +103,7 @@ def full_record(record: AuditRecord, key: str) -> None:
                 preformatted(pretty_json(raw))
 
 
-def _diff(record: AuditRecord) -> None:
+def _diff(record: AuditRecord, key: str) -> None:
     changes = diff_json(record.Before, record.After)
     counts = summarize(changes)
     if not changes:
@@ -114,8 +129,8 @@ def _diff(record: AuditRecord) -> None:
     else:
         st.caption("No field changed.")
     same = [c for c in changes if c.kind == "unchanged"]
-    if same:
-        with st.expander(f"{len(same)} unchanged fields"):
+    if same and (box := lazy_expander(plural(len(same), "unchanged field"), f"{key}_same")) is not None:
+        with box:
             field_table([(c.path, display_value(c.after)) for c in same])
 
 

@@ -17,7 +17,7 @@ from explorer import access, data, urlstate
 from explorer.fmt import plural, records_frame
 from explorer.guard import require_app
 from explorer.state import RANGE_PRESETS, SearchFilters
-from explorer.widgets import change_header, diff_view, entity_links, escape_md
+from explorer.widgets import change_header, diff_view, entity_links, escape_md, lazy_expander
 
 VIEW = "search"
 FORMATS: dict[Format, str] = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
@@ -182,8 +182,8 @@ def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
             draw(flt, col, keys, sources, types)
         used = len(more_in_use(f))
         label = f"More filters · {used} in use" if used else "More filters"
-        more = st.expander(label, key=W["more"], on_change="rerun", icon=":material/tune:")
-        if more.open:  # closed: not drawn at all (a closed expander still renders what it holds)
+        more = lazy_expander(label, W["more"], icon=":material/tune:")
+        if more is not None:
             # The changed-field rows (field, from, to) share the last line, the explorer switch in its
             # wide column; the other rows fill lines of four in table order.
             rest = more_filters()

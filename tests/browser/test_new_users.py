@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from audit_query import AuditLogQuery
-from explorer.fmt import entity_label
+from explorer.fmt import entity_label, pretty_json
 from tests.browser.conftest import OLD_CORRELATION, OLD_DAYS, PHISH, screenshot, url, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -175,6 +175,20 @@ def test_a_busy_entity_shows_a_compact_list_first_and_a_diff_on_demand(page, ser
     wait_idle(page)
     screenshot(page, "entity-busy")
     page.set_viewport_size(tall)
+
+
+# 7. Every field of a change, whole, under "Every field in full": drawn when the user opens it.
+def test_every_field_in_full_is_drawn_when_opened(page, server, lib, demo_data):
+    oid = demo_data[1].sample_order_ids[0]
+    change = next(r for r in lib.history(oid) if r.EntityId == oid and r.After)
+    open_page(page, f"{server}/entity?eid={quote(oid)}&sel={quote(change.Id)}")
+    heading(page, f"Order {oid}")
+    blocks = page.locator('[data-testid="stHtml"] pre')
+    assert blocks.count() == 0, "a closed section is not drawn"
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="Every field in full").click()
+    blocks.last.wait_for()
+    wait_idle(page)
+    assert blocks.last.inner_text().strip() == pretty_json(change.After)
 
 
 # 6. The Correlation page has its own dates, so an old request is found from the form.

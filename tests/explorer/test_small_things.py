@@ -62,6 +62,9 @@ def test_a_2500_character_value_can_be_read_whole():
     at = AppTest.from_function(_change_with_long_values, args=(), default_timeout=30)
     at.run()
     assert not at.exception, at.exception
+    assert LONG not in html_cells(at.html)  # closed, "Every field in full" is not drawn at all
+    at.session_state["t_full"] = True  # the user opens it (the page runs again)
+    at.run()
     expander = next(e for e in at.expander if e.label == "Every field in full")
     cells = html_cells(expander.html)
     assert LONG in cells  # the entity name whole, as its own cell
@@ -80,6 +83,7 @@ def _change_with_markup() -> None:
 
 def test_markup_in_event_data_shows_as_text_in_every_field_in_full():
     at = AppTest.from_function(_change_with_markup, args=(), default_timeout=30)
+    at.session_state["t_full"] = True  # "Every field in full" opened
     at.run()
     assert not at.exception, at.exception
     assert html_tags(at.html) <= {"table", "tr", "th", "td", "pre"}  # no tag from the data: no link, no image
@@ -99,3 +103,22 @@ def test_a_date_order_message_names_the_form_fields_not_date_from(app):
     assert errors, "a To date before the From date is refused"
     assert not any("date_from" in e or "date_to" in e for e in errors), errors
     assert any("“From date”" in e for e in errors), errors
+
+
+def _change_with_one_unchanged_field() -> None:
+    from explorer.widgets import diff_view
+    from tests.explorer.test_small_things import order_change
+
+    before, after = '{"status": "Paid", "note": "gift wrap"}', '{"status": "Shipped", "note": "gift wrap"}'
+    diff_view(order_change("r3", "o-3", name="Order 3", actor="alice", before=before, after=after), "t")
+
+
+def test_the_unchanged_fields_are_counted_in_the_singular_and_drawn_when_opened():
+    at = AppTest.from_function(_change_with_one_unchanged_field, args=(), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    assert "1 unchanged field" in [e.label for e in at.expander]
+    assert "gift wrap" not in html_cells(at.html)  # closed: not drawn
+    at.session_state["t_same"] = True  # the user opens it
+    at.run()
+    assert "gift wrap" in html_cells(at.html)
