@@ -45,12 +45,9 @@ def write(page: str, params: Mapping[str, str | list[str]]) -> None:
 
 
 def init_widgets(marker: str, values: Mapping[str, Any]) -> None:
-    """Set widget state from the view before the widgets are drawn: every widget when the view changed
-    (a new URL); only the forgotten ones otherwise (Streamlit drops the state of widgets a run did not
-    draw: a page not shown, or a closed section). Widgets still drawn keep what the user set, such as
-    whether a section is open."""
-    changed = st.session_state.get(marker) != dict(values)
-    for k, v in values.items():
-        if changed or k not in st.session_state:
+    """Set widget state from the view before the widgets are drawn, when the view changed (a new URL) or
+    the widgets were forgotten (Streamlit drops widget state of pages not shown)."""
+    if st.session_state.get(marker) != dict(values) or any(k not in st.session_state for k in values):
+        for k, v in values.items():
             st.session_state[k] = v
-    st.session_state[marker] = dict(values)
+        st.session_state[marker] = dict(values)

@@ -79,7 +79,6 @@ def widget_values(f: SearchFilters, sources: list[str], types: list[str]) -> dic
     out[keys["time_from"]] = t_from.strftime("%H:%M:%S") if t_from else ""
     out[keys["time_to"]] = t_to.strftime("%H:%M:%S") if t_to else ""
     out[keys["order"]] = f.order or ORDERS[0]
-    out[keys["more"]] = bool(more_in_use(f))
     for flt in filters.FILTERS:
         value = getattr(f, flt.name)
         if flt.widget == "multiselect":
@@ -151,22 +150,43 @@ def entity_type_options(f: SearchFilters, sources: list[str]) -> list[str]:
 
 
 def draw(
-    flt: filters.Filter, col: DeltaGenerator, keys: dict[str, str], sources: list[str], types: list[str]
+    flt: filters.Filter,
+    col: DeltaGenerator,
+    keys: dict[str, str],
+    sources: list[str],
+    types: list[str],
+    persist: bool = False,
 ) -> None:
-    """One filter's widget, chosen by the table's `widget`, labelled and explained by its row."""
+    """One filter's widget, chosen by the table's `widget`, labelled and explained by its row. `persist`:
+    the widget keeps its value while it is not drawn (Streamlit's persist_state="session"), as the fields
+    of a closed section must: without it their last value is lost, or an older one comes back."""
     key = keys[flt.name]
+    keep = "session" if persist else None
     if flt.widget == "multiselect":
         choices = options(flt, sources, types)
-        col.multiselect(flt.label, choices, key=key, placeholder=flt.placeholder)
+        col.multiselect(flt.label, choices, key=key, placeholder=flt.placeholder, persist_state=keep)
     elif flt.widget == "checkbox":
-        col.checkbox(flt.label, key=key, help=flt.help)
+        col.checkbox(flt.label, key=key, help=flt.help, persist_state=keep)
     else:  # the placeholder says it; a help button would be a second element labelled like the field
-        col.text_input(flt.label, key=key, placeholder=flt.placeholder)
+        col.text_input(flt.label, key=key, placeholder=flt.placeholder, persist_state=keep)
+
+
+def more_open_for(f: SearchFilters, entered: bool) -> None:
+    """Open "More filters" when the page is entered (`entered`: the session's first Search run, or back
+    from another page) with a view using one of its filters, or when the view starts using other ones
+    than the last view did; close it when it uses none any more; else the user's choice stands (Next,
+    Previous, a search that keeps them)."""
+    in_use = tuple(flt.name for flt in more_in_use(f))
+    if entered or st.session_state.get("_search_more_in_use") != in_use:
+        st.session_state[W["more"]] = bool(in_use)
+        st.session_state["_search_more_in_use"] = in_use
 
 
 def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
     """Draw the filter form; True when it was submitted."""
+    entered = W["range"] not in st.session_state  # Streamlit forgets a page's widgets when it is left
     urlstate.init_widgets("_search_applied", widget_values(f, sources, types))
+    more_open_for(f, entered)
     with st.form("search_form", border=True):
         c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.4])
         c1.selectbox("Date range", list(RANGE_PRESETS), format_func=RANGE_PRESETS.get, key=W["range"])
@@ -192,7 +212,7 @@ def filter_form(f: SearchFilters, sources: list[str], types: list[str]) -> bool:
             lines = [rows[i : i + 4] for i in range(0, len(rows), 4)]
             for line in [*lines, *(last[i : i + 4] for i in range(0, len(last), 4))]:
                 for flt, col in zip(line, more.columns([1.2, 1, 1, 2.4]), strict=False):
-                    draw(flt, col, keys, sources, types)
+                    draw(flt, col, keys, sources, types, persist=True)
         return st.form_submit_button("Search", type="primary", icon=":material/search:")
 
 

@@ -6,7 +6,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pyarrow.parquet as pq
 import pytest
@@ -140,24 +140,65 @@ def hostile_samples() -> list[str]:
     return [quotes[0], quotes[len(quotes) // 2], max(lines, key=len)]
 
 
-def test_a_closed_more_filters_section_stays_closed_and_its_filter_applied(page, server, lib):
-    """A link using a filter of "More filters" opens the section; once the user closes it, a search from
-    the form keeps that filter and leaves the section closed (Streamlit forgets the state of widgets a run
-    did not draw: only those are set again from the link)."""
+def more_header(pg):
+    """The header of Search's "More filters" section (click it to open or close the section)."""
+    return pg.locator('[data-testid="stExpander"] summary').filter(has_text="More filters")
+
+
+def search_for_part_of_an_actor(pg, lib) -> tuple[str, int]:
+    """From a session started at the plain Search page (the section closed): open More filters, search
+    for part of an actor's name; the part and the rows it matches."""
     actor = next(r.ActorName for r in lib.query(week(lib)).rows if r.ActorName)
     part = actor[1:4]
-    open_page(page, f"{server}/?{urlencode({'actorq': part})}")
-    assert page.get_by_label("Actor contains").input_value() == part
-    more = page.locator('[data-testid="stExpander"] summary').filter(has_text="More filters · 1 in use")
-    more.click()
+    expected = lib.count(week(lib, actor_contains=part))
+    open_more_filters(pg)
+    pg.get_by_label("Actor contains").fill(part)
+    pg.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+    pg.get_by_text(f"{expected:,} matching rows").wait_for()
+    wait_idle(pg)
+    return part, expected
+
+
+def test_a_filter_of_a_closed_more_filters_section_stays_applied(page, server, lib):
+    """Closed after use, the section's filter still counts in the next search, and the section stays
+    closed (a Search, a Next)."""
+    open_page(page, server)
+    part, expected = search_for_part_of_an_actor(page, lib)
+    more_header(page).click()
     page.get_by_label("Actor contains").wait_for(state="detached")
     wait_idle(page)
     page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
-    expected = lib.count(week(lib, actor_contains=part))
+    wait_idle(page)
+    page.get_by_text(f"{expected:,} matching rows").wait_for()
+    assert f"actorq={part}" in url(page), "the closed section's filter was dropped"
+    assert page.get_by_label("Actor contains").count() == 0, "the section the user closed opened again"
+    assert "More filters · 1 in use" in more_header(page).inner_text()
+
+
+def test_a_more_filters_value_survives_another_page_and_a_new_search(page, server, lib):
+    open_page(page, server)
+    part, expected = search_for_part_of_an_actor(page, lib)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Entity", exact=True).click()
+    page.get_by_role("heading", name="Entity history").wait_for()
+    wait_idle(page)
+    sidebar.get_by_text("Search", exact=True).click()
     page.get_by_text(f"{expected:,} matching rows").wait_for()
     wait_idle(page)
+    assert page.get_by_label("Actor contains").input_value() == part
+    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+    wait_idle(page)
+    page.get_by_text(f"{expected:,} matching rows").wait_for()
     assert f"actorq={part}" in url(page)
-    assert page.get_by_label("Actor contains").count() == 0, "the section the user closed opened again"
+
+
+def test_a_section_the_user_opened_stays_open_on_the_next_page(page, server):
+    open_page(page, server)
+    open_more_filters(page)
+    page.get_by_role("button", name="Next").click()
+    page.wait_for_function("() => location.search.includes('cursor=')")
+    wait_idle(page)
+    assert page.get_by_label("Actor contains").count() == 1, "Next closed the section the user opened"
 
 
 @pytest.mark.parametrize("hostile", hostile_samples())
