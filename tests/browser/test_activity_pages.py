@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from audit_query import AuditLogQuery
 from etl.local import run_all
 from tests.browser.conftest import put_change, running_explorer, screenshot, url, wait_idle
 
@@ -111,3 +112,33 @@ def test_html_in_an_actor_name_is_drawn_as_text_in_the_axis_and_the_tooltip(page
     assert page.locator("img[src='x']").count() == 0
     assert page.locator(f"{CHART} img, {CHART} b").count() == 0
     assert dialogs == []
+
+
+def test_an_actor_type_from_activity_stays_applied_after_closing_more_filters(page, server, lib):
+    """Search first (its More filters closed), then Activity's "By actor type" bar: Search opens with the
+    section open and that filter in use; closed again, the next search keeps it."""
+    page.goto(server)
+    page.get_by_role("heading", name="Search", exact=True).wait_for()
+    wait_idle(page)
+    page.locator('[data-testid="stSidebar"]').get_by_text("Activity", exact=True).click()
+    chart = chart_titled(page, "By actor type")
+    wait_idle(page)
+    chart.scroll_into_view_if_needed()
+    x, y = bar_under(chart, "User")
+    page.mouse.move(x, y)
+    page.wait_for_timeout(200)
+    page.mouse.click(x, y)
+    page.get_by_role("heading", name="Search", exact=True).wait_for(timeout=30_000)
+    wait_idle(page)
+    assert params(page).get("atype") == ["User"], params(page)
+    header = page.locator('[data-testid="stExpander"] summary').filter(has_text="More filters · 1 in use")
+    page.get_by_label("Actor types").wait_for()  # opened: the filter in use is shown
+    header.click()
+    page.get_by_label("Actor types").wait_for(state="detached")
+    wait_idle(page)
+    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+    wait_idle(page)
+    today = datetime.now(UTC).date()
+    q = AuditLogQuery(today - timedelta(days=6), today, tuple(lib.sources()), actor_types=("User",))
+    page.get_by_text(f"{lib.count(q):,} matching rows").wait_for()
+    assert params(page).get("atype") == ["User"], params(page)
