@@ -43,20 +43,25 @@ def bar_under(chart, label: str) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
+def click_bar(pg, chart, label: str) -> None:
+    """Click the bar over the axis label `label` as a user does (hover, then click) and wait for the
+    Search page it opens."""
+    chart.scroll_into_view_if_needed()
+    x, y = bar_under(chart, label)
+    pg.mouse.move(x, y)
+    pg.wait_for_timeout(200)
+    pg.mouse.click(x, y)
+    pg.get_by_role("heading", name="Search", exact=True).wait_for(timeout=30_000)
+    wait_idle(pg)
+
+
 def test_clicking_an_action_bar_opens_search_filtered_to_that_action(page, server):
     page.goto(f"{server}/activity")
     page.get_by_role("heading", name="Activity", exact=True).wait_for()
     chart = chart_titled(page, "By action")
     wait_idle(page)
     screenshot(page, "activity-charts")
-    chart.scroll_into_view_if_needed()
-    # the bar over the x axis label "Create" (the chart's bars are in count order)
-    x, y = bar_under(chart, "Create")
-    page.mouse.move(x, y)
-    page.wait_for_timeout(200)
-    page.mouse.click(x, y)
-    page.get_by_role("heading", name="Search", exact=True).wait_for(timeout=30_000)
-    wait_idle(page)
+    click_bar(page, chart, "Create")  # the chart's bars are in count order: found by their axis label
     assert params(page).get("act") == ["Create"], params(page)
     screenshot(page, "activity-click-to-search")
     page.locator('[data-testid="stSidebar"]').get_by_text("Activity", exact=True).click()
@@ -123,13 +128,7 @@ def test_an_actor_type_from_activity_stays_applied_after_closing_more_filters(pa
     page.locator('[data-testid="stSidebar"]').get_by_text("Activity", exact=True).click()
     chart = chart_titled(page, "By actor type")
     wait_idle(page)
-    chart.scroll_into_view_if_needed()
-    x, y = bar_under(chart, "User")
-    page.mouse.move(x, y)
-    page.wait_for_timeout(200)
-    page.mouse.click(x, y)
-    page.get_by_role("heading", name="Search", exact=True).wait_for(timeout=30_000)
-    wait_idle(page)
+    click_bar(page, chart, "User")
     assert params(page).get("atype") == ["User"], params(page)
     header = page.locator('[data-testid="stExpander"] summary').filter(has_text="More filters · 1 in use")
     page.get_by_label("Actor types").wait_for()  # opened: the filter in use is shown
