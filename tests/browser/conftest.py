@@ -224,8 +224,13 @@ def url(pg) -> str:
     return str(pg.evaluate("location.href"))
 
 
+def more_header(pg, text: str = "More filters"):
+    """The header of Search's "More filters" section, holding `text` (click it to open or close it)."""
+    return pg.locator('[data-testid="stExpander"] summary').filter(has_text=text)
+
+
 def open_more_filters(pg) -> None:
     """Click Search's "More filters" header and wait for the section's fields (drawn only once open)."""
-    pg.locator('[data-testid="stExpander"] summary').filter(has_text="More filters").click()
+    more_header(pg).click()
     pg.get_by_label("Actor contains").wait_for()
     wait_idle(pg)

@@ -11,7 +11,7 @@ import pytest
 
 from audit_query import AuditLogQuery
 from etl.local import run_all
-from tests.browser.conftest import put_change, running_explorer, screenshot, url, wait_idle
+from tests.browser.conftest import more_header, put_change, running_explorer, screenshot, url, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -130,9 +130,8 @@ def test_an_actor_type_from_activity_stays_applied_after_closing_more_filters(pa
     wait_idle(page)
     click_bar(page, chart, "User")
     assert params(page).get("atype") == ["User"], params(page)
-    header = page.locator('[data-testid="stExpander"] summary').filter(has_text="More filters · 1 in use")
     page.get_by_label("Actor types").wait_for()  # opened: the filter in use is shown
-    header.click()
+    more_header(page, "More filters · 1 in use").click()
     page.get_by_label("Actor types").wait_for(state="detached")
     wait_idle(page)
     page.get_by_test_id("stBaseButton-primaryFormSubmit").click()

@@ -13,7 +13,7 @@ import pytest
 
 from audit_query import AuditLogQuery
 from explorer.fmt import entity_label, time_text
-from tests.browser.conftest import open_more_filters, screenshot, url, wait_idle
+from tests.browser.conftest import more_header, open_more_filters, screenshot, url, wait_idle
 from tests.sqli import sqli_lines
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -138,11 +138,6 @@ def hostile_samples() -> list[str]:
     lines = [x for x in sqli_lines() if x.strip()]
     quotes = [x for x in lines if "'" in x]
     return [quotes[0], quotes[len(quotes) // 2], max(lines, key=len)]
-
-
-def more_header(pg):
-    """The header of Search's "More filters" section (click it to open or close the section)."""
-    return pg.locator('[data-testid="stExpander"] summary').filter(has_text="More filters")
 
 
 def search_for_part_of_an_actor(pg, lib) -> tuple[str, int]:
